@@ -1,0 +1,47 @@
+//! `shimmy-host make-test-model`: write a small random-weight GGUF with the test kit.
+
+use anyhow::{Context as _, Result};
+use shimmy_core::placement::format_bytes;
+use shimmy_testkit::{write_model, ModelSpec, WeightType};
+
+use crate::cli::{MakeTestModelArgs, TestArch, TestWeights};
+
+/// Writes the model and prints what was written.
+pub fn run(args: MakeTestModelArgs) -> Result<()> {
+    let arch = match (args.moe, args.arch) {
+        (true, _) => TestArch::Qwen3moe,
+        (false, Some(arch)) => arch,
+        (false, None) => TestArch::Dense,
+    };
+    let mut spec = match arch {
+        TestArch::Dense => ModelSpec::dense(),
+        TestArch::Mixtral => ModelSpec::mixtral_moe(),
+        TestArch::Qwen3moe => ModelSpec::qwen3_moe(),
+    };
+    spec = spec.with_weight_type(match args.weights {
+        TestWeights::F32 => WeightType::F32,
+        TestWeights::F16 => WeightType::F16,
+        TestWeights::Q8_0 => WeightType::Q8_0,
+    });
+    if let Some(layers) = args.layers {
+        anyhow::ensure!(layers > 0, "--layers must be at least 1");
+        spec.n_layer = layers;
+    }
+    spec.seed = args.seed;
+    if let Some(dir) = args.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let summary = write_model(&spec, &args.path)
+        .with_context(|| format!("writing {}", args.path.display()))?;
+    let experts: Vec<_> = summary.expert_tensors().collect();
+    println!(
+        "wrote {} ({}, {} tensors, {}; {} expert tensors, {})",
+        args.path.display(),
+        summary.arch_name,
+        summary.tensors.len(),
+        format_bytes(summary.file_size),
+        experts.len(),
+        format_bytes(summary.expert_bytes()),
+    );
+    Ok(())
+}

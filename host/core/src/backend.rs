@@ -1,0 +1,251 @@
+//! The inference backend contract.
+//!
+//! The host sees llama.cpp only through [`Backend`] (load a model with options, list devices)
+//! and [`LoadedModel`] (tokenize, detokenize, generate a token stream, model info). A generation
+//! streams [`GenerateEvent`]s into a caller-supplied sink which can stop it at any time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::placement::{MoeOffload, Placement};
+use crate::Result;
+
+/// How a model is loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOptions {
+    /// Context window in tokens; `None` uses the model's training context capped at 4096.
+    pub ctx_size: Option<u32>,
+    /// Logical batch size for prompt evaluation (prompts longer than this are fed in chunks).
+    pub batch_size: u32,
+    /// Layers to put on the GPU; `None` means all when a GPU device exists, else 0.
+    pub gpu_layers: Option<u32>,
+    /// CPU threads for generation; `None` picks the number of physical cores.
+    pub threads: Option<u32>,
+    /// Memory-map the model file (default on).
+    pub mmap: bool,
+    /// Which MoE expert tensors stay in host memory.
+    pub moe: MoeOffload,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            ctx_size: None,
+            batch_size: 512,
+            gpu_layers: None,
+            threads: None,
+            mmap: true,
+            moe: MoeOffload::None,
+        }
+    }
+}
+
+/// Sampling settings. `temperature <= 0` means greedy decoding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SamplingOptions {
+    /// Softmax temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Keep only the k most likely tokens (0 disables).
+    pub top_k: i32,
+    /// Nucleus sampling mass (1.0 disables).
+    pub top_p: f32,
+    /// Minimum probability relative to the best token (0 disables).
+    pub min_p: f32,
+    /// Penalty for repeating recent tokens (1.0 disables).
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repeat penalty looks at.
+    pub repeat_last_n: i32,
+    /// OpenAI-style frequency penalty (0 disables).
+    pub frequency_penalty: f32,
+    /// OpenAI-style presence penalty (0 disables).
+    pub presence_penalty: f32,
+    /// RNG seed; `None` draws a random one (reported back in the summary).
+    pub seed: Option<u32>,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        SamplingOptions {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: None,
+        }
+    }
+}
+
+/// One generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    /// The full prompt text (already rendered by a template when it is a chat).
+    pub prompt: String,
+    /// Whether to put the BOS token in front (when the model uses one).
+    pub add_bos: bool,
+    /// Whether special-token text in the prompt (e.g. `<|im_start|>`) is parsed as special tokens.
+    pub parse_special: bool,
+    /// Maximum tokens to generate.
+    pub max_tokens: u32,
+    /// Strings that end generation; never part of the output.
+    pub stop: Vec<String>,
+    /// Sampling settings.
+    pub sampling: SamplingOptions,
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` reached, or the context is full.
+    Length,
+    /// The sink asked to stop (client went away).
+    Cancelled,
+}
+
+/// What a generation streams to its sink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GenerateEvent {
+    /// The prompt has been evaluated; generation starts.
+    PromptDone {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+    },
+    /// A piece of generated text: always whole UTF-8 characters, never part of a stop string.
+    Text(String),
+}
+
+/// What the sink answers after each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep generating.
+    Continue,
+    /// Stop now; the generation ends with [`FinishReason::Cancelled`].
+    Stop,
+}
+
+/// Counts and timings of a finished generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerateSummary {
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated (including any that made up a stop string).
+    pub completion_tokens: usize,
+    /// Seconds spent evaluating the prompt.
+    pub prompt_seconds: f64,
+    /// Seconds spent generating after the prompt.
+    pub decode_seconds: f64,
+    /// The seed the sampler used.
+    pub seed: u32,
+}
+
+impl GenerateSummary {
+    /// Prompt evaluation speed in tokens per second.
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        rate(self.prompt_tokens, self.prompt_seconds)
+    }
+
+    /// Generation speed in tokens per second.
+    pub fn decode_tokens_per_second(&self) -> f64 {
+        rate(self.completion_tokens, self.decode_seconds)
+    }
+}
+
+fn rate(count: usize, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// A compute device the backend sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceInfo {
+    /// ggml's device name, e.g. `CUDA0` or `CPU`.
+    pub name: String,
+    /// Human description, e.g. `NVIDIA H100 80GB HBM3`.
+    pub description: String,
+    /// The backend library it belongs to, e.g. `CUDA`.
+    pub backend: String,
+    /// `cpu`, `gpu`, `igpu`, `accel` or `unknown`.
+    pub kind: String,
+    /// Total memory in bytes.
+    pub memory_total: u64,
+    /// Free memory in bytes.
+    pub memory_free: u64,
+}
+
+/// Facts about a loaded model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Transformer blocks.
+    pub n_layer: u32,
+    /// Experts per MoE layer (0 for dense models).
+    pub n_expert: u32,
+    /// Experts used per token (0 for dense models).
+    pub n_expert_used: u32,
+    /// The context the model was trained with.
+    pub n_ctx_train: u32,
+    /// The context window of this load.
+    pub n_ctx: u32,
+    /// Vocabulary size.
+    pub n_vocab: u32,
+    /// Parameter count.
+    pub n_params: u64,
+    /// Size of the weights in bytes.
+    pub size_bytes: u64,
+    /// The Jinja chat template embedded in the GGUF, if any.
+    pub chat_template: Option<String>,
+    /// Text of the BOS token, if the model has one.
+    pub bos_token: Option<String>,
+    /// Text of the EOS token, if the model has one.
+    pub eos_token: Option<String>,
+    /// Whether the tokenizer wants a BOS token in front of prompts.
+    pub add_bos: bool,
+    /// Layers placed on a GPU.
+    pub gpu_layers: u32,
+}
+
+/// A loaded model, shareable between threads.
+pub trait LoadedModel: Send + Sync {
+    /// Facts about the model.
+    fn info(&self) -> &ModelInfo;
+    /// Where its weights went (MoE offload report).
+    fn placement(&self) -> &Placement;
+    /// Text to token ids.
+    fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>>;
+    /// Token ids to text (lossy for ids that do not end on a character boundary).
+    fn detokenize(&self, tokens: &[u32]) -> Result<String>;
+    /// Runs one generation, streaming events into `sink` until it ends or `sink` says stop.
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        sink: &mut dyn FnMut(GenerateEvent) -> Flow,
+    ) -> Result<GenerateSummary>;
+}
+
+/// An inference engine: the devices it drives and how it loads models.
+pub trait Backend: Send + Sync {
+    /// A short name, e.g. `llama.cpp`.
+    fn name(&self) -> &str;
+    /// Devices the engine can use (CPU included).
+    fn devices(&self) -> Vec<DeviceInfo>;
+    /// Backend libraries found and loaded (file paths), for diagnostics.
+    fn libraries(&self) -> Vec<PathBuf>;
+    /// Loads a model. The file must have passed [`crate::gguf::GgufFile::open`] checks.
+    fn load(&self, path: &Path, options: &ModelOptions) -> Result<Arc<dyn LoadedModel>>;
+}

@@ -1,0 +1,19 @@
+//! Core of shimmy-host: the types every other crate shares.
+//!
+//! * [`backend`]: the [`backend::Backend`] trait the host uses to load models and generate,
+//!   with the option, event and info types it exchanges.
+//! * [`gguf`]: a bounds-checked reader of GGUF headers and tensor tables, run before llama.cpp
+//!   ever sees a file.
+//! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
+//!   placement they lead to, computed from the GGUF tensor table.
+//! * [`discovery`]: where models are looked for and how they are named.
+//! * [`error`]: the one error enum of this crate.
+
+pub mod backend;
+pub mod discovery;
+pub mod error;
+pub mod gguf;
+pub mod placement;
+pub mod stream;
+
+pub use error::{Error, Result};
