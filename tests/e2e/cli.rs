@@ -158,3 +158,89 @@ fn make_test_model_accepts_every_layout_and_weight_type() {
         );
     }
 }
+
+#[test]
+fn binary_finds_its_libraries_without_ld_library_path() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.cmd(&["gpu-info"]);
+    cmd.env_remove("LD_LIBRARY_PATH");
+    let run = common::run_cmd(cmd).ok();
+    assert!(run.stdout.contains("libggml-cpu"), "{}", run.stdout);
+}
+
+#[test]
+fn llama_cpp_logs_are_quiet_by_default_and_shown_with_v() {
+    let sb = Sandbox::new();
+    let m = s(&models().dense);
+    let quiet = sb.run(&["probe", m]).ok();
+    assert!(
+        !quiet.stderr.contains("llama_model_loader"),
+        "{}",
+        quiet.stderr
+    );
+    let verbose = sb.run(&["-v", "probe", m]).ok();
+    assert!(
+        verbose.stderr.contains("llama_model_loader"),
+        "{}",
+        verbose.stderr
+    );
+}
+
+/// Unreadable directories are reported, never fatal. Root reads everything, so as root the
+/// check runs the binary as `nobody` through setpriv (skipped where that is impossible).
+#[test]
+fn unreadable_directory_is_reported_not_fatal() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let models_dir = sb.path().join("models");
+    let locked = models_dir.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::copy(&models().dense, models_dir.join("visible.gguf")).unwrap();
+    for dir in [sb.path(), models_dir.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(
+        models_dir.join("visible.gguf"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let is_root = std::fs::read_dir(&locked).is_ok();
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::bin(),
+            "discover",
+        ]);
+        c.current_dir(sb.path())
+            .env("HOME", sb.path())
+            .env_remove("SHIMMY_MODEL_PATHS");
+        c
+    } else {
+        sb.cmd(&["discover"])
+    };
+    cmd.env_remove("OLLAMA_MODELS");
+    let run = common::run_cmd(cmd);
+    if is_root
+        && run.code != Some(0)
+        && run.stderr.contains("ermission denied")
+        && !run.stdout.contains("searched")
+    {
+        eprintln!(
+            "skipped: the binary is not executable by nobody here: {}",
+            run.stderr
+        );
+        return;
+    }
+    let run = run.ok();
+    assert!(run.stdout.contains("locked"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("unreadable: Permission denied"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("visible"), "{}", run.stdout);
+}
