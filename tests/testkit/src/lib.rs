@@ -9,14 +9,22 @@
 //! * Three weight types ([`WeightType`]) for the big matrices: f32, f16, q8_0;
 //!   norms and the MoE router (`ffn_gate_inp`) stay f32 as in real models.
 //! * A fixed SentencePiece ("llama") vocabulary with byte fallback and ChatML
-//!   control tokens ([`vocabulary`]).
+//!   control tokens ([`vocabulary`]). `tokenizer.ggml.add_space_prefix` is
+//!   `false`, so llama.cpp inserts no `▁` before the first word or after a
+//!   special token and `detokenize(tokenize(text)) == text` (BOS aside).
+//!   Non-ASCII characters (`é`, `€`) become one byte token per UTF-8 byte.
 //! * Same [`ModelSpec`] (including `seed`) gives a byte-identical file. The
-//!   weights are drawn on the q8_0 grid (`scale * q`, `q` in -127..=127, one
-//!   f16 scale per tensor), so the f32, f16 and q8_0 files of one spec hold
-//!   the same model up to f16 rounding.
-//! * The rows of the output matrix for control/unknown/unused tokens are zero,
-//!   so greedy decoding never emits `</s>`/`<|im_end|>` by itself: generation
-//!   runs until the token limit or a stop string.
+//!   weights are uniform on the q8_0 grid (`scale * q`, `q` in -127..=127, one
+//!   f16 scale per tensor) in ±1/sqrt(row length), token embeddings in ±1,
+//!   norms 1.0; so the f32, f16 and q8_0 files of one spec hold the same model
+//!   up to f16 rounding (f32 and f16 give the same greedy tokens; q8_0 may
+//!   drift after a few tokens because llama.cpp quantizes activations too).
+//! * The rows of the output matrix for control/unknown/unused tokens and for
+//!   the byte tokens of ASCII control characters are zero
+//!   ([`Vocab::is_suppressed`]), so greedy decoding never emits
+//!   `</s>`/`<|im_end|>` (or NUL) by itself: generation runs until the token
+//!   limit or a stop string. Greedy output is varied text that includes lone
+//!   byte tokens (partial UTF-8), e.g. `" lazy# skwoul sun...Ssu thin"`.
 //!
 //! ```no_run
 //! use shimmy_testkit::{write_model, ModelSpec, WeightType};
@@ -51,7 +59,7 @@ pub use vocab::{
 
 /// Version of the generator; part of [`ModelSpec::file_name`] so cached files
 /// are regenerated when the output of this crate changes.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 4;
 
 /// Data alignment of the written files (the GGUF default; no
 /// `general.alignment` key is written).
@@ -589,6 +597,10 @@ enum Fill {
     Ones,
     /// Uniform on the q8_0 grid in ±1/sqrt(ne[0]).
     Random,
+    /// Uniform on the q8_0 grid in ±1 (token embeddings: large enough that
+    /// the current token matters, which keeps greedy output from collapsing
+    /// into one repeated token).
+    RandomUnit,
     /// Like `Random`, but the rows of suppressed tokens are zero (output matrix).
     RandomSuppressRows,
 }
@@ -651,7 +663,7 @@ fn plan(spec: &ModelSpec, n_vocab: u64) -> Vec<Planned> {
         "token_embd.weight".into(),
         vec![embd, n_vocab],
         wt,
-        Fill::Random,
+        Fill::RandomUnit,
     );
     for i in 0..spec.n_layer {
         let b = |s: &str| format!("blk.{i}.{s}.weight");
@@ -773,7 +785,7 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         ("tokenizer.ggml.eot_token_id".into(), V::U32(IM_END_ID)),
         ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
         ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
-        ("tokenizer.ggml.add_space_prefix".into(), V::Bool(true)),
+        ("tokenizer.ggml.add_space_prefix".into(), V::Bool(false)),
     ]);
     if let Some(tpl) = &spec.chat_template {
         m.push(("tokenizer.chat_template".into(), V::String(tpl.clone())));
@@ -838,14 +850,16 @@ fn write_tensor_data<W: Write>(
     let start = w.written();
 
     // The f16 scale of the q8_0 grid: values are `scale * q`, |q| <= 127.
-    let scale = f16::from_f32(1.0 / (ne0 as f32).sqrt() / 127.0);
+    let amplitude = if p.fill == Fill::RandomUnit {
+        1.0
+    } else {
+        1.0 / (ne0 as f32).sqrt()
+    };
+    let scale = f16::from_f32(amplitude / 127.0);
     let scale_f32 = scale.to_f32();
     let scale_bytes = scale.to_le_bytes();
 
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut h = Fnv::new();
-    h.write(p.name.as_bytes());
-    rng.set_stream(h.finish());
+    let mut stream = ByteStream::new(seed, &p.name);
 
     let rows_per_chunk = (CHUNK_VALUES / ne0.max(1)).max(1);
     let mut row = 0usize;
@@ -868,15 +882,9 @@ fn write_tensor_data<W: Write>(
                     }
                 }
             }
-            Fill::Random | Fill::RandomSuppressRows => {
+            Fill::Random | Fill::RandomUnit | Fill::RandomSuppressRows => {
                 q.resize(n, 0);
-                rng.fill_bytes(q);
-                for v in q.iter_mut() {
-                    // i8 in -127..=127 (map -128 to -127 so the grid is symmetric).
-                    if *v == 0x80 {
-                        *v = 0x81;
-                    }
-                }
+                stream.fill(q);
                 if p.fill == Fill::RandomSuppressRows {
                     for r in 0..rows {
                         if vocab.is_suppressed((row + r) as u32) {
@@ -886,24 +894,29 @@ fn write_tensor_data<W: Write>(
                 }
                 match p.ty {
                     GgmlType::Q8_0 => {
-                        out.reserve(n / 32 * 34);
-                        for block in q.chunks_exact(32) {
-                            out.extend_from_slice(&scale_bytes);
-                            out.extend_from_slice(block);
+                        out.resize(n / 32 * 34, 0);
+                        for (o, block) in out.chunks_exact_mut(34).zip(q.chunks_exact(32)) {
+                            o[..2].copy_from_slice(&scale_bytes);
+                            o[2..].copy_from_slice(block);
                         }
                     }
                     GgmlType::F32 => {
-                        out.reserve(n * 4);
-                        for &b in q.iter() {
-                            let x = scale_f32 * f32::from(b as i8);
-                            out.extend_from_slice(&x.to_le_bytes());
+                        // Lookup table: i8 grid value -> f32 bytes.
+                        let lut: Vec<[u8; 4]> = (0..=255u8)
+                            .map(|b| (scale_f32 * f32::from(b as i8)).to_le_bytes())
+                            .collect();
+                        out.resize(n * 4, 0);
+                        for (o, &b) in out.chunks_exact_mut(4).zip(q.iter()) {
+                            o.copy_from_slice(&lut[usize::from(b)]);
                         }
                     }
                     GgmlType::F16 => {
-                        out.reserve(n * 2);
-                        for &b in q.iter() {
-                            let x = f16::from_f32(scale_f32 * f32::from(b as i8));
-                            out.extend_from_slice(&x.to_le_bytes());
+                        let lut: Vec<[u8; 2]> = (0..=255u8)
+                            .map(|b| f16::from_f32(scale_f32 * f32::from(b as i8)).to_le_bytes())
+                            .collect();
+                        out.resize(n * 2, 0);
+                        for (o, &b) in out.chunks_exact_mut(2).zip(q.iter()) {
+                            o.copy_from_slice(&lut[usize::from(b)]);
                         }
                     }
                 }
@@ -920,6 +933,70 @@ fn write_tensor_data<W: Write>(
         )));
     }
     w.pad(ALIGNMENT)
+}
+
+/// Deterministic stream of random bytes for one tensor, uniform over
+/// `i8` values -127..=127 (0x80 never occurs).
+///
+/// The 64-bit key comes from ChaCha8 seeded with the spec seed on the stream
+/// given by a hash of the tensor name; the bytes are SplitMix64 outputs of a
+/// counter from that key. SplitMix64 is used for the bulk because it stays
+/// fast in unoptimised (debug) test builds, where ChaCha runs ~50x slower.
+struct ByteStream {
+    state: u64,
+    word: [u8; 8],
+    used: usize,
+}
+
+impl ByteStream {
+    fn new(seed: u64, tensor_name: &str) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut h = Fnv::new();
+        h.write(tensor_name.as_bytes());
+        rng.set_stream(h.finish());
+        ByteStream {
+            state: rng.next_u64(),
+            word: [0; 8],
+            used: 8,
+        }
+    }
+
+    #[inline(always)]
+    fn next_word(&mut self) -> [u8; 8] {
+        const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // Turn every 0x80 byte (-128) into 0x81 (-127): `m` has the high bit
+        // set exactly in the bytes of `z` that equal 0x80.
+        let t = z ^ HI;
+        let m = !(((t & LO7).wrapping_add(LO7)) | t | LO7);
+        (z | (m >> 7)).to_le_bytes()
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        let mut i = 0;
+        // Drain the bytes left over from the previous call.
+        while self.used < 8 && i < buf.len() {
+            buf[i] = self.word[self.used];
+            self.used += 1;
+            i += 1;
+        }
+        let mut chunks = buf[i..].chunks_exact_mut(8);
+        for c in &mut chunks {
+            c.copy_from_slice(&self.next_word());
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            self.word = self.next_word();
+            let k = rest.len();
+            rest.copy_from_slice(&self.word[..k]);
+            self.used = k;
+        }
+    }
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -165,6 +165,11 @@ fn header_parses_back() {
             Some(false)
         );
         assert_eq!(
+            h.get("tokenizer.ggml.add_space_prefix")
+                .and_then(GgufValue::as_bool),
+            Some(false)
+        );
+        assert_eq!(
             h.get("tokenizer.chat_template").and_then(GgufValue::as_str),
             Some(CHATML_TEMPLATE)
         );
@@ -383,11 +388,18 @@ fn output_rows_of_control_tokens_are_zero() {
         IM_END_ID,
         SPACE_ID,
         FIRST_BYTE_ID + 0xC3,
+        FIRST_BYTE_ID,
+        FIRST_BYTE_ID + 0x0A,
+        FIRST_BYTE_ID + 0x1A,
+        FIRST_BYTE_ID + 0x7F,
     ] {
         let bytes = read_at(&p, off + u64::from(id) * row as u64, row);
         let zero = bytes.iter().all(|b| *b == 0);
         assert_eq!(zero, vocab.is_suppressed(id), "token {id}");
     }
+    assert!(vocab.is_suppressed(FIRST_BYTE_ID));
+    assert!(!vocab.is_suppressed(Vocab::byte_id(b'\n')));
+    assert!(!vocab.is_suppressed(Vocab::byte_id(0xA9)));
     let last = vocab.len() as u32 - 1;
     assert!(vocab.is_suppressed(last) == (vocab.types[last as usize] == TokenType::Unused));
 }
@@ -520,4 +532,32 @@ fn large_model_writes_fast() {
     eprintln!("wrote {} bytes in {secs:.1}s", s.file_size);
     assert_eq!(s.expert_tensors().count(), 48);
     assert!(secs < 60.0);
+}
+
+#[test]
+fn byte_stream_is_chunking_independent_and_symmetric() {
+    let mut whole = vec![0u8; 10_000];
+    ByteStream::new(42, "blk.0.attn_q.weight").fill(&mut whole);
+    let mut pieces = vec![0u8; 10_000];
+    let mut s = ByteStream::new(42, "blk.0.attn_q.weight");
+    let mut at = 0;
+    for len in [3usize, 5, 8, 13, 1, 0, 64, 7].iter().cycle() {
+        let end = (at + len).min(pieces.len());
+        s.fill(&mut pieces[at..end]);
+        at = end;
+        if at == pieces.len() {
+            break;
+        }
+    }
+    assert_eq!(whole, pieces);
+    assert!(!whole.contains(&0x80), "-128 must never occur");
+    let mut counts = [0u32; 256];
+    for b in &whole {
+        counts[usize::from(*b)] += 1;
+    }
+    // 255 live values, ~39 hits each: every value shows up.
+    assert!(counts.iter().enumerate().all(|(b, &c)| (b == 0x80) == (c == 0)));
+    let mut other = vec![0u8; 64];
+    ByteStream::new(42, "blk.0.attn_k.weight").fill(&mut other);
+    assert_ne!(&whole[..64], &other[..]);
 }

@@ -108,13 +108,21 @@ impl Vocab {
         }
     }
 
-    /// `true` for the control/unknown/unused tokens, whose rows of the output
-    /// matrix are written as zeros so that greedy decoding never picks them.
+    /// `true` for tokens whose rows of the output matrix are written as zeros
+    /// so that greedy decoding never picks them (and sampling rarely does):
+    /// control, unknown and unused tokens, and the byte tokens of ASCII
+    /// control characters other than `\t`, `\n`, `\r` (`<0x00>`..`<0x1F>`,
+    /// `<0x7F>`), so generated text never contains NUL and friends. Byte
+    /// tokens `<0x80>`..`<0xFF>` stay live: generation can emit partial UTF-8.
     pub fn is_suppressed(&self, id: u32) -> bool {
-        matches!(
-            self.types.get(id as usize),
-            Some(TokenType::Control | TokenType::Unknown | TokenType::Unused)
-        )
+        match self.types.get(id as usize) {
+            Some(TokenType::Control | TokenType::Unknown | TokenType::Unused) => true,
+            Some(TokenType::Byte) => {
+                let b = id - FIRST_BYTE_ID;
+                (b < 0x20 && !matches!(b, 0x09 | 0x0A | 0x0D)) || b == 0x7F
+            }
+            _ => false,
+        }
     }
 }
 
