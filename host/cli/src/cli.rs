@@ -19,6 +19,9 @@ pub struct Cli {
     /// Extra model folders, separated by ';' (SHIMMY_MODEL_PATHS is also read).
     #[arg(long, global = true, value_name = "\"A;B\"")]
     pub model_dirs: Option<String>,
+    /// Plugin runtime options.
+    #[command(flatten)]
+    pub plugins: PluginOptions,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,6 +42,74 @@ pub enum Command {
     GpuInfo,
     /// Write a small random-weight GGUF model (dense or MoE) to try everything without a download.
     MakeTestModel(MakeTestModelArgs),
+    /// List, inspect and check WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Prompt templates: render a chat the way a model will see it.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// Options of the plugin runtime (global).
+#[derive(Debug, Clone, Args)]
+pub struct PluginOptions {
+    /// Load plugins from this folder too (repeatable; after the built-ins and
+    /// ~/.local/share/shimmy/plugins).
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Time limit of one plugin call, in milliseconds.
+    #[arg(long, global = true, default_value_t = 2000, value_name = "MS")]
+    pub plugin_timeout_ms: u64,
+    /// Memory limit of one plugin instance, in MiB.
+    #[arg(long, global = true, default_value_t = 64, value_name = "MB")]
+    pub plugin_memory_mb: u64,
+    /// Grant a capability a plugin asks for in its plugin.toml (memory, dirs, hosts or *).
+    #[arg(long = "plugin-grant", global = true, value_name = "NAME:CAPABILITY")]
+    pub plugin_grants: Vec<String>,
+    /// Override a plugin setting (its [config] table).
+    #[arg(long = "plugin-config", global = true, value_name = "NAME:KEY=VALUE")]
+    pub plugin_settings: Vec<String>,
+    /// Operator configuration file (TOML): per-model templates, plugin grants and settings.
+    #[arg(long, global = true, env = "SHIMMY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `plugin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Every plugin loaded: name, kind, version, source, capabilities requested/granted.
+    List,
+    /// A plugin's world, imports, exports and manifest.
+    Inspect {
+        /// Plugin name, or the path of a .wasm file / plugin folder.
+        target: String,
+    },
+    /// Load a plugin from a path and exercise it (exit 0 when it works).
+    Check {
+        /// The .wasm file (with its plugin.toml or X.toml beside it) or plugin folder.
+        path: PathBuf,
+    },
+}
+
+/// `template` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Print the exact prompt a chat renders to for a model.
+    Render(TemplateRenderArgs),
+}
+
+/// `template render` arguments.
+#[derive(Debug, Args)]
+pub struct TemplateRenderArgs {
+    /// Model file path or discovered name.
+    #[arg(long, short)]
+    pub model: String,
+    /// Chat as JSON: a list of OpenAI-style messages, or an object with "messages".
+    #[arg(long, value_name = "FILE.json")]
+    pub messages: PathBuf,
+    /// Template plugin to use (default: chosen for the model; see `probe`).
+    #[arg(long)]
+    pub template: Option<String>,
 }
 
 /// Options that shape how a model is loaded.
@@ -69,13 +140,27 @@ pub struct ModelArgs {
 
 /// `generate` arguments.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(false)))]
 pub struct GenerateArgs {
     /// Model file path or discovered name (see `list`).
     #[arg(long, short)]
     pub model: String,
-    /// The prompt text (special tokens such as <|im_start|> are honoured).
-    #[arg(long, short)]
-    pub prompt: String,
+    /// The raw prompt text (special tokens such as <|im_start|> are honoured).
+    #[arg(long, short, group = "input")]
+    pub prompt: Option<String>,
+    /// A chat (JSON list of OpenAI-style messages, or {"messages": [...]}) rendered by the
+    /// model's template plugin.
+    #[arg(long, value_name = "FILE.json", group = "input")]
+    pub chat: Option<PathBuf>,
+    /// A one-turn chat: the user's message (rendered by the template plugin).
+    #[arg(long, group = "input")]
+    pub user: Option<String>,
+    /// System message for --user or --chat.
+    #[arg(long, conflicts_with = "prompt")]
+    pub system: Option<String>,
+    /// Template plugin for --chat/--user (default: chosen for the model).
+    #[arg(long, conflicts_with = "prompt")]
+    pub template: Option<String>,
     /// Maximum tokens to generate.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_tokens: u32,
@@ -161,4 +246,7 @@ pub struct MakeTestModelArgs {
     /// Seed for the random weights (same seed, same file).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Leave out the embedded chat template (the host then picks a template by architecture).
+    #[arg(long)]
+    pub no_template: bool,
 }

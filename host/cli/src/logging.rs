@@ -1,5 +1,7 @@
 //! Log set-up: quiet by default, `-v`/`-vv` or RUST_LOG for more (llama.cpp included).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the stderr subscriber.
@@ -16,6 +18,7 @@ pub fn init(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_target(true)
         .without_time()
         .try_init();

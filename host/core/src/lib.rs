@@ -7,6 +7,7 @@
 //! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
 //!   placement they lead to, computed from the GGUF tensor table.
 //! * [`discovery`]: where models are looked for and how they are named.
+//! * [`template_choice`]: which prompt-template plugin a chat request gets.
 //! * [`error`]: the one error enum of this crate.
 
 pub mod backend;
@@ -15,5 +16,6 @@ pub mod error;
 pub mod gguf;
 pub mod placement;
 pub mod stream;
+pub mod template_choice;
 
 pub use error::{Error, Result};

@@ -15,6 +15,11 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_shimmy-host")
 }
 
+/// A cache directory shared by every test of this target (plugin compile cache).
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-cache")
+}
+
 /// A temporary HOME / working directory so discovery sees only what a test puts there.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -37,6 +42,11 @@ impl Sandbox {
         cmd.args(args)
             .current_dir(self.path())
             .env("HOME", self.path())
+            // Compiled plugins are cached across tests (compiling the built-ins in a debug
+            // build takes a while); the per-user plugin dir stays inside HOME.
+            .env("XDG_CACHE_HOME", shared_cache_dir())
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("SHIMMY_CONFIG")
             .env_remove("SHIMMY_MODEL_PATHS")
             .env_remove("SHIMMY_BASE_GGUF")
             .env_remove("OLLAMA_MODELS")
@@ -82,7 +92,13 @@ impl Run {
             self.stdout,
             self.stderr
         );
-        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        // A host panic starts a line with "thread '...' panicked"; a plugin's own panic text
+        // only appears inside log and error lines that quote its stderr.
+        let host_panic = self
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("thread '") && l.contains("panicked"));
+        assert!(!host_panic, "panic: {}", self.stderr);
         assert!(
             !self.stderr.contains("GGML_ASSERT"),
             "abort: {}",

@@ -556,7 +556,10 @@ fn byte_stream_is_chunking_independent_and_symmetric() {
         counts[usize::from(*b)] += 1;
     }
     // 255 live values, ~39 hits each: every value shows up.
-    assert!(counts.iter().enumerate().all(|(b, &c)| (b == 0x80) == (c == 0)));
+    assert!(counts
+        .iter()
+        .enumerate()
+        .all(|(b, &c)| (b == 0x80) == (c == 0)));
     let mut other = vec![0u8; 64];
     ByteStream::new(42, "blk.0.attn_k.weight").fill(&mut other);
     assert_ne!(&whole[..64], &other[..]);

@@ -6,20 +6,57 @@ use anyhow::{Context as _, Result};
 use shimmy_core::backend::{Flow, GenerateEvent, GenerateRequest, SamplingOptions};
 
 use super::Context;
+use crate::chat_file;
 use crate::cli::GenerateArgs;
+use crate::plugin_host::{model_name, Plugins};
 
 /// Loads the model, generates, prints the text as it comes and the timings at the end.
+///
+/// A raw `--prompt` goes to the model as it is; `--chat` / `--user` are rendered by the
+/// model's template plugin, whose stop strings end the answer.
 pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
     let (_engine, model) = ctx.load(&args.model, &args.model_args)?;
     if ctx.verbose > 0 {
         eprintln!("{}", model.placement());
     }
+    let messages = match (&args.chat, &args.user) {
+        (Some(file), _) => {
+            let mut messages = chat_file::read(file)?;
+            if let Some(system) = &args.system {
+                messages.insert(0, chat_file::one_turn(Some(system), "").remove(0));
+            }
+            Some(messages)
+        }
+        (None, Some(user)) => Some(chat_file::one_turn(args.system.as_deref(), user)),
+        (None, None) => None,
+    };
+    let (prompt, add_bos, mut stop) = match messages {
+        Some(messages) => {
+            let plugins = Plugins::load(&ctx.plugins)?;
+            let choice = plugins.choose_template(
+                &model_name(&args.model),
+                model.as_ref(),
+                args.template.as_deref(),
+            );
+            let rendered = plugins.render(&choice, model.as_ref(), messages)?;
+            if ctx.verbose > 0 {
+                eprintln!("template: {} ({})", choice.name, choice.reason);
+            }
+            (
+                rendered.prompt,
+                rendered.add_bos && !args.no_bos,
+                rendered.stop,
+            )
+        }
+        None => (args.prompt.unwrap_or_default(), !args.no_bos, Vec::new()),
+    };
+    stop.extend(args.stop);
     let request = GenerateRequest {
-        prompt: args.prompt,
-        add_bos: !args.no_bos,
+        prompt,
+        add_bos,
         parse_special: true,
         max_tokens: args.max_tokens,
-        stop: args.stop,
+        stop,
         sampling: SamplingOptions {
             temperature: args.temperature,
             top_k: args.top_k,

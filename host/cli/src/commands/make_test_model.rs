@@ -28,6 +28,9 @@ pub fn run(args: MakeTestModelArgs) -> Result<()> {
         spec.n_layer = layers;
     }
     spec.seed = args.seed;
+    if args.no_template {
+        spec.chat_template = None;
+    }
     if let Some(dir) = args.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

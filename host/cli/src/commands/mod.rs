@@ -4,7 +4,9 @@ mod discover;
 mod generate;
 mod gpu_info;
 mod make_test_model;
+mod plugin;
 mod probe;
+mod template;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use shimmy_core::backend::{Backend, LoadedModel, ModelOptions};
 use shimmy_core::discovery::{self, DiscoveryConfig, DiscoveryReport};
 use shimmy_core::placement::MoeOffload;
 
-use crate::cli::{Cli, Command, ModelArgs};
+use crate::cli::{Cli, Command, ModelArgs, PluginOptions};
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
@@ -23,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         backends_dir: cli.backends_dir,
         model_dirs: cli.model_dirs,
         verbose: cli.verbose,
+        plugins: cli.plugins,
     };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args),
@@ -31,6 +34,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Probe(args) => probe::run(&ctx, args),
         Command::GpuInfo => gpu_info::run(&ctx),
         Command::MakeTestModel(args) => make_test_model::run(args),
+        Command::Plugin(command) => plugin::run(&ctx, command),
+        Command::Template(command) => template::run(&ctx, command),
     }
 }
 
@@ -39,6 +44,7 @@ pub struct Context {
     backends_dir: Option<PathBuf>,
     model_dirs: Option<String>,
     verbose: u8,
+    plugins: PluginOptions,
 }
 
 impl Context {
@@ -54,10 +60,18 @@ impl Context {
 
     /// Resolves a model name or path and loads it.
     fn load(&self, model: &str, args: &ModelArgs) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
+        self.load_with(model, &model_options(args)?)
+    }
+
+    /// Resolves a model name or path and loads it with `options`.
+    fn load_with(
+        &self,
+        model: &str,
+        options: &ModelOptions,
+    ) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
         let path = self.discover().resolve(model)?;
-        let options = model_options(args)?;
         let engine = self.engine()?;
-        let loaded = engine.load(&path, &options)?;
+        let loaded = engine.load(&path, options)?;
         Ok((engine, loaded))
     }
 }

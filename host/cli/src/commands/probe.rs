@@ -5,6 +5,7 @@ use shimmy_core::placement::format_bytes;
 
 use super::Context;
 use crate::cli::ProbeArgs;
+use crate::plugin_host::{model_name, Plugins};
 
 /// Loads the model and prints what it is and where its weights went.
 pub fn run(ctx: &Context, args: ProbeArgs) -> Result<()> {
@@ -36,6 +37,13 @@ pub fn run(ctx: &Context, args: ProbeArgs) -> Result<()> {
             "none"
         }
     );
+    match Plugins::load(&ctx.plugins) {
+        Ok(plugins) => {
+            let choice = plugins.choose_template(&model_name(&args.model), model.as_ref(), None);
+            println!("template:       {} ({})", choice.name, choice.reason);
+        }
+        Err(err) => println!("template:       unavailable: {err:#}"),
+    }
     println!("gpu layers:     {}", info.gpu_layers);
     println!("placement:      {}", model.placement());
     Ok(())

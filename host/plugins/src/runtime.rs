@@ -1,0 +1,813 @@
+//! The engine, the linkers, the epoch ticker, loading one plugin and running one call.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, OptLevel, Store, Strategy, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::bindings::{template, tool, workflow};
+use crate::cache::CompileCache;
+use crate::error::{PluginError, Result};
+use crate::grants::{Capability, Grants, Settings};
+use crate::host::{CallClock, Capture, HostState, Limits, PluginMeta, WorkflowHost};
+use crate::manifest::{Manifest, PluginKind};
+
+/// The contract package this host implements.
+pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
+/// The contract versions this host implements (exact match).
+pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.0"];
+
+/// How often the background ticker advances the engine's epoch while calls run.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Settings of a [`PluginRuntime`]; [`Default`] gives the sandbox defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeConfig {
+    /// Time limit of one call, in ms of time spent in the guest (time inside host imports such
+    /// as `inference.generate` does not count). Default 2000.
+    pub timeout_ms: u64,
+    /// Memory limit of one instance (all its linear memories together), in MiB. Default 64.
+    /// A plugin granted `NAME:memory` gets its `capabilities.memory_mb` instead.
+    pub memory_mb: u64,
+    /// Where compiled plugins are cached. `None`: `~/.cache/shimmy/plugins` (the platform
+    /// cache directory); if that cannot be used, plugins are compiled at every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every plugin at every start, never touching a cache directory.
+    pub disable_cache: bool,
+    /// The operator's capability grants (`--plugin-grant NAME:CAPABILITY`).
+    pub grants: Grants,
+    /// The operator's overrides of plugins' `[config]` values (`--plugin-config NAME:K=V`).
+    pub settings: Settings,
+    /// Most bytes a call may return (a rendered prompt, a tool result...). Default 16 MiB.
+    pub max_output_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            timeout_ms: 2000,
+            memory_mb: 64,
+            cache_dir: None,
+            disable_cache: false,
+            grants: Grants::none(),
+            settings: Settings::default(),
+            max_output_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The cache directory used when [`RuntimeConfig::cache_dir`] is `None`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|d| d.join("shimmy").join("plugins"))
+    }
+}
+
+/// Counters of the compilation cache since the runtime started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeStats {
+    /// Components compiled (cache misses, or no cache).
+    pub compiled: u64,
+    /// Components loaded from the disk cache without compiling.
+    pub cache_hits: u64,
+    /// Cache entries found but refused (corrupt, foreign or stale) and recompiled.
+    pub cache_rejected: u64,
+    /// The cache directory in use, if any.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The wasmtime engine shared by all plugins: one [`Engine`] (Cranelift, component model,
+/// async, epoch interruption), one linker per world, the compilation cache and the epoch
+/// ticker thread. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct PluginRuntime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub engine: Engine,
+    linkers: [Linker<HostState>; 3],
+    pub config: RuntimeConfig,
+    cache: CompileCache,
+    ticker: Ticker,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    /// Creates the engine, the linkers, the cache and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<PluginRuntime> {
+        if config.timeout_ms == 0 || config.memory_mb == 0 {
+            return Err(PluginError::Runtime(
+                "timeout_ms and memory_mb must be at least 1".into(),
+            ));
+        }
+        let mut c = Config::new();
+        c.strategy(Strategy::Cranelift)
+            .cranelift_opt_level(OptLevel::Speed)
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(1 << 20)
+            .async_stack_size(2 << 20)
+            .parallel_compilation(true);
+        let engine = Engine::new(&c).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        let linkers = [
+            make_linker(&engine, PluginKind::Template)?,
+            make_linker(&engine, PluginKind::Tool)?,
+            make_linker(&engine, PluginKind::Workflow)?,
+        ];
+        let cache_dir = if config.disable_cache {
+            None
+        } else {
+            config
+                .cache_dir
+                .clone()
+                .or_else(RuntimeConfig::default_cache_dir)
+        };
+        let cache = CompileCache::new(&engine, cache_dir);
+        let ticker = Ticker::start(engine.clone());
+        Ok(PluginRuntime {
+            inner: Arc::new(Inner {
+                engine,
+                linkers,
+                config,
+                cache,
+                ticker,
+            }),
+        })
+    }
+
+    /// The settings this runtime was created with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The wasmtime engine (for embedders that need it, e.g. to precompile ahead of time).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Counters of the compilation cache.
+    pub fn stats(&self) -> RuntimeStats {
+        let c = &self.inner.cache.counters;
+        RuntimeStats {
+            compiled: c.compiled.load(Ordering::Relaxed),
+            cache_hits: c.hits.load(Ordering::Relaxed),
+            cache_rejected: c.rejected.load(Ordering::Relaxed),
+            cache_dir: self.inner.cache.dir().map(Path::to_path_buf),
+        }
+    }
+
+    fn linker(&self, kind: PluginKind) -> &Linker<HostState> {
+        &self.inner.linkers[kind as usize]
+    }
+
+    /// Compiles (or loads from the cache), inspects, checks and pre-links one plugin.
+    pub(crate) fn load_plugin(&self, input: PluginInput<'_>) -> Result<LoadedPlugin> {
+        let PluginInput {
+            name_hint,
+            wasm,
+            wasm_label,
+            manifest,
+            source,
+        } = input;
+        let name = manifest.name.clone().unwrap_or(name_hint);
+        crate::manifest::validate_name(&name).map_err(|reason| PluginError::Incompatible {
+            plugin: name.clone(),
+            reason: format!("{reason} (set `name` in its plugin.toml)"),
+        })?;
+        let engine = &self.inner.engine;
+        let component = self
+            .inner
+            .cache
+            .load_or_compile(engine, wasm, &name)
+            .map_err(|e| PluginError::Compile {
+                plugin: name.clone(),
+                path: wasm_label.clone(),
+                reason: root_message(&e),
+            })?;
+        let info = inspect_component(engine, &component, &name)?;
+        if let Some(declared) = manifest.kind {
+            if declared != info.kind {
+                return Err(PluginError::Incompatible {
+                    plugin: name,
+                    reason: format!(
+                        "its plugin.toml says kind = \"{declared}\" but the component exports \
+                         the {} interface",
+                        info.kind
+                    ),
+                });
+            }
+        }
+        let instance_pre = self
+            .linker(info.kind)
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Incompatible {
+                plugin: name.clone(),
+                reason: format!(
+                    "cannot be linked as a {} plugin: {}",
+                    info.kind,
+                    root_message(&e)
+                ),
+            })?;
+        let typed = |e: wasmtime::Error| PluginError::Incompatible {
+            plugin: name.clone(),
+            reason: format!(
+                "does not match world {}: {}",
+                info.kind.world(),
+                root_message(&e)
+            ),
+        };
+        let pre = match info.kind {
+            PluginKind::Template => {
+                Pre::Template(template::TemplatePluginPre::new(instance_pre).map_err(typed)?)
+            }
+            PluginKind::Tool => Pre::Tool(tool::ToolPluginPre::new(instance_pre).map_err(typed)?),
+            PluginKind::Workflow => {
+                Pre::Workflow(workflow::WorkflowPluginPre::new(instance_pre).map_err(typed)?)
+            }
+        };
+
+        let caps = resolve_capabilities(&name, &manifest, &self.inner.config);
+        let mut config = manifest.config.clone();
+        if let Some(over) = self.inner.config.settings.for_plugin(&name) {
+            config.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut warnings = manifest.warnings.clone();
+        let actual_wit = format!("{CONTRACT_PACKAGE}@{}", info.contract_version);
+        if let Some(declared) = manifest.wit.as_deref().filter(|w| *w != actual_wit) {
+            warnings.push(format!(
+                "plugin.toml says wit = \"{declared}\" but the component uses {actual_wit}"
+            ));
+        }
+        warnings.extend(caps.warnings);
+        let summary = PluginSummary {
+            name: name.clone(),
+            kind: info.kind,
+            version: manifest
+                .version
+                .clone()
+                .unwrap_or_else(|| "unversioned".into()),
+            source,
+            description: manifest.description.clone().unwrap_or_default(),
+            families: manifest.families.clone(),
+            capabilities_requested: caps.requested,
+            capabilities_granted: caps.granted,
+            warnings,
+            memory_limit_mb: caps.memory_mb,
+            timeout_ms: self.inner.config.timeout_ms,
+        };
+        for w in &summary.warnings {
+            tracing::warn!(plugin = %name, "{w}");
+        }
+        Ok(LoadedPlugin {
+            summary,
+            manifest,
+            info,
+            meta: Arc::new(PluginMeta { name, config }),
+            pre,
+            memory_limit: (caps.memory_mb as usize).saturating_mul(1024 * 1024),
+            dirs: caps.dirs,
+        })
+    }
+
+    /// A fresh store for one call of `plugin`.
+    fn new_store(
+        &self,
+        plugin: &LoadedPlugin,
+        host: Option<Arc<dyn WorkflowHost>>,
+    ) -> Result<Store<HostState>> {
+        let stdout = Capture::default();
+        let stderr = Capture::default();
+        let mut b = WasiCtxBuilder::new();
+        b.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for d in &plugin.dirs {
+            b.preopened_dir(d, d.to_string_lossy(), FsPerms::ReadOnly)
+                .map_err(|e| PluginError::Io {
+                    path: d.clone(),
+                    source: std::io::Error::other(format!(
+                        "cannot open the directory granted to plugin \"{}\": {e}",
+                        plugin.summary.name
+                    )),
+                })?;
+        }
+        let state = HostState {
+            meta: plugin.meta.clone(),
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limits: Limits::new(plugin.memory_limit),
+            clock: CallClock {
+                start: Instant::now(),
+                in_host: Duration::ZERO,
+                timeout: Duration::from_millis(self.inner.config.timeout_ms),
+                timed_out: false,
+            },
+            workflow_host: host,
+            stdout,
+            stderr,
+            log_lines: 0,
+            log_dropped: 0,
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
+            let s = cx.data_mut();
+            if s.clock.guest_elapsed() >= s.clock.timeout {
+                s.clock.timed_out = true;
+                return Err(wasmtime::format_err!("the plugin ran past its time limit"));
+            }
+            // Let other tasks of the executor run, then check again at the next tick.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        Ok(store)
+    }
+
+    /// Runs `f` on a fresh instance of `plugin` and turns any failure into a [`PluginError`]
+    /// that names the plugin and the reason.
+    pub(crate) async fn call<T, F>(
+        &self,
+        plugin: &LoadedPlugin,
+        host: Option<Arc<dyn WorkflowHost>>,
+        f: F,
+    ) -> Result<T>
+    where
+        F: for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            Instance,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+        >,
+    {
+        let _active = self.inner.ticker.enter();
+        let mut store = self.new_store(plugin, host)?;
+        let result = async {
+            let instance = match &plugin.pre {
+                Pre::Template(p) => Instance::Template(p.instantiate_async(&mut store).await?),
+                Pre::Tool(p) => Instance::Tool(p.instantiate_async(&mut store).await?),
+                Pre::Workflow(p) => Instance::Workflow(p.instantiate_async(&mut store).await?),
+            };
+            f(&mut store, instance).await
+        }
+        .await;
+        let state = store.data();
+        let out = result.map_err(|e| classify(plugin, state, e));
+        state.flush_stdio();
+        out
+    }
+}
+
+/// What [`PluginRuntime::load_plugin`] needs.
+pub(crate) struct PluginInput<'a> {
+    /// Name to use when the manifest has none.
+    pub name_hint: String,
+    pub wasm: &'a [u8],
+    /// Where the wasm came from, for messages.
+    pub wasm_label: String,
+    pub manifest: Manifest,
+    /// Where the plugin came from, for `plugin list`.
+    pub source: String,
+}
+
+/// A pre-linked plugin, instantiated afresh for each call.
+pub(crate) struct LoadedPlugin {
+    pub summary: PluginSummary,
+    pub manifest: Manifest,
+    pub info: ComponentInfo,
+    pub meta: Arc<PluginMeta>,
+    pub pre: Pre,
+    pub memory_limit: usize,
+    pub dirs: Vec<PathBuf>,
+}
+
+pub(crate) enum Pre {
+    Template(template::TemplatePluginPre<HostState>),
+    Tool(tool::ToolPluginPre<HostState>),
+    Workflow(workflow::WorkflowPluginPre<HostState>),
+}
+
+/// A fresh instance of a plugin, typed by its world.
+pub(crate) enum Instance {
+    Template(template::TemplatePlugin),
+    Tool(tool::ToolPlugin),
+    Workflow(workflow::WorkflowPlugin),
+}
+
+/// One line of `plugin list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginSummary {
+    /// The plugin's name (what calls use).
+    pub name: String,
+    /// Its kind, from the interface it exports.
+    pub kind: PluginKind,
+    /// Its own version from `plugin.toml` (`unversioned` when absent).
+    pub version: String,
+    /// Where it was loaded from: `builtin`, or the path of its `.wasm`.
+    pub source: String,
+    /// One line from `plugin.toml` (may be empty).
+    pub description: String,
+    /// Model families a template is meant for (`families` in `plugin.toml`).
+    pub families: Vec<String>,
+    /// Capabilities its `plugin.toml` asks for, e.g. `memory_mb=256`, `dirs=/srv/data`.
+    pub capabilities_requested: Vec<String>,
+    /// The subset the operator granted (and that is in effect).
+    pub capabilities_granted: Vec<String>,
+    /// Load-time remarks: ungranted capabilities, unknown manifest keys, overrides.
+    pub warnings: Vec<String>,
+    /// Memory limit of each call in MiB.
+    pub memory_limit_mb: u64,
+    /// Time limit of each call in ms (of guest time).
+    pub timeout_ms: u64,
+}
+
+/// One interface a component imports or exports, with its functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    /// Full name, e.g. `shimmy:plugin/template@0.1.0` or `wasi:cli/environment@0.2.6`.
+    pub name: String,
+    /// Function (and resource) names in it.
+    pub functions: Vec<String>,
+}
+
+/// What a component's type says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// The kind, from its `shimmy:plugin` export.
+    pub kind: PluginKind,
+    /// The world it targets, e.g. `shimmy:plugin/template-plugin@0.1.0`.
+    pub world: String,
+    /// The contract version it was built against, e.g. `0.1.0`.
+    pub contract_version: String,
+    /// Its exports.
+    pub exports: Vec<InterfaceInfo>,
+    /// Its imports.
+    pub imports: Vec<InterfaceInfo>,
+}
+
+/// Splits `ns:pkg/iface@ver` into (`ns:pkg`, `iface`, `ver`).
+fn split_interface(name: &str) -> Option<(&str, &str, Option<&str>)> {
+    let (path, version) = match name.split_once('@') {
+        Some((p, v)) => (p, Some(v)),
+        None => (name, None),
+    };
+    let (pkg, iface) = path.split_once('/')?;
+    Some((pkg, iface, version))
+}
+
+fn interface_info(engine: &Engine, name: &str, item: &ComponentItem) -> InterfaceInfo {
+    let functions = match item {
+        ComponentItem::ComponentInstance(inst) => inst
+            .exports(engine)
+            .filter_map(|(n, e)| match e.ty {
+                ComponentItem::ComponentFunc(_) | ComponentItem::Resource(_) => Some(n.to_owned()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    InterfaceInfo {
+        name: name.to_owned(),
+        functions,
+    }
+}
+
+/// Reads the component's imports and exports (without instantiating it), checks the contract
+/// version and finds the plugin's kind.
+pub(crate) fn inspect_component(
+    engine: &Engine,
+    component: &Component,
+    plugin: &str,
+) -> Result<ComponentInfo> {
+    let ty = component.component_type();
+    let exports: Vec<InterfaceInfo> = ty
+        .exports(engine)
+        .map(|(n, e)| interface_info(engine, n, &e.ty))
+        .collect();
+    let imports: Vec<InterfaceInfo> = ty
+        .imports(engine)
+        .map(|(n, e)| interface_info(engine, n, &e.ty))
+        .collect();
+    let supported = SUPPORTED_CONTRACT_VERSIONS
+        .iter()
+        .map(|v| format!("{CONTRACT_PACKAGE}@{v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Any use of the contract package at another version is refused, with both versions.
+    for i in exports.iter().chain(imports.iter()) {
+        if let Some((pkg, _, version)) = split_interface(&i.name) {
+            if pkg == CONTRACT_PACKAGE
+                && !version.is_some_and(|v| SUPPORTED_CONTRACT_VERSIONS.contains(&v))
+            {
+                return Err(PluginError::UnsupportedVersion {
+                    plugin: plugin.to_owned(),
+                    found: match version {
+                        Some(v) => format!("{CONTRACT_PACKAGE}@{v} ({})", i.name),
+                        None => format!("an unversioned {CONTRACT_PACKAGE} ({})", i.name),
+                    },
+                    supported: supported.clone(),
+                    supported_version: SUPPORTED_CONTRACT_VERSIONS[0].to_owned(),
+                });
+            }
+        }
+    }
+    let mut kinds = Vec::new();
+    let mut version = String::new();
+    for e in &exports {
+        if let Some((CONTRACT_PACKAGE, iface, Some(v))) = split_interface(&e.name) {
+            let k = match iface {
+                "template" => PluginKind::Template,
+                "tool" => PluginKind::Tool,
+                "workflow" => PluginKind::Workflow,
+                _ => continue,
+            };
+            kinds.push(k);
+            version = v.to_owned();
+        }
+    }
+    let kind = match kinds.as_slice() {
+        [k] => *k,
+        [] => {
+            let names: Vec<&str> = exports.iter().map(|e| e.name.as_str()).collect();
+            return Err(PluginError::Incompatible {
+                plugin: plugin.to_owned(),
+                reason: format!(
+                    "is not a shimmy plugin: it exports none of {CONTRACT_PACKAGE}/template, \
+                     /tool, /workflow @{} (exports: {})",
+                    SUPPORTED_CONTRACT_VERSIONS[0],
+                    if names.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
+        }
+        _ => {
+            return Err(PluginError::Incompatible {
+                plugin: plugin.to_owned(),
+                reason: "exports more than one of template, tool, workflow; a plugin is one kind"
+                    .into(),
+            })
+        }
+    };
+    // Imports: the contract interfaces of its world, and WASI; nothing else.
+    for i in &imports {
+        let ok = match split_interface(&i.name) {
+            Some((CONTRACT_PACKAGE, iface, _)) => match iface {
+                "types" | "log" | "config" => true,
+                "inference" | "tools" => kind == PluginKind::Workflow,
+                _ => false,
+            },
+            Some((pkg, _, _)) => pkg.starts_with("wasi:"),
+            None => false,
+        };
+        if !ok {
+            return Err(PluginError::Incompatible {
+                plugin: plugin.to_owned(),
+                reason: format!(
+                    "imports {}, which this host does not provide to {kind} plugins \
+                     (world {CONTRACT_PACKAGE}/{}@{version})",
+                    i.name,
+                    kind.world()
+                ),
+            });
+        }
+    }
+    Ok(ComponentInfo {
+        kind,
+        world: format!("{CONTRACT_PACKAGE}/{}@{version}", kind.world()),
+        contract_version: version,
+        exports,
+        imports,
+    })
+}
+
+struct ResolvedCaps {
+    memory_mb: u64,
+    dirs: Vec<PathBuf>,
+    requested: Vec<String>,
+    granted: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Applies the operator's grants to what the manifest asks for.
+fn resolve_capabilities(name: &str, m: &Manifest, cfg: &RuntimeConfig) -> ResolvedCaps {
+    let g = &cfg.grants;
+    let caps = &m.capabilities;
+    let mut r = ResolvedCaps {
+        memory_mb: cfg.memory_mb,
+        dirs: Vec::new(),
+        requested: Vec::new(),
+        granted: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let hint = |c: Capability| format!("--plugin-grant {name}:{c}");
+    if let Some(mb) = caps.memory_mb {
+        let item = format!("memory_mb={mb}");
+        r.requested.push(item.clone());
+        if mb <= cfg.memory_mb || g.allows(name, Capability::Memory) {
+            // Asking for less than the default never needs a grant.
+            r.memory_mb = mb;
+            r.granted.push(item);
+        } else {
+            r.warnings.push(format!(
+                "capability memory_mb = {mb} not granted ({}); its limit stays {} MiB",
+                hint(Capability::Memory),
+                cfg.memory_mb
+            ));
+        }
+    }
+    for d in &caps.dirs {
+        let item = format!("dirs={}", d.display());
+        r.requested.push(item.clone());
+        if !g.allows(name, Capability::Dirs) {
+            r.warnings.push(format!(
+                "capability dirs = \"{}\" not granted ({}); the plugin sees no files",
+                d.display(),
+                hint(Capability::Dirs)
+            ));
+        } else if !d.is_dir() {
+            r.warnings.push(format!(
+                "granted directory \"{}\" does not exist or is not a directory; not opened",
+                d.display()
+            ));
+        } else {
+            r.dirs.push(d.clone());
+            r.granted.push(item);
+        }
+    }
+    for h in &caps.hosts {
+        let item = format!("hosts={h}");
+        r.requested.push(item.clone());
+        if g.allows(name, Capability::Hosts) {
+            r.granted.push(item);
+        } else {
+            r.warnings.push(format!(
+                "capability hosts = \"{h}\" not granted ({})",
+                hint(Capability::Hosts)
+            ));
+        }
+    }
+    if caps.hosts.iter().any(|_| g.allows(name, Capability::Hosts)) {
+        r.warnings.push(
+            "granted hosts are recorded only: contract 0.1.0 has no network import and WASI \
+             sockets are always off"
+                .into(),
+        );
+    }
+    r
+}
+
+/// Turns a failed call into an error that names the plugin and the reason.
+fn classify(plugin: &LoadedPlugin, state: &HostState, e: wasmtime::Error) -> PluginError {
+    let name = plugin.summary.name.clone();
+    tracing::debug!(plugin = %name, "plugin call failed: {e:?}");
+    if state.clock.timed_out {
+        return PluginError::Timeout {
+            plugin: name,
+            timeout_ms: state.clock.timeout.as_millis() as u64,
+        };
+    }
+    if state.limits.memory_exceeded {
+        return PluginError::MemoryLimit {
+            plugin: name,
+            limit_mb: (plugin.memory_limit / (1024 * 1024)) as u64,
+        };
+    }
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        let detail = state
+            .stderr_tail()
+            .map(|t| format!("; guest stderr: {t}"))
+            .unwrap_or_default();
+        return PluginError::Trap {
+            plugin: name,
+            trap: trap.to_string(),
+            detail,
+        };
+    }
+    PluginError::Misbehaved {
+        plugin: name,
+        reason: root_message(&e),
+    }
+}
+
+/// The innermost message of a wasmtime error (without the backtrace context).
+fn root_message(e: &wasmtime::Error) -> String {
+    let msgs: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    // Skip the "error while executing at wasm backtrace" context wasmtime adds.
+    let useful: Vec<&String> = msgs
+        .iter()
+        .filter(|m| !m.starts_with("error while executing at wasm backtrace"))
+        .collect();
+    match useful.as_slice() {
+        [] => msgs.join(": "),
+        v => v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(": "),
+    }
+}
+
+/// Builds the linker of one world: WASI p2 (sandboxed per call by its `WasiCtx`) and the
+/// contract's imports.
+fn make_linker(engine: &Engine, kind: PluginKind) -> Result<Linker<HostState>> {
+    let mut l = Linker::new(engine);
+    let err = |e: wasmtime::Error| PluginError::Runtime(format!("linker ({kind}): {e:#}"));
+    wasmtime_wasi::p2::add_to_linker_async(&mut l).map_err(err)?;
+    match kind {
+        PluginKind::Template => {
+            template::TemplatePlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)
+        }
+        PluginKind::Tool => {
+            tool::ToolPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)
+        }
+        PluginKind::Workflow => {
+            workflow::WorkflowPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)
+        }
+    }
+    .map_err(err)?;
+    Ok(l)
+}
+
+// ---- epoch ticker ------------------------------------------------------------------------
+
+/// Background thread that advances the epoch every [`EPOCH_TICK`] while any call runs (it
+/// sleeps while none does).
+struct Ticker {
+    shared: Arc<TickerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct TickerShared {
+    active: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// Marks a call as running while alive.
+pub(crate) struct ActiveCall<'a>(&'a Ticker);
+
+impl Ticker {
+    fn start(engine: Engine) -> Ticker {
+        let shared = Arc::new(TickerShared {
+            active: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("shimmy-plugin-epoch".into())
+            .spawn(move || {
+                while !s.stop.load(Ordering::Acquire) {
+                    if s.active.load(Ordering::Acquire) == 0 {
+                        std::thread::park_timeout(Duration::from_millis(500));
+                        continue;
+                    }
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        Ticker {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    fn enter(&self) -> ActiveCall<'_> {
+        if self.shared.active.fetch_add(1, Ordering::AcqRel) == 0 {
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+        ActiveCall(self)
+    }
+}
+
+impl Drop for ActiveCall<'_> {
+    fn drop(&mut self) {
+        self.0.shared.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
