@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{FinishReason, Flow, GenerateEvent, GenerateRequest, GenerateSummary};
 use shimmy_core::stream::{StopMatcher, Utf8Decoder};
 use shimmy_core::{Error, Result};
 
-use crate::model::LlamaLoaded;
-use crate::{logging, sampler};
+use crate::model::{explain, LlamaLoaded};
+use crate::sampler::TokenSampler;
 
 /// Runs `request` on a fresh context of `loaded`, streaming text into `sink`.
 pub fn run(
@@ -42,13 +41,9 @@ pub fn run(
         .with_n_seq_max(1)
         .with_n_threads(loaded.threads)
         .with_n_threads_batch(loaded.threads);
-    logging::clear_recent_problems();
-    let mut ctx = loaded
-        .model
-        .new_context(&loaded.backend, params)
-        .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))?;
-
-    let (mut sampler, seed) = sampler::build(&request.sampling, loaded.model.n_vocab());
+    let mut sampler = TokenSampler::new(&loaded.model, request)?;
+    let mut ctx = loaded.new_context(params)?;
+    let seed = sampler.seed();
     let mut batch = LlamaBatch::new(n_batch as usize, 1);
 
     // Prompt, in chunks of at most n_batch tokens; logits only for the very last token.
@@ -73,6 +68,7 @@ pub fn run(
     let mut summary = GenerateSummary {
         finish_reason: FinishReason::Length,
         prompt_tokens: prompt.len(),
+        cached_tokens: 0,
         completion_tokens: 0,
         prompt_seconds,
         decode_seconds: 0.0,
@@ -80,6 +76,7 @@ pub fn run(
     };
     if sink(GenerateEvent::PromptDone {
         prompt_tokens: prompt.len(),
+        cached_tokens: 0,
     }) == Flow::Stop
     {
         summary.finish_reason = FinishReason::Cancelled;
@@ -95,11 +92,16 @@ pub fn run(
         if summary.completion_tokens >= request.max_tokens as usize {
             break FinishReason::Length;
         }
-        let token: LlamaToken = sampler.sample(&ctx, logits_index);
+        let (token, logprob) = sampler.sample(&ctx, &loaded.model, logits_index)?;
         if vocab.is_eog(token) {
             break FinishReason::Stop;
         }
         summary.completion_tokens += 1;
+        if let Some(logprob) = logprob {
+            if sink(GenerateEvent::Token(logprob)) == Flow::Stop {
+                break FinishReason::Cancelled;
+            }
+        }
         let text = utf8.push(&vocab.token_to_piece(token, false, None));
         let scan = stops.push(&text);
         if !scan.emit.is_empty() && sink(GenerateEvent::Text(scan.emit)) == Flow::Stop {
@@ -133,14 +135,4 @@ pub fn run(
     summary.finish_reason = finish;
     summary.decode_seconds = decode_started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-/// Adds llama.cpp's own recent warnings/errors to a message.
-fn explain(message: String) -> String {
-    let problems = logging::take_recent_problems();
-    if problems.is_empty() {
-        message
-    } else {
-        format!("{message} ({})", problems.join("; "))
-    }
 }

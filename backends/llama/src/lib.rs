@@ -1,13 +1,17 @@
 //! The llama.cpp backend of shimmy-host, over `llama-cpp-2` with dynamically loaded ggml
 //! backends (CPU variants and GPU libraries are `libggml-*.so` modules found at run time).
 //!
-//! The rest of the host sees it only through [`shimmy_core::backend::Backend`].
+//! The rest of the host sees it only through [`shimmy_core::backend::Backend`]; a loaded model
+//! serves many requests at once through its continuous-batching scheduler
+//! ([`shimmy_core::backend::LoadedModel::serve`]).
 
 mod engine;
 mod generate;
 pub mod libraries;
 mod logging;
+mod logprobs;
 mod model;
 mod sampler;
+mod scheduler;
 
 pub use engine::LlamaEngine;

@@ -3,8 +3,10 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -15,12 +17,17 @@ use shimmy_core::backend::{
 };
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, Placement};
+use shimmy_core::serving::{Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 
-use crate::{generate, logging};
+use crate::{generate, logging, scheduler};
 
 /// Context used when neither the request nor the model says otherwise.
 const DEFAULT_CTX: u32 = 4096;
+
+/// Serialises context creation: llama.cpp may write to the model while it builds a context,
+/// so two contexts of one model must not be created at the same time.
+static CONTEXT_CREATION: Mutex<()> = Mutex::new(());
 
 /// A model loaded into llama.cpp.
 pub struct LlamaLoaded {
@@ -188,6 +195,10 @@ impl LoadedModel for LlamaLoaded {
     ) -> Result<GenerateSummary> {
         generate::run(self, request, sink)
     }
+
+    fn serve(self: Arc<Self>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
+        scheduler::start(self, options)
+    }
 }
 
 impl LlamaLoaded {
@@ -206,5 +217,26 @@ impl LlamaLoaded {
             .model
             .vocab()
             .tokenize(text.as_bytes(), add_bos, parse_special))
+    }
+
+    /// Creates an inference context on this model (one at a time, see [`CONTEXT_CREATION`]).
+    pub(crate) fn new_context(&self, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
+        let _guard = CONTEXT_CREATION
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        logging::clear_recent_problems();
+        self.model
+            .new_context(&self.backend, params)
+            .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
+    }
+}
+
+/// Adds llama.cpp's own recent warnings/errors to a message.
+pub(crate) fn explain(message: String) -> String {
+    let problems = logging::take_recent_problems();
+    if problems.is_empty() {
+        message
+    } else {
+        format!("{message} ({})", problems.join("; "))
     }
 }

@@ -1,12 +1,26 @@
-//! Building llama.cpp's sampler chain from [`SamplingOptions`].
+//! Building llama.cpp's sampler chain from [`SamplingOptions`] and drawing tokens with it.
+//!
+//! Both the single-request path ([`crate::generate`]) and the scheduler draw tokens through
+//! [`TokenSampler`], so a request gives the same tokens on either path.
 
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
-use shimmy_core::backend::SamplingOptions;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
+use shimmy_core::backend::{GenerateRequest, SamplingOptions, TokenLogprob};
+use shimmy_core::{Error, Result};
 
-/// Builds the chain (penalties, top-k, top-p, min-p, temperature, draw) and returns the seed used.
+use crate::{logging, logprobs};
+
+/// The most alternatives a [`TokenLogprob`] reports.
+pub const MAX_LOGPROBS: u32 = 20;
+
+/// The stages of the chain (penalties, top-k, top-p, min-p, temperature, draw) and the seed used.
 ///
 /// A temperature of zero or below is greedy: penalties, then the most likely token.
-pub fn build(options: &SamplingOptions, n_vocab: i32) -> (LlamaSampler, u32) {
+fn stages(options: &SamplingOptions, n_vocab: i32) -> (Vec<LlamaSampler>, u32) {
     let seed = options.seed.unwrap_or_else(random_seed);
     let mut chain = Vec::new();
     let penalties_active = options.repeat_penalty != 1.0
@@ -36,7 +50,7 @@ pub fn build(options: &SamplingOptions, n_vocab: i32) -> (LlamaSampler, u32) {
         chain.push(LlamaSampler::temp(options.temperature));
         chain.push(LlamaSampler::dist(seed));
     }
-    (LlamaSampler::chain_simple(chain), seed)
+    (chain, seed)
 }
 
 /// A seed from the OS-seeded hasher, for requests that did not fix one.
@@ -50,4 +64,86 @@ fn random_seed() -> u32 {
             .unwrap_or(0),
     );
     hasher.finish() as u32
+}
+
+/// One request's sampler: the chain of [`stages`] with the request's grammar (if any) in front,
+/// plus its log-probability setting.
+pub struct TokenSampler {
+    chain: LlamaSampler,
+    seed: u32,
+    /// Alternatives to report per token (`None`: no [`TokenLogprob`]s).
+    logprobs: Option<usize>,
+    /// Reused candidate buffer (one entry per vocabulary token).
+    candidates: LlamaTokenDataArray,
+}
+
+impl TokenSampler {
+    /// Builds the sampler for `request`. A grammar that llama.cpp cannot parse is an
+    /// [`Error::InvalidOption`]; `logprobs` above [`MAX_LOGPROBS`] is capped.
+    pub fn new(model: &LlamaModel, request: &GenerateRequest) -> Result<Self> {
+        let (mut stages, seed) = stages(&request.sampling, model.n_vocab());
+        if let Some(grammar) = &request.grammar {
+            logging::clear_recent_problems();
+            let sampler = LlamaSampler::grammar(model, grammar, "root").map_err(|err| {
+                let problems = logging::take_recent_problems();
+                let detail = if problems.is_empty() {
+                    err.to_string()
+                } else {
+                    problems.join("; ")
+                };
+                Error::InvalidOption(format!(
+                    "the grammar could not be parsed ({detail}); give a GBNF grammar with a \
+                     `root` rule"
+                ))
+            })?;
+            stages.insert(0, sampler);
+        }
+        Ok(TokenSampler {
+            chain: LlamaSampler::chain_simple(stages),
+            seed,
+            logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
+            candidates: LlamaTokenDataArray::new(Vec::new(), false),
+        })
+    }
+
+    /// The seed of the random stage (reported in the summary).
+    pub fn seed(&self) -> u32 {
+        self.seed
+    }
+
+    /// Draws a token from output row `idx` of the last decode and accepts it (penalty history,
+    /// grammar state). Returns the log-probabilities too when the request asked for them.
+    ///
+    /// This is what `llama_sampler_sample` does, except that a token the grammar cannot accept
+    /// is an error here instead of an exception thrown through the C API.
+    pub fn sample(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        model: &LlamaModel,
+        idx: i32,
+    ) -> Result<(LlamaToken, Option<TokenLogprob>)> {
+        let logits = ctx.get_logits_ith(idx);
+        self.candidates.data.clear();
+        self.candidates.data.extend(
+            (0_i32..)
+                .zip(logits)
+                .map(|(id, &logit)| LlamaTokenData::new(LlamaToken(id), logit, 0.0)),
+        );
+        self.candidates.selected = None;
+        self.candidates.sorted = false;
+        self.candidates.apply_sampler(&mut self.chain);
+        let token = self.candidates.selected_token().ok_or_else(|| {
+            Error::Inference("the sampler chain selected no token (all candidates removed)".into())
+        })?;
+        self.chain.try_accept(token).map_err(|err| {
+            Error::Inference(format!(
+                "the sampler refused token {} ({err}); the grammar allows no continuation",
+                token.0
+            ))
+        })?;
+        let logprob = self
+            .logprobs
+            .map(|n| logprobs::token_logprob(model, logits, token, n));
+        Ok((token, logprob))
+    }
 }

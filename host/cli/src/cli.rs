@@ -48,6 +48,75 @@ pub enum Command {
     /// Prompt templates: render a chat the way a model will see it.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Serve models over HTTP: OpenAI-compatible, Ollama-compatible and native routes.
+    Serve(ServeArgs),
+    /// Benchmark the HTTP server in-process: concurrent streaming clients on a loopback port.
+    BenchServe(BenchServeArgs),
+}
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen: HOST:PORT, a port, or `auto` (127.0.0.1:11435, else a free port).
+    #[arg(long, default_value = shimmy_server::DEFAULT_BIND, env = "SHIMMY_BIND", value_name = "ADDR|auto")]
+    pub bind: String,
+    /// A model to serve: a .gguf path or a discovered name (repeatable). Default: every model
+    /// discovery finds (see `list`).
+    #[arg(long, short, value_name = "PATH|NAME")]
+    pub model: Vec<String>,
+    /// Sequences decoded together per loaded model (slots).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: u32,
+    /// Requests that may wait for a slot, per model; one more is answered 503 with Retry-After.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_queue: usize,
+    /// How long an idle model stays loaded: 5m, 1h30m, 300 (seconds), 0 (unload when idle),
+    /// -1 (forever).
+    #[arg(
+        long,
+        default_value = "5m",
+        allow_hyphen_values = true,
+        value_name = "DURATION"
+    )]
+    pub keep_alive: shimmy_server::KeepAlive,
+    /// Most models loaded at once; the least recently used idle one is unloaded to make room.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub max_loaded_models: usize,
+    /// Load the models (--model, else every model up to --max-loaded-models) at startup
+    /// instead of on first use.
+    #[arg(long)]
+    pub preload: bool,
+    /// Model loading options (--ctx-size is the context of each slot).
+    #[command(flatten)]
+    pub model_args: ModelArgs,
+}
+
+/// `bench-serve` arguments.
+#[derive(Debug, Args)]
+pub struct BenchServeArgs {
+    /// Model file path or discovered name.
+    #[arg(long, short)]
+    pub model: String,
+    /// Concurrent streaming clients per round, comma separated.
+    #[arg(
+        long,
+        default_value = "1,4,8,16",
+        value_delimiter = ',',
+        value_name = "N,N,..."
+    )]
+    pub clients: Vec<usize>,
+    /// Tokens each client generates.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Slots of the server (default: the largest client count).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Model loading options (--ctx-size is the context of each slot; default 512).
+    #[command(flatten)]
+    pub model_args: ModelArgs,
 }
 
 /// Options of the plugin runtime (global).

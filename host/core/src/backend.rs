@@ -96,6 +96,34 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// Sampling settings.
     pub sampling: SamplingOptions,
+    /// When true, `max_tokens` is lowered to what the context leaves after the prompt instead
+    /// of the request being refused (for clients that did not ask for a length). Checked by
+    /// [`crate::serving::Scheduler::submit`]; the single-request [`LoadedModel::generate`]
+    /// never refuses for length and ends with [`FinishReason::Length`] when the context is full.
+    pub fit_context: bool,
+    /// Report log-probabilities: `Some(n)` sends a [`GenerateEvent::Token`] per generated token
+    /// with the `n` most likely alternatives (0..=20); `None` sends none.
+    pub logprobs: Option<u32>,
+    /// A GBNF grammar that constrains sampling (root rule `root`), e.g. from a JSON schema.
+    pub grammar: Option<String>,
+}
+
+impl GenerateRequest {
+    /// A request for `prompt` with default settings: BOS as the model wants, special tokens
+    /// parsed, 256 tokens at most, default sampling.
+    pub fn new(prompt: impl Into<String>) -> Self {
+        GenerateRequest {
+            prompt: prompt.into(),
+            add_bos: true,
+            parse_special: true,
+            max_tokens: 256,
+            stop: Vec::new(),
+            sampling: SamplingOptions::default(),
+            fit_context: false,
+            logprobs: None,
+            grammar: None,
+        }
+    }
 }
 
 /// Why a generation ended.
@@ -117,9 +145,38 @@ pub enum GenerateEvent {
     PromptDone {
         /// Tokens in the prompt.
         prompt_tokens: usize,
+        /// Of those, how many were reused from the prompt cache instead of evaluated.
+        cached_tokens: usize,
     },
     /// A piece of generated text: always whole UTF-8 characters, never part of a stop string.
     Text(String),
+    /// One sampled token with its log-probability (only when [`GenerateRequest::logprobs`] is
+    /// set). Sent before the [`GenerateEvent::Text`] that contains its text.
+    Token(TokenLogprob),
+}
+
+/// A sampled token and how likely it was.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenLogprob {
+    /// The token's text (may be part of a UTF-8 character; lossy then).
+    pub text: String,
+    /// Its raw bytes.
+    pub bytes: Vec<u8>,
+    /// Natural-log probability under the model's distribution (before sampling filters).
+    pub logprob: f32,
+    /// The most likely alternatives, best first (as many as asked for).
+    pub top: Vec<TopLogprob>,
+}
+
+/// One alternative of a [`TokenLogprob`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub text: String,
+    /// Its raw bytes.
+    pub bytes: Vec<u8>,
+    /// Natural-log probability.
+    pub logprob: f32,
 }
 
 /// What the sink answers after each event.
@@ -138,6 +195,8 @@ pub struct GenerateSummary {
     pub finish_reason: FinishReason,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// Of those, how many were reused from the prompt cache instead of evaluated.
+    pub cached_tokens: usize,
     /// Tokens generated (including any that made up a stop string).
     pub completion_tokens: usize,
     /// Seconds spent evaluating the prompt.
@@ -236,6 +295,12 @@ pub trait LoadedModel: Send + Sync {
         request: &GenerateRequest,
         sink: &mut dyn FnMut(GenerateEvent) -> Flow,
     ) -> Result<GenerateSummary>;
+    /// Starts a continuous-batching scheduler for this model (one context, `options.parallel`
+    /// sequences, its own inference thread). See [`crate::serving`].
+    fn serve(
+        self: Arc<Self>,
+        options: &crate::serving::ServeOptions,
+    ) -> Result<Arc<dyn crate::serving::Scheduler>>;
 }
 
 /// An inference engine: the devices it drives and how it loads models.

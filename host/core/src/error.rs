@@ -81,6 +81,33 @@ pub enum Error {
         n_ctx: usize,
     },
 
+    /// The prompt plus the requested completion length do not fit in a sequence's context.
+    #[error("the prompt is {prompt_tokens} tokens and max_tokens is {max_tokens}, {total} in all, but the context holds {n_ctx} tokens per sequence; shorten the prompt, lower max_tokens or raise --ctx-size")]
+    ContextExceeded {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+        /// Tokens asked for.
+        max_tokens: usize,
+        /// Their sum.
+        total: usize,
+        /// Context size per sequence.
+        n_ctx: usize,
+    },
+    /// The scheduler's queue is full.
+    #[error("the server is busy: {queued} requests are already waiting (--max-queue {max_queue}); retry shortly")]
+    QueueFull {
+        /// Requests waiting now.
+        queued: usize,
+        /// The configured limit.
+        max_queue: usize,
+    },
+    /// The model's scheduler has stopped (model unloaded) before the request finished.
+    #[error("the model \"{model}\" was unloaded before the request could finish; retry")]
+    Unloaded {
+        /// The model's name or path.
+        model: String,
+    },
+
     // ---- backend ----------------------------------------------------------------------
     /// The backend could not be initialised (libraries missing, no device...).
     #[error("backend initialisation failed: {0}")]

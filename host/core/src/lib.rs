@@ -7,6 +7,7 @@
 //! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
 //!   placement they lead to, computed from the GGUF tensor table.
 //! * [`discovery`]: where models are looked for and how they are named.
+//! * [`serving`]: the continuous-batching scheduler contract the HTTP server uses.
 //! * [`template_choice`]: which prompt-template plugin a chat request gets.
 //! * [`error`]: the one error enum of this crate.
 
@@ -15,6 +16,7 @@ pub mod discovery;
 pub mod error;
 pub mod gguf;
 pub mod placement;
+pub mod serving;
 pub mod stream;
 pub mod template_choice;
 

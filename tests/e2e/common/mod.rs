@@ -184,3 +184,202 @@ pub fn models() -> &'static Models {
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
+
+// ---- the HTTP server ------------------------------------------------------------------
+
+/// A running `shimmy-host serve`, killed when dropped.
+pub struct ServerProc {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The address bound, `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Everything printed to stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Everything printed to stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServerProc {
+    /// stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stdout contains `needle` (panics after `secs` seconds).
+    pub fn wait_stdout(&self, needle: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.stdout().contains(needle) {
+            if Instant::now() > deadline {
+                panic!(
+                    "server did not print {needle:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<String>> {
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sink
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+    });
+    out
+}
+
+impl Sandbox {
+    /// Starts `shimmy-host serve ARGS` (with `--bind 127.0.0.1:0` unless ARGS bind) and waits
+    /// for its "listening on" line.
+    pub fn serve(&self, args: &[&str]) -> ServerProc {
+        let mut all = vec!["serve"];
+        if !args.contains(&"--bind") {
+            all.extend(["--bind", "127.0.0.1:0"]);
+        }
+        all.extend_from_slice(args);
+        self.serve_cmd(self.cmd(&all))
+    }
+
+    /// Starts a prepared `serve` command and waits for its "listening on" line.
+    pub fn serve_cmd(&self, mut cmd: Command) -> ServerProc {
+        cmd.env("XDG_CACHE_HOME", plugin_cache());
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shimmy-host serve");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let mut proc = ServerProc {
+            child,
+            base: String::new(),
+            addr: String::new(),
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = proc.stdout();
+            if let Some(rest) = out.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                proc.addr = addr.trim_end_matches("\u{1b}[0m").to_string();
+                proc.base = format!("http://{}", proc.addr);
+                return proc;
+            }
+            if let Some(status) = proc.exited() {
+                panic!(
+                    "serve exited with {status} before listening\nstdout:\n{}\nstderr:\n{}",
+                    proc.stdout(),
+                    proc.stderr()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "serve did not start within 120 s\nstdout:\n{out}\nstderr:\n{}",
+                    proc.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A compiled-plugin cache shared by every server the tests start (a fresh HOME would make
+/// each server compile the built-in plugins again, ~30 s on 2 cores); warmed once.
+pub fn plugin_cache() -> &'static Path {
+    static CACHE: OnceLock<PathBuf> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let dir = shared_cache_dir();
+        let run = run_cmd({
+            let mut cmd = Command::new(bin());
+            cmd.args(["plugin", "list"])
+                .env("XDG_CACHE_HOME", &dir)
+                .env("RUST_LOG", "off")
+                .stdin(Stdio::null());
+            cmd
+        });
+        assert_eq!(run.code, Some(0), "plugin list failed: {}", run.stderr);
+        dir
+    })
+}
+
+/// The Python with the `openai` and `ollama` packages: `SHIMMY_TEST_PYTHON`, else
+/// `${SHIMMY_PYTHON_VENV:-$HOME/.cache/shimmy-host/venv}/bin/python`. Fails (never skips)
+/// when it is missing or lacks the packages.
+pub fn python() -> PathBuf {
+    let python = match std::env::var_os("SHIMMY_TEST_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let venv = std::env::var_os("SHIMMY_PYTHON_VENV")
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .map(|h| PathBuf::from(h).join(".cache/shimmy-host/venv"))
+                })
+                .expect("HOME or SHIMMY_PYTHON_VENV must be set");
+            venv.join("bin").join("python")
+        }
+    };
+    let ok = Command::new(&python)
+        .args(["-c", "import openai, ollama"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import the `openai` and `ollama` packages; run .ci/install-deps to create \
+         the test venv (or point SHIMMY_TEST_PYTHON at a python that has them)",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/e2e/python/SCRIPT BASE_URL` with the test python; returns its stdout after
+/// asserting it exited 0.
+pub fn run_python(script: &str, base: &str, extra: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/python")
+        .join(script);
+    let mut cmd = Command::new(python());
+    cmd.arg(&path).arg(base).args(extra).stdin(Stdio::null());
+    let run = run_cmd(cmd);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{script} failed\nstdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run.stdout
+}

@@ -52,9 +52,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
     };
     stop.extend(args.stop);
     let request = GenerateRequest {
-        prompt,
         add_bos,
-        parse_special: true,
         max_tokens: args.max_tokens,
         stop,
         sampling: SamplingOptions {
@@ -66,12 +64,13 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
             seed: args.seed,
             ..SamplingOptions::default()
         },
+        ..GenerateRequest::new(prompt)
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
     let summary = model.generate(&request, &mut |event| match event {
-        GenerateEvent::PromptDone { .. } => Flow::Continue,
+        GenerateEvent::PromptDone { .. } | GenerateEvent::Token(_) => Flow::Continue,
         GenerateEvent::Text(text) => {
             match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 Ok(()) => Flow::Continue,

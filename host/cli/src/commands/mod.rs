@@ -1,11 +1,13 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod bench_serve;
 mod discover;
 mod generate;
 mod gpu_info;
 mod make_test_model;
 mod plugin;
 mod probe;
+mod serve;
 mod template;
 
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::MakeTestModel(args) => make_test_model::run(args),
         Command::Plugin(command) => plugin::run(&ctx, command),
         Command::Template(command) => template::run(&ctx, command),
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::BenchServe(args) => bench_serve::run(&ctx, args),
     }
 }
 

@@ -1,0 +1,272 @@
+//! A slot (one KV sequence) and the request running in it: prompt-cache matching, turning a
+//! sampled token into events, and ending a request.
+
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use shimmy_core::backend::{FinishReason, Flow, GenerateEvent, GenerateSummary};
+use shimmy_core::serving::{GenerationSink, SchedulerStats};
+use shimmy_core::stream::{StopMatcher, Utf8Decoder};
+use shimmy_core::{Error, Result};
+
+use super::queue::Pending;
+use crate::sampler::TokenSampler;
+
+/// One sequence of the shared context.
+pub struct Slot {
+    /// Its llama.cpp sequence id.
+    pub seq: i32,
+    /// Exactly the tokens whose KV entries the sequence holds, position by position.
+    pub cached: Vec<LlamaToken>,
+    /// When it was last given up by a request (scheduler ticks), for least-recently-used picks.
+    pub last_used: u64,
+    /// The request running in it.
+    pub job: Option<Job>,
+}
+
+/// Where a running request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Its prompt is still being evaluated (`Slot::cached` is a prefix of the prompt).
+    Prompt,
+    /// It sampled `next`, which the next batch decodes.
+    Generating {
+        /// The token to decode next.
+        next: LlamaToken,
+    },
+}
+
+/// A request admitted into a slot.
+pub struct Job {
+    /// Where its events go.
+    pub sink: Box<dyn GenerationSink>,
+    /// The prompt's tokens.
+    pub prompt: Vec<LlamaToken>,
+    /// Prompt tokens reused from the slot's cache.
+    pub cached_tokens: usize,
+    /// When it was submitted.
+    pub submitted: Instant,
+    /// Tokens to generate at most.
+    pub max_tokens: usize,
+    /// Its sampler.
+    pub sampler: TokenSampler,
+    /// Where it is.
+    pub phase: Phase,
+    /// Admission order (scheduler ticks), which decides who gets prompt budget first.
+    pub admitted: u64,
+    /// When it was admitted.
+    pub started: Instant,
+    /// Seconds from admission until its prompt was evaluated.
+    pub prompt_seconds: f64,
+    /// When its prompt was done.
+    pub decode_started: Option<Instant>,
+    /// Tokens generated so far.
+    pub completion_tokens: usize,
+    utf8: Utf8Decoder,
+    stops: StopMatcher,
+}
+
+/// How a request ends.
+pub enum Ending {
+    /// Normally; `flush` first releases text held back (partial character or stop string).
+    Finished {
+        /// Why.
+        reason: FinishReason,
+        /// Whether to send the held-back text.
+        flush: bool,
+    },
+    /// With an error.
+    Failed(Error),
+}
+
+impl Ending {
+    /// The client stopped listening.
+    pub const CANCELLED: Ending = Ending::Finished {
+        reason: FinishReason::Cancelled,
+        flush: false,
+    };
+}
+
+impl Slot {
+    /// An empty slot for sequence `seq`.
+    pub fn new(seq: i32) -> Self {
+        Slot {
+            seq,
+            cached: Vec::new(),
+            last_used: 0,
+            job: None,
+        }
+    }
+
+    /// The sequence id as llama-cpp-2's KV functions want it.
+    pub fn seq_u32(&self) -> u32 {
+        self.seq.unsigned_abs()
+    }
+
+    /// Tokens at the start of `prompt` this slot already holds.
+    pub fn common_prefix(&self, prompt: &[LlamaToken]) -> usize {
+        self.cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count()
+    }
+
+    /// Takes the running request out (it is ending), marking the slot as just used.
+    pub fn take(&mut self, tick: u64) -> Option<Job> {
+        let job = self.job.take()?;
+        self.last_used = tick;
+        Some(job)
+    }
+}
+
+impl Job {
+    /// Starts `pending` with `cached_tokens` of its prompt already in the slot.
+    pub fn new(pending: Pending, cached_tokens: usize, admitted: u64) -> Self {
+        Job {
+            stops: StopMatcher::new(&pending.stop),
+            sink: pending.sink,
+            prompt: pending.prompt,
+            cached_tokens,
+            submitted: pending.submitted,
+            max_tokens: pending.max_tokens,
+            sampler: pending.sampler,
+            phase: Phase::Prompt,
+            admitted,
+            started: Instant::now(),
+            prompt_seconds: 0.0,
+            decode_started: None,
+            completion_tokens: 0,
+            utf8: Utf8Decoder::new(),
+        }
+    }
+
+    /// Ends the request with `ending`: sends the held-back text when asked, then calls `finish`
+    /// (exactly once, as the job is consumed).
+    pub fn end(mut self, ending: Ending) {
+        let outcome = match ending {
+            Ending::Finished { reason, flush } => {
+                if flush {
+                    self.flush();
+                }
+                Ok(self.summary(reason))
+            }
+            Ending::Failed(err) => Err(err),
+        };
+        self.sink.finish(outcome);
+    }
+
+    /// Records that the prompt is evaluated and tells the sink. `Some` when the request ends
+    /// right here (the sink stopped, or nothing is to be generated).
+    pub fn prompt_done(&mut self) -> Option<Ending> {
+        self.prompt_seconds = self.started.elapsed().as_secs_f64();
+        self.decode_started = Some(Instant::now());
+        let event = GenerateEvent::PromptDone {
+            prompt_tokens: self.prompt.len(),
+            cached_tokens: self.cached_tokens,
+        };
+        if self.sink.event(event) == Flow::Stop {
+            return Some(Ending::CANCELLED);
+        }
+        if self.max_tokens == 0 {
+            return Some(Ending::Finished {
+                reason: FinishReason::Length,
+                flush: true,
+            });
+        }
+        None
+    }
+
+    /// Samples from output row `idx`, sends the token's events and decides whether the request
+    /// goes on (then the token is decoded next step) or ends. `n_cached` is how many tokens the
+    /// sequence holds, `n_ctx` how many it may hold.
+    pub fn advance(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        model: &LlamaModel,
+        idx: i32,
+        n_cached: usize,
+        n_ctx: usize,
+        stats: &mut SchedulerStats,
+    ) -> Option<Ending> {
+        let (token, logprob) = match self.sampler.sample(ctx, model, idx) {
+            Ok(drawn) => drawn,
+            Err(err) => return Some(Ending::Failed(err)),
+        };
+        let vocab = model.vocab();
+        if vocab.is_eog(token) {
+            return Some(Ending::Finished {
+                reason: FinishReason::Stop,
+                flush: true,
+            });
+        }
+        self.completion_tokens += 1;
+        stats.generated_tokens += 1;
+        if let Some(logprob) = logprob {
+            if self.sink.event(GenerateEvent::Token(logprob)) == Flow::Stop {
+                return Some(Ending::CANCELLED);
+            }
+        }
+        let text = self.utf8.push(&vocab.token_to_piece(token, false, None));
+        let scan = self.stops.push(&text);
+        if !scan.emit.is_empty() && self.sink.event(GenerateEvent::Text(scan.emit)) == Flow::Stop {
+            return Some(Ending::CANCELLED);
+        }
+        if scan.stopped {
+            return Some(Ending::Finished {
+                reason: FinishReason::Stop,
+                flush: false,
+            });
+        }
+        if self.completion_tokens >= self.max_tokens || n_cached >= n_ctx {
+            return Some(Ending::Finished {
+                reason: FinishReason::Length,
+                flush: true,
+            });
+        }
+        self.phase = Phase::Generating { next: token };
+        None
+    }
+
+    /// Sends what the decoder and the stop matcher hold back.
+    fn flush(&mut self) {
+        let tail_text = self.utf8.finish();
+        let mut tail = self.stops.push(&tail_text).emit;
+        tail.push_str(&self.stops.finish());
+        if !tail.is_empty() {
+            // The request ends anyway; the answer does not matter.
+            let _ = self.sink.event(GenerateEvent::Text(tail));
+        }
+    }
+
+    /// The summary of a request ending now for `reason`.
+    fn summary(&self, reason: FinishReason) -> GenerateSummary {
+        GenerateSummary {
+            finish_reason: reason,
+            prompt_tokens: self.prompt.len(),
+            cached_tokens: self.cached_tokens,
+            completion_tokens: self.completion_tokens,
+            prompt_seconds: self.prompt_seconds,
+            decode_seconds: self
+                .decode_started
+                .map_or(0.0, |at| at.elapsed().as_secs_f64()),
+            seed: self.sampler.seed(),
+        }
+    }
+}
+
+/// Ends a request that never got a slot (cancelled while queued, or shut down).
+pub fn finish_unstarted(mut pending: Pending, outcome: Result<FinishReason>) {
+    let outcome = outcome.map(|reason| GenerateSummary {
+        finish_reason: reason,
+        prompt_tokens: pending.prompt.len(),
+        cached_tokens: 0,
+        completion_tokens: 0,
+        prompt_seconds: 0.0,
+        decode_seconds: 0.0,
+        seed: pending.sampler.seed(),
+    });
+    pending.sink.finish(outcome);
+}

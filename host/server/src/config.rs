@@ -1,0 +1,53 @@
+//! How a server is set up (the `serve` flags, already parsed).
+
+use std::collections::BTreeMap;
+
+use shimmy_core::backend::ModelOptions;
+
+use crate::keep_alive::KeepAlive;
+
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:11435";
+
+/// Everything the server needs besides the backend, the plugins and the catalog.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// How models are loaded (`--ctx-size`, `--cpu-moe`, threads...).
+    pub model_options: ModelOptions,
+    /// Sequences decoded together per model (`--parallel`).
+    pub parallel: u32,
+    /// Context per sequence in tokens (`--ctx-size`); `None`: the model's, capped at 4096.
+    pub ctx_per_sequence: Option<u32>,
+    /// Requests allowed to wait for a slot per model (`--max-queue`); one more gets 503.
+    pub max_queue: usize,
+    /// Prompt tokens fed per scheduler step across new requests.
+    pub prompt_chunk: u32,
+    /// How long an idle model stays loaded (`--keep-alive`).
+    pub keep_alive: KeepAlive,
+    /// Most models loaded at once (`--max-loaded-models`); the least recently used idle one
+    /// is unloaded to make room.
+    pub max_loaded_models: usize,
+    /// Template plugin per model name, from the operator's configuration file.
+    pub operator_templates: BTreeMap<String, String>,
+    /// Show a spinner while a model loads (on a terminal).
+    pub show_progress: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            model_options: ModelOptions::default(),
+            parallel: 4,
+            ctx_per_sequence: None,
+            max_queue: 64,
+            prompt_chunk: 512,
+            keep_alive: KeepAlive::default(),
+            max_loaded_models: 1,
+            operator_templates: BTreeMap::new(),
+            show_progress: false,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}

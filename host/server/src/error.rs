@@ -1,0 +1,365 @@
+//! The one error enum of the server, and the one place it becomes an HTTP response.
+//!
+//! Every handler returns [`ServerError`]; [`ServerError::status`] decides the status code,
+//! [`ServerError::kind`] and [`ServerError::code`] the OpenAI `type` / `code`. The body shape
+//! depends on the family of the route: [`ApiError`] wraps an error with its [`Flavor`] and is
+//! what handlers return, so `IntoResponse` lives here and nowhere else.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use shimmy_core::Error as CoreError;
+use shimmy_plugins::PluginError;
+
+/// Seconds a client is told to wait (`Retry-After`) when the server is busy or loading.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The body is not valid JSON, a field has the wrong type or value, a required field is
+    /// missing... `param` names the field when there is one.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong, written for the client.
+        message: String,
+        /// The offending field, e.g. `messages[0].role`.
+        param: Option<String>,
+    },
+    /// A parameter or value this server does not implement (e.g. `n` > 1); it is refused
+    /// rather than silently ignored.
+    #[error("{message}")]
+    Unsupported {
+        /// What is not supported and what to do instead.
+        message: String,
+        /// The offending field.
+        param: Option<String>,
+    },
+    /// The request names no model and several are available.
+    #[error("several models are available, name one in \"model\": {available}")]
+    ModelRequired {
+        /// The names, comma separated.
+        available: String,
+    },
+    /// A loaded model would have to be unloaded to make room but every loaded model is busy.
+    #[error("{loaded} models are loaded (--max-loaded-models {max}) and all are busy; retry shortly or raise --max-loaded-models")]
+    AllModelsBusy {
+        /// Models loaded now.
+        loaded: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The server is still loading models (`/health` only).
+    #[error("loading models")]
+    Loading,
+    /// No such route.
+    #[error("no route for {method} {path}; see GET /health for the routes")]
+    RouteNotFound {
+        /// The method used.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// The route exists but not for this method.
+    #[error("{path} does not accept {method}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The path asked for.
+        path: String,
+    },
+    /// The request body is larger than the server accepts.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// An error of the core crate or the backend.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// A template plugin failed.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The listen address could not be bound (startup only).
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// A bug or an unexpected failure (a task panicked...).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    /// An [`ServerError::InvalidRequest`] about `param`.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let param = param.into();
+        ServerError::InvalidRequest {
+            message: message.into(),
+            param: (!param.is_empty()).then_some(param),
+        }
+    }
+
+    /// An [`ServerError::Unsupported`] about `param`.
+    pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let param = param.into();
+        ServerError::Unsupported {
+            message: message.into(),
+            param: (!param.is_empty()).then_some(param),
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServerError::InvalidRequest { .. }
+            | ServerError::Unsupported { .. }
+            | ServerError::ModelRequired { .. } => StatusCode::BAD_REQUEST,
+            ServerError::AllModelsBusy { .. } | ServerError::Loading => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ServerError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::Core(e) => match e {
+                CoreError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+                CoreError::InvalidOption(_)
+                | CoreError::PromptTooLong { .. }
+                | CoreError::ContextExceeded { .. }
+                | CoreError::Tokenize(_) => StatusCode::BAD_REQUEST,
+                CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ServerError::Plugin(e) => {
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            ServerError::Internal(_) | ServerError::Bind { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The OpenAI error `type`.
+    pub fn kind(&self) -> &'static str {
+        let status = self.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            "server_busy"
+        } else if status == StatusCode::NOT_FOUND {
+            "not_found_error"
+        } else if status.is_client_error() {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        }
+    }
+
+    /// The OpenAI error `code`: a stable, machine-readable name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServerError::InvalidRequest { .. } => "invalid_request",
+            ServerError::Unsupported { .. } => "unsupported_parameter",
+            ServerError::ModelRequired { .. } => "model_required",
+            ServerError::AllModelsBusy { .. } => "models_busy",
+            ServerError::Loading => "loading",
+            ServerError::RouteNotFound { .. } => "route_not_found",
+            ServerError::MethodNotAllowed { .. } => "method_not_allowed",
+            ServerError::PayloadTooLarge { .. } => "payload_too_large",
+            ServerError::Core(e) => match e {
+                CoreError::ModelNotFound { .. } => "model_not_found",
+                CoreError::InvalidOption(_) => "invalid_option",
+                CoreError::PromptTooLong { .. } | CoreError::ContextExceeded { .. } => {
+                    "context_length_exceeded"
+                }
+                CoreError::QueueFull { .. } => "queue_full",
+                CoreError::Unloaded { .. } => "model_unloaded",
+                CoreError::Tokenize(_) => "tokenizer_error",
+                CoreError::Inference(_) => "inference_failed",
+                _ => "model_load_failed",
+            },
+            ServerError::Plugin(_) => "template_error",
+            ServerError::Bind { .. } => "bind_failed",
+            ServerError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The `param` of an OpenAI error.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ServerError::InvalidRequest { param, .. } | ServerError::Unsupported { param, .. } => {
+                param.as_deref()
+            }
+            ServerError::ModelRequired { .. } => Some("model"),
+            ServerError::Core(CoreError::ModelNotFound { .. }) => Some("model"),
+            ServerError::Core(CoreError::ContextExceeded { .. }) => Some("max_tokens"),
+            ServerError::Core(CoreError::PromptTooLong { .. }) => Some("messages"),
+            _ => None,
+        }
+    }
+
+    /// Whether the client should retry later (`Retry-After` is sent).
+    pub fn retry_after(&self) -> Option<u32> {
+        (self.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS)
+    }
+
+    /// The body of the error in `flavor`'s shape.
+    pub fn body(&self, flavor: Flavor) -> serde_json::Value {
+        match flavor {
+            Flavor::OpenAi => json!({
+                "error": {
+                    "message": self.to_string(),
+                    "type": self.kind(),
+                    "param": self.param(),
+                    "code": self.code(),
+                }
+            }),
+            Flavor::Ollama => json!({ "error": self.to_string() }),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ServerError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServerError::Internal(format!("a worker task failed: {e}"))
+    }
+}
+
+/// Which error shape a route answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `{"error": {"message", "type", "param", "code"}}` (OpenAI and native routes).
+    OpenAi,
+    /// `{"error": "message"}` (Ollama routes under `/api/`).
+    Ollama,
+}
+
+/// A [`ServerError`] on its way to a client of a given [`Flavor`].
+#[derive(Debug)]
+pub struct ApiError {
+    /// The error.
+    pub error: ServerError,
+    /// The shape of the body.
+    pub flavor: Flavor,
+}
+
+/// Errors in the OpenAI (and native) shape; the default for `?` in those handlers.
+#[derive(Debug)]
+pub struct OpenAiError(pub ServerError);
+
+/// Errors in the Ollama shape; the default for `?` in `/api/*` handlers.
+#[derive(Debug)]
+pub struct OllamaError(pub ServerError);
+
+impl<E: Into<ServerError>> From<E> for OpenAiError {
+    fn from(e: E) -> Self {
+        OpenAiError(e.into())
+    }
+}
+
+impl<E: Into<ServerError>> From<E> for OllamaError {
+    fn from(e: E) -> Self {
+        OllamaError(e.into())
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        ApiError {
+            error: self.0,
+            flavor: Flavor::OpenAi,
+        }
+        .into_response()
+    }
+}
+
+impl IntoResponse for OllamaError {
+    fn into_response(self) -> Response {
+        ApiError {
+            error: self.0,
+            flavor: Flavor::Ollama,
+        }
+        .into_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), "{}", self.error);
+        } else {
+            tracing::debug!(status = status.as_u16(), "{}", self.error);
+        }
+        let mut response = (status, axum::Json(self.error.body(self.flavor))).into_response();
+        if let Some(seconds) = self.error.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The flavor of a request path: Ollama's shape under `/api/`, OpenAI's elsewhere.
+pub fn flavor_of(path: &str) -> Flavor {
+    if path.starts_with("/api/") && !path.starts_with("/api/template/") {
+        Flavor::Ollama
+    } else {
+        Flavor::OpenAi
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_full_is_503_with_retry_after() {
+        let e = ServerError::Core(CoreError::QueueFull {
+            queued: 1,
+            max_queue: 1,
+        });
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after(), Some(RETRY_AFTER_SECONDS));
+        assert_eq!(e.code(), "queue_full");
+    }
+
+    #[test]
+    fn context_exceeded_is_400_naming_the_numbers() {
+        let e = ServerError::Core(CoreError::ContextExceeded {
+            prompt_tokens: 500,
+            max_tokens: 100,
+            total: 600,
+            n_ctx: 512,
+        });
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let body = e.body(Flavor::OpenAi);
+        let msg = body["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("500") && msg.contains("100") && msg.contains("512"),
+            "{msg}"
+        );
+        assert_eq!(body["error"]["code"], "context_length_exceeded");
+        assert_eq!(body["error"]["param"], "max_tokens");
+    }
+
+    #[test]
+    fn ollama_shape_is_a_plain_string() {
+        let e = ServerError::invalid("model", "bad");
+        assert_eq!(e.body(Flavor::Ollama), json!({"error": "bad"}));
+        let v = e.body(Flavor::OpenAi);
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "model");
+    }
+
+    #[test]
+    fn flavors_by_path() {
+        assert_eq!(flavor_of("/api/chat"), Flavor::Ollama);
+        assert_eq!(flavor_of("/api/template/render"), Flavor::OpenAi);
+        assert_eq!(flavor_of("/v1/chat/completions"), Flavor::OpenAi);
+    }
+}

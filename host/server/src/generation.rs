@@ -1,0 +1,469 @@
+//! The one internal request type ([`Job`]) every generating route is translated into, and the
+//! one event stream ([`Generation`] / [`Update`]) every route renders back into its wire format.
+//!
+//! A job names a model (or none, when only one is available), and either a chat (rendered by
+//! the model's template plugin) or a raw prompt. [`start`] leases the model (loading it when
+//! needed), renders the prompt, merges the template's stop strings into the request's and
+//! submits it to the model's scheduler on a blocking thread. [`Generation::next`] then yields
+//! updates; for chats the model output goes through the template's `parse` so reasoning and
+//! tool calls come out separated from the visible content.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shimmy_core::backend::{
+    GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
+};
+use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
+use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::app::AppState;
+use crate::error::ServerError;
+use crate::keep_alive::KeepAlive;
+use crate::models::ModelLease;
+use crate::sink::{ChannelSink, Message};
+use crate::templates;
+
+/// What the model is asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A conversation, rendered by a template plugin.
+    Chat {
+        /// The messages (validated: known roles, at least one message).
+        messages: Vec<ChatMessage>,
+        /// Tools the model may call.
+        tools: Vec<ToolDefinition>,
+        /// A template plugin the request asks for instead of the model's.
+        template: Option<String>,
+    },
+    /// A prompt used as it is.
+    Raw {
+        /// The text.
+        prompt: String,
+    },
+}
+
+/// One generation request, whatever route it came from.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The model asked for; `None` when the request named none.
+    pub model: Option<String>,
+    /// The prompt.
+    pub input: Input,
+    /// Most tokens to generate; `None`: as many as the context leaves.
+    pub max_tokens: Option<u32>,
+    /// Extra stop strings (the template's are added).
+    pub stop: Vec<String>,
+    /// Sampling settings.
+    pub sampling: SamplingOptions,
+    /// Log-probabilities: `Some(n)` with `n` alternatives per token.
+    pub logprobs: Option<u32>,
+    /// A GBNF grammar constraining the output.
+    pub grammar: Option<String>,
+    /// A new keep-alive for the model (Ollama's `keep_alive`).
+    pub keep_alive: Option<KeepAlive>,
+}
+
+impl Job {
+    /// A job with default settings for `input`.
+    pub fn new(model: Option<String>, input: Input) -> Self {
+        Job {
+            model,
+            input,
+            max_tokens: None,
+            stop: Vec::new(),
+            sampling: SamplingOptions::default(),
+            logprobs: None,
+            grammar: None,
+            keep_alive: None,
+        }
+    }
+}
+
+/// The exact prompt a job produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedPrompt {
+    /// The prompt text.
+    pub prompt: String,
+    /// Stop strings of the template (before the request's are added).
+    pub stop: Vec<String>,
+    /// Whether BOS goes in front.
+    pub add_bos: bool,
+    /// The template used (chats only).
+    pub template: Option<TemplateChoice>,
+}
+
+/// Renders `input` for the leased model.
+pub async fn prepare_prompt(
+    state: &AppState,
+    lease: &ModelLease,
+    input: &Input,
+) -> Result<PreparedPrompt, ServerError> {
+    match input {
+        Input::Raw { prompt } => Ok(PreparedPrompt {
+            prompt: prompt.clone(),
+            stop: Vec::new(),
+            add_bos: true,
+            template: None,
+        }),
+        Input::Chat {
+            messages,
+            tools,
+            template,
+        } => {
+            let choice = match template {
+                Some(name) => {
+                    if !state.manager.templates().exists(name) {
+                        return Err(ServerError::invalid(
+                            "template",
+                            format!(
+                                "no template plugin \"{name}\"; loaded templates: {}",
+                                state.manager.templates().names().join(", ")
+                            ),
+                        ));
+                    }
+                    TemplateChoice {
+                        name: name.clone(),
+                        reason: ChoiceReason::Request,
+                    }
+                }
+                None => lease.template.clone(),
+            };
+            let rendered = templates::render(
+                &state.plugins,
+                &choice.name,
+                lease.model.info(),
+                messages.clone(),
+                tools.clone(),
+            )
+            .await?;
+            Ok(PreparedPrompt {
+                prompt: rendered.prompt,
+                stop: rendered.stop,
+                add_bos: rendered.add_bos,
+                template: Some(choice),
+            })
+        }
+    }
+}
+
+/// A piece of the answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delta {
+    /// Visible text.
+    pub content: String,
+    /// Reasoning text.
+    pub reasoning: String,
+    /// Log-probabilities of the tokens that arrived since the last delta.
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+impl Delta {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        self.content.is_empty() && self.reasoning.is_empty() && self.logprobs.is_empty()
+    }
+}
+
+/// The end of a generation.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// Counts, timings and the finish reason.
+    pub summary: GenerateSummary,
+    /// The whole visible answer (after the template's parse for chats).
+    pub content: String,
+    /// The whole reasoning, if any.
+    pub reasoning: Option<String>,
+    /// Tool calls found in the output.
+    pub tool_calls: Vec<ToolCall>,
+    /// Every token's log-probability (when asked for).
+    pub logprobs: Vec<TokenLogprob>,
+    /// When streaming: what was not streamed yet (send it before the final chunk).
+    pub rest: Delta,
+}
+
+/// What a generation yields.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// The prompt has been evaluated.
+    Prompt {
+        /// Tokens in the prompt.
+        prompt_tokens: usize,
+        /// Of those, reused from the prompt cache.
+        cached_tokens: usize,
+    },
+    /// New text (only when streaming).
+    Delta(Delta),
+    /// The end; nothing follows.
+    Done(Box<Done>),
+}
+
+/// A submitted generation: the model lease and the scheduler's messages.
+pub struct Generation {
+    /// The model's name.
+    pub model: String,
+    /// Time spent waiting for the model to load.
+    pub load_duration: Duration,
+    /// When the request started.
+    pub started: Instant,
+    /// The prompt as rendered.
+    pub prompt: PreparedPrompt,
+    state: Arc<AppState>,
+    _lease: ModelLease,
+    rx: UnboundedReceiver<Message>,
+    streaming: bool,
+    tools: Vec<ToolDefinition>,
+    raw: String,
+    sent_content: String,
+    sent_reasoning: String,
+    pending_logprobs: Vec<TokenLogprob>,
+    all_logprobs: Vec<TokenLogprob>,
+    last_text_at: Option<Instant>,
+    done: bool,
+}
+
+/// Leases the model, renders the prompt and submits the job. `streaming` decides whether
+/// [`Update::Delta`]s are produced (a non-streaming caller only needs the [`Done`]).
+pub async fn start(
+    state: &Arc<AppState>,
+    job: Job,
+    streaming: bool,
+) -> Result<Generation, ServerError> {
+    let started = Instant::now();
+    let name = state.manager.resolve(job.model.as_deref())?.name.clone();
+    let (lease, load_duration) = state.manager.acquire(&name, job.keep_alive).await?;
+    let prompt = prepare_prompt(state, &lease, &job.input).await?;
+    let mut stop = prompt.stop.clone();
+    for s in job.stop {
+        if !s.is_empty() && !stop.contains(&s) {
+            stop.push(s);
+        }
+    }
+    let tools = match &job.input {
+        Input::Chat { tools, .. } => tools.clone(),
+        Input::Raw { .. } => Vec::new(),
+    };
+    let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
+    let request = GenerateRequest {
+        prompt: prompt.prompt.clone(),
+        add_bos: prompt.add_bos,
+        parse_special: true,
+        max_tokens: job.max_tokens.unwrap_or(ctx),
+        stop,
+        sampling: job.sampling,
+        fit_context: job.max_tokens.is_none(),
+        logprobs: job.logprobs,
+        grammar: job.grammar,
+    };
+    let metrics = state.metrics.clone();
+    let model_name = name.clone();
+    let (sink, rx) = ChannelSink::with_observer(Box::new(move |summary| {
+        metrics.generation(&model_name, summary)
+    }));
+    let scheduler = lease.scheduler.clone();
+    tokio::task::spawn_blocking(move || scheduler.submit(request, Box::new(sink))).await??;
+    Ok(Generation {
+        model: name,
+        load_duration,
+        started,
+        prompt,
+        state: state.clone(),
+        _lease: lease,
+        rx,
+        streaming,
+        tools,
+        raw: String::new(),
+        sent_content: String::new(),
+        sent_reasoning: String::new(),
+        pending_logprobs: Vec::new(),
+        all_logprobs: Vec::new(),
+        last_text_at: None,
+        done: false,
+    })
+}
+
+impl Generation {
+    /// The template used, for chats.
+    pub fn template(&self) -> Option<&str> {
+        self.prompt.template.as_ref().map(|t| t.name.as_str())
+    }
+
+    /// Runs the generation to its end (non-streaming requests).
+    pub async fn collect(&mut self) -> Result<Done, ServerError> {
+        while let Some(update) = self.next().await {
+            if let Update::Done(done) = update? {
+                return Ok(*done);
+            }
+        }
+        Err(ServerError::Internal(
+            "the generation ended without a result".into(),
+        ))
+    }
+
+    /// The next update; `None` after [`Update::Done`] or an error.
+    pub async fn next(&mut self) -> Option<Result<Update, ServerError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let Some(message) = self.rx.recv().await else {
+                self.done = true;
+                return Some(Err(ServerError::Internal(
+                    "the scheduler dropped the request without finishing it".into(),
+                )));
+            };
+            match message {
+                Message::Event(GenerateEvent::PromptDone {
+                    prompt_tokens,
+                    cached_tokens,
+                }) => {
+                    return Some(Ok(Update::Prompt {
+                        prompt_tokens,
+                        cached_tokens,
+                    }))
+                }
+                Message::Event(GenerateEvent::Token(token)) => {
+                    self.all_logprobs.push(token.clone());
+                    if self.streaming {
+                        self.pending_logprobs.push(token);
+                    }
+                }
+                Message::Event(GenerateEvent::Text(text)) => {
+                    self.observe_text();
+                    self.raw.push_str(&text);
+                    if !self.streaming {
+                        continue;
+                    }
+                    match self.stream_delta().await {
+                        Ok(Some(delta)) => return Some(Ok(Update::Delta(delta))),
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                Message::Finish(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(ServerError::Core(e)));
+                }
+                Message::Finish(Ok(summary)) => {
+                    self.done = true;
+                    return Some(self.finish(summary).await);
+                }
+            }
+        }
+    }
+
+    fn observe_text(&mut self) {
+        let now = Instant::now();
+        match self.last_text_at {
+            None => self
+                .state
+                .metrics
+                .first_token(&self.model, now.duration_since(self.started)),
+            Some(last) => self.state.metrics.token_gap(&self.model, now - last),
+        }
+        self.last_text_at = Some(now);
+    }
+
+    /// The streamable part of the output so far. Raw prompts stream the text as it comes;
+    /// chats are parsed by the template so far and the growth of content and reasoning is
+    /// sent (with tools, everything waits for the end so no call markup leaks out).
+    async fn stream_delta(&mut self) -> Result<Option<Delta>, ServerError> {
+        let (content, reasoning) = match self.template().map(str::to_string) {
+            None => (self.raw.clone(), String::new()),
+            Some(_) if !self.tools.is_empty() => return Ok(None),
+            Some(template) => {
+                let parsed =
+                    templates::parse(&self.state.plugins, &template, &self.raw, &self.tools)
+                        .await?;
+                (parsed.content, parsed.reasoning.unwrap_or_default())
+            }
+        };
+        let chat = self.template().is_some();
+        let delta = Delta {
+            content: growth(&self.sent_content, &content, chat),
+            reasoning: growth(&self.sent_reasoning, &reasoning, chat),
+            logprobs: std::mem::take(&mut self.pending_logprobs),
+        };
+        self.sent_content.push_str(&delta.content);
+        self.sent_reasoning.push_str(&delta.reasoning);
+        Ok((!delta.is_empty()).then_some(delta))
+    }
+
+    async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, ServerError> {
+        let (content, reasoning, tool_calls) = match self.template().map(str::to_string) {
+            None => (self.raw.clone(), None, Vec::new()),
+            Some(template) => {
+                let parsed =
+                    templates::parse(&self.state.plugins, &template, &self.raw, &self.tools)
+                        .await?;
+                (parsed.content, parsed.reasoning, parsed.tool_calls)
+            }
+        };
+        let mut done = Done {
+            summary,
+            content,
+            reasoning,
+            tool_calls,
+            logprobs: std::mem::take(&mut self.all_logprobs),
+            rest: Delta::default(),
+        };
+        if self.streaming {
+            // What the stream has not sent yet goes out with the end.
+            if !done.content.starts_with(&self.sent_content) {
+                tracing::warn!(
+                    "the template's final parse disagrees with text already streamed; the client saw {:?}",
+                    self.sent_content
+                );
+            }
+            done.rest = Delta {
+                content: growth(&self.sent_content, &done.content, false),
+                reasoning: growth(
+                    &self.sent_reasoning,
+                    done.reasoning.as_deref().unwrap_or_default(),
+                    false,
+                ),
+                logprobs: std::mem::take(&mut self.pending_logprobs),
+            };
+            self.sent_content.push_str(&done.rest.content);
+            self.sent_reasoning.push_str(&done.rest.reasoning);
+        }
+        Ok(Update::Done(Box::new(done)))
+    }
+}
+
+/// The part of `now` not yet sent, when `now` extends `sent`. While streaming a chat
+/// (`hold`), a trailing `<...` without `>` is kept back: it may be the start of a tag the
+/// template's parser will take out once it is complete.
+fn growth(sent: &str, now: &str, hold: bool) -> String {
+    let Some(rest) = now.strip_prefix(sent) else {
+        return String::new();
+    };
+    if hold {
+        if let Some(i) = rest.rfind('<') {
+            let tail = &rest[i..];
+            if tail.len() < 32 && !tail.contains('>') && !tail.contains(char::is_whitespace) {
+                return rest[..i].to_string();
+            }
+        }
+    }
+    rest.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::growth;
+
+    #[test]
+    fn growth_sends_only_new_text_and_holds_partial_tags() {
+        assert_eq!(growth("ab", "abc", false), "c");
+        assert_eq!(growth("ab", "xbc", false), "");
+        assert_eq!(growth("", "hi <thi", true), "hi ");
+        assert_eq!(growth("", "hi <thi", false), "hi <thi");
+        assert_eq!(growth("", "a < b", true), "a < b");
+        assert_eq!(growth("", "x<b>y", true), "x<b>y");
+    }
+}

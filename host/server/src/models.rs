@@ -1,0 +1,519 @@
+//! The model manager: loads models on first use (or at startup with `--preload`) on a blocking
+//! thread, starts one scheduler per loaded model, hands out leases to requests, and unloads
+//! idle models after their keep-alive or when `--max-loaded-models` needs room.
+//!
+//! A [`ModelLease`] is held for the whole life of a request; a model with leases is never
+//! unloaded for idleness or room (it may still be unloaded at shutdown, which fails its
+//! requests with [`shimmy_core::Error::Unloaded`]).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use shimmy_core::backend::{Backend, LoadedModel};
+use shimmy_core::serving::{Scheduler, SchedulerStats, ServeOptions};
+use shimmy_core::template_choice::TemplateChoice;
+use tokio::sync::Notify;
+
+use crate::catalog::{Catalog, CatalogEntry};
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::keep_alive::KeepAlive;
+use crate::metrics::Metrics;
+use crate::templates::Templates;
+
+/// How often the keep-alive reaper looks at idle models.
+const REAP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A loaded model with its scheduler.
+pub struct Loaded {
+    /// The name it is known by.
+    pub name: String,
+    /// The model.
+    pub model: Arc<dyn LoadedModel>,
+    /// Its continuous-batching scheduler.
+    pub scheduler: Arc<dyn Scheduler>,
+    /// The template its chats get unless a request names another.
+    pub template: TemplateChoice,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+    /// How long loading took.
+    pub load_duration: Duration,
+    usage: Mutex<Usage>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    active: usize,
+    last_used: Instant,
+    keep_alive: KeepAlive,
+}
+
+impl Loaded {
+    fn usage(&self) -> MutexGuard<'_, Usage> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Requests using the model now.
+    pub fn active(&self) -> usize {
+        self.usage().active
+    }
+
+    /// When the model will be unloaded if no request comes (`None`: never).
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        let u = *self.usage();
+        match u.keep_alive {
+            KeepAlive::Forever => None,
+            KeepAlive::For(d) => {
+                let idle_for = if u.active > 0 {
+                    Duration::ZERO
+                } else {
+                    u.last_used.elapsed()
+                };
+                Some(SystemTime::now() + d.saturating_sub(idle_for))
+            }
+        }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        let u = self.usage();
+        u.active == 0
+            && match u.keep_alive {
+                KeepAlive::Forever => false,
+                KeepAlive::For(d) => now.duration_since(u.last_used) >= d,
+            }
+    }
+}
+
+/// A request's hold on a loaded model; the model stays loaded while it lives.
+pub struct ModelLease {
+    loaded: Arc<Loaded>,
+    idle: Arc<Notify>,
+}
+
+impl std::ops::Deref for ModelLease {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
+        &self.loaded
+    }
+}
+
+impl Drop for ModelLease {
+    fn drop(&mut self) {
+        let mut u = self.loaded.usage();
+        u.active = u.active.saturating_sub(1);
+        u.last_used = Instant::now();
+        if u.active == 0 && u.keep_alive.is_zero() {
+            self.idle.notify_one();
+        }
+    }
+}
+
+/// One catalog model and its loaded state.
+struct Slot {
+    entry: CatalogEntry,
+    load_lock: tokio::sync::Mutex<()>,
+    current: Mutex<Option<Arc<Loaded>>>,
+}
+
+impl Slot {
+    fn current(&self) -> MutexGuard<'_, Option<Arc<Loaded>>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What `/health` and `/api/ps` show of a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStatus {
+    /// The name.
+    pub name: String,
+    /// Whether it is loaded.
+    pub loaded: bool,
+    /// Requests using it now.
+    pub active_requests: usize,
+    /// The scheduler's load, when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<SchedulerStats>,
+    /// The template its chats get (predicted until it is loaded).
+    pub template: String,
+}
+
+/// Loads, leases and unloads models.
+pub struct ModelManager {
+    backend: Arc<dyn Backend>,
+    templates: Templates,
+    catalog: Catalog,
+    slots: Vec<Arc<Slot>>,
+    config: ServerConfig,
+    loading: AtomicUsize,
+    idle: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl ModelManager {
+    /// A manager for the models of `catalog`; nothing is loaded yet.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        templates: Templates,
+        catalog: Catalog,
+        config: ServerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let slots = catalog
+            .models
+            .iter()
+            .map(|entry| {
+                Arc::new(Slot {
+                    entry: entry.clone(),
+                    load_lock: tokio::sync::Mutex::new(()),
+                    current: Mutex::new(None),
+                })
+            })
+            .collect();
+        Arc::new(ModelManager {
+            backend,
+            templates,
+            catalog,
+            slots,
+            config,
+            loading: AtomicUsize::new(0),
+            idle: Arc::new(Notify::new()),
+            metrics,
+        })
+    }
+
+    /// The models offered.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The template plugins.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Whether a model is being loaded now.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::SeqCst) > 0
+    }
+
+    /// The model a request means: the one it names, or the only model there is.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<&CatalogEntry, ServerError> {
+        match requested.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => self.catalog.find(name).ok_or_else(|| {
+                ServerError::Core(shimmy_core::Error::ModelNotFound {
+                    name: name.to_string(),
+                    hint: format!("; available: {}", self.catalog.names()),
+                })
+            }),
+            None => match self.catalog.models.as_slice() {
+                [only] => Ok(only),
+                [] => Err(ServerError::Core(shimmy_core::Error::ModelNotFound {
+                    name: String::new(),
+                    hint: "; this server has no models (start it with --model PATH or put .gguf files in ./models)".into(),
+                })),
+                _ => Err(ServerError::ModelRequired {
+                    available: self.catalog.names(),
+                }),
+            },
+        }
+    }
+
+    fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
+        self.slots.iter().find(|s| s.entry.name == name)
+    }
+
+    /// The loaded state of `name`, if loaded (no lease taken).
+    pub fn loaded(&self, name: &str) -> Option<Arc<Loaded>> {
+        self.slot(name).and_then(|s| s.current().clone())
+    }
+
+    /// Every loaded model.
+    pub fn loaded_models(&self) -> Vec<Arc<Loaded>> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.current().clone())
+            .collect()
+    }
+
+    /// The state of every model, in catalog order.
+    pub fn status(&self) -> Vec<ModelStatus> {
+        self.slots
+            .iter()
+            .map(|slot| {
+                let loaded = slot.current().clone();
+                ModelStatus {
+                    name: slot.entry.name.clone(),
+                    loaded: loaded.is_some(),
+                    active_requests: loaded.as_ref().map_or(0, |l| l.active()),
+                    scheduler: loaded.as_ref().map(|l| l.scheduler.stats()),
+                    template: loaded
+                        .as_ref()
+                        .map_or(slot.entry.template.name.clone(), |l| {
+                            l.template.name.clone()
+                        }),
+                }
+            })
+            .collect()
+    }
+
+    fn try_lease(&self, slot: &Slot, keep_alive: Option<KeepAlive>) -> Option<ModelLease> {
+        let current = slot.current();
+        let loaded = current.as_ref()?;
+        {
+            let mut u = loaded.usage();
+            u.active += 1;
+            u.last_used = Instant::now();
+            if let Some(k) = keep_alive {
+                u.keep_alive = k;
+            }
+        }
+        Some(ModelLease {
+            loaded: loaded.clone(),
+            idle: self.idle.clone(),
+        })
+    }
+
+    /// A lease on `name` (a catalog name), loading it first when needed; also returns how long
+    /// this call waited for a load. `keep_alive` replaces the model's keep-alive (Ollama's
+    /// per-request `keep_alive`).
+    pub async fn acquire(
+        self: &Arc<Self>,
+        name: &str,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<(ModelLease, Duration), ServerError> {
+        let slot = self
+            .slot(name)
+            .ok_or_else(|| {
+                ServerError::Core(shimmy_core::Error::ModelNotFound {
+                    name: name.to_string(),
+                    hint: format!("; available: {}", self.catalog.names()),
+                })
+            })?
+            .clone();
+        if let Some(lease) = self.try_lease(&slot, keep_alive) {
+            return Ok((lease, Duration::ZERO));
+        }
+        // The load runs in its own task so that a client going away mid-load does not throw
+        // the loaded model away.
+        let started = Instant::now();
+        let manager = self.clone();
+        let lease =
+            tokio::spawn(async move { manager.ensure_loaded(&slot, keep_alive).await }).await??;
+        Ok((lease, started.elapsed()))
+    }
+
+    /// Loads every model named (catalog names), one after the other.
+    pub async fn preload(self: &Arc<Self>, names: &[String]) -> Result<(), ServerError> {
+        for name in names {
+            let (lease, _) = self.acquire(name, None).await?;
+            drop(lease);
+        }
+        Ok(())
+    }
+
+    async fn ensure_loaded(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<ModelLease, ServerError> {
+        let _guard = slot.load_lock.lock().await;
+        if let Some(lease) = self.try_lease(slot, keep_alive) {
+            return Ok(lease);
+        }
+        self.make_room(slot).await?;
+        self.loading.fetch_add(1, Ordering::SeqCst);
+        let result = self.load(slot).await;
+        self.loading.fetch_sub(1, Ordering::SeqCst);
+        *slot.current() = Some(Arc::new(result?));
+        self.try_lease(slot, keep_alive)
+            .ok_or_else(|| ServerError::Internal("a freshly loaded model vanished".into()))
+    }
+
+    async fn load(&self, slot: &Arc<Slot>) -> Result<Loaded, ServerError> {
+        let entry = slot.entry.clone();
+        let backend = self.backend.clone();
+        let templates = self.templates.clone();
+        let options = self.config.model_options.clone();
+        let serve = ServeOptions {
+            parallel: self.config.parallel,
+            ctx_per_sequence: self.config.ctx_per_sequence,
+            max_queue: self.config.max_queue,
+            prompt_chunk: self.config.prompt_chunk,
+            name: entry.name.clone(),
+        };
+        let keep_alive = self.config.keep_alive;
+        let progress = self.config.show_progress;
+        tracing::info!(model = %entry.name, path = %entry.path.display(), "loading");
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, ServerError> {
+            let spinner = progress.then(|| crate::diagnostics::load_spinner(&entry));
+            let started = Instant::now();
+            let result = (|| {
+                let model = backend.load(&entry.path, &options)?;
+                let scheduler = model.clone().serve(&serve)?;
+                Ok::<_, ServerError>((model, scheduler))
+            })();
+            let load_duration = started.elapsed();
+            if let Some(spinner) = spinner {
+                crate::diagnostics::finish_spinner(
+                    spinner,
+                    &entry,
+                    result.as_ref().err().map(|e| e.to_string()),
+                    load_duration,
+                );
+            }
+            let (model, scheduler) = result?;
+            let template = templates.choose(&entry.name, model.as_ref(), None);
+            Ok(Loaded {
+                name: entry.name.clone(),
+                model,
+                scheduler,
+                template,
+                loaded_at: SystemTime::now(),
+                load_duration,
+                usage: Mutex::new(Usage {
+                    active: 0,
+                    last_used: Instant::now(),
+                    keep_alive,
+                }),
+            })
+        })
+        .await??;
+        tracing::info!(
+            model = %loaded.name,
+            template = %loaded.template.name,
+            seconds = loaded.load_duration.as_secs_f64(),
+            "loaded"
+        );
+        self.metrics.model_loaded(loaded.load_duration);
+        Ok(loaded)
+    }
+
+    /// Unloads the least recently used idle model(s) until `slot` may load.
+    async fn make_room(&self, slot: &Arc<Slot>) -> Result<(), ServerError> {
+        let max = self.config.max_loaded_models.max(1);
+        loop {
+            let loaded: Vec<&Arc<Slot>> = self
+                .slots
+                .iter()
+                .filter(|s| !Arc::ptr_eq(s, slot) && s.current().is_some())
+                .collect();
+            if loaded.len() < max {
+                return Ok(());
+            }
+            let victim = loaded
+                .iter()
+                .filter_map(|s| {
+                    let current = s.current();
+                    let l = current.as_ref()?;
+                    let u = *l.usage();
+                    (u.active == 0).then_some((u.last_used, *s))
+                })
+                .min_by_key(|(last_used, _)| *last_used)
+                .map(|(_, s)| s.clone());
+            let Some(victim) = victim else {
+                return Err(ServerError::AllModelsBusy {
+                    loaded: loaded.len(),
+                    max,
+                });
+            };
+            let taken = {
+                let mut current = victim.current();
+                match current.as_ref() {
+                    Some(l) if l.active() == 0 => current.take(),
+                    _ => None,
+                }
+            };
+            if let Some(l) = taken {
+                tracing::info!(model = %l.name, "unloading to make room (--max-loaded-models {max})");
+                self.retire(l).await;
+            }
+        }
+    }
+
+    /// Stops a model's scheduler and frees it, off the async threads.
+    async fn retire(&self, loaded: Arc<Loaded>) {
+        self.metrics
+            .model_unloaded(&loaded.name, &loaded.scheduler.stats());
+        let _ = tokio::task::spawn_blocking(move || {
+            loaded.scheduler.shutdown();
+            drop(loaded);
+        })
+        .await;
+    }
+
+    /// Unloads the idle models whose keep-alive has run out.
+    pub async fn reap(&self) {
+        let now = Instant::now();
+        for slot in &self.slots {
+            let taken = {
+                let mut current = slot.current();
+                match current.as_ref() {
+                    Some(l) if l.expired(now) => current.take(),
+                    _ => None,
+                }
+            };
+            if let Some(l) = taken {
+                tracing::info!(model = %l.name, "unloading: idle past its keep-alive");
+                self.retire(l).await;
+            }
+        }
+    }
+
+    /// Sets `name`'s keep-alive and unloads it now if that is zero and it is idle (Ollama's
+    /// `{"model": ..., "keep_alive": 0}`). Returns whether it was loaded.
+    pub async fn set_keep_alive(&self, name: &str, keep_alive: KeepAlive) -> bool {
+        let Some(slot) = self.slot(name) else {
+            return false;
+        };
+        let Some(loaded) = slot.current().clone() else {
+            return false;
+        };
+        loaded.usage().keep_alive = keep_alive;
+        self.reap().await;
+        true
+    }
+
+    /// Runs the keep-alive reaper until the manager is dropped elsewhere (spawn it).
+    pub async fn run_reaper(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(REAP_INTERVAL) => {}
+                _ = self.idle.notified() => {}
+            }
+            self.reap().await;
+            self.metrics.sample_throughput(self.generated_tokens());
+        }
+    }
+
+    /// Tokens generated by every scheduler since start (unloaded ones included).
+    pub fn generated_tokens(&self) -> u64 {
+        self.metrics.retired_generated_tokens()
+            + self
+                .loaded_models()
+                .iter()
+                .map(|l| l.scheduler.stats().generated_tokens)
+                .sum::<u64>()
+    }
+
+    /// Unloads everything (server shutdown).
+    pub async fn shutdown(&self) {
+        for slot in &self.slots {
+            let taken = slot.current().take();
+            if let Some(l) = taken {
+                self.retire(l).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `GET /api/tags`, `POST /api/show`, `GET /api/ps`, `GET /api/version`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::types;
+use crate::app::{check_fields, JsonBody, SharedState};
+use crate::catalog::{parameter_size, CatalogEntry};
+use crate::error::{OllamaError, ServerError};
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+fn details(entry: &CatalogEntry) -> Value {
+    json!({
+        "parent_model": "",
+        "format": "gguf",
+        "family": entry.architecture,
+        "families": [entry.architecture],
+        "parameter_size": parameter_size(entry.parameters),
+        "quantization_level": entry.quantization,
+    })
+}
+
+/// The models available (loaded or not).
+pub async fn tags(State(state): State<SharedState>) -> Json<Value> {
+    let models: Vec<Value> = state
+        .manager
+        .catalog()
+        .models
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "model": m.name,
+                "modified_at": rfc3339(m.modified.unwrap_or(UNIX_EPOCH)),
+                "size": m.size_bytes,
+                "digest": m.digest,
+                "details": details(m),
+            })
+        })
+        .collect();
+    Json(json!({ "models": models }))
+}
+
+/// The models loaded now, with when they will be unloaded.
+pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
+    let catalog = state.manager.catalog();
+    let models: Vec<Value> = state
+        .manager
+        .loaded_models()
+        .iter()
+        .filter_map(|l| {
+            let entry = catalog.find(&l.name)?;
+            let expires = l
+                .expires_at()
+                .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
+            let vram: u64 = l
+                .model
+                .placement()
+                .bytes_per_device
+                .iter()
+                .filter(|(device, _)| device != shimmy_core::placement::HOST_DEVICE)
+                .map(|(_, bytes)| *bytes)
+                .sum();
+            Some(json!({
+                "name": l.name,
+                "model": l.name,
+                "size": entry.size_bytes,
+                "digest": entry.digest,
+                "details": details(entry),
+                "expires_at": rfc3339(expires),
+                "size_vram": vram,
+                "context_length": l.scheduler.stats().ctx_per_sequence,
+                "template": l.template.name,
+            }))
+        })
+        .collect();
+    Json(json!({ "models": models }))
+}
+
+/// Details of one model (`{"model": NAME}`; `name` is accepted too).
+pub async fn show(
+    State(state): State<SharedState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, OllamaError> {
+    check_fields(&body, &["model", "name", "verbose"], "by /api/show")?;
+    let body = body.as_object().cloned().unwrap_or_default();
+    let name = match (
+        types::string(&body, "model")?,
+        types::string(&body, "name")?,
+    ) {
+        (Some(m), _) | (None, Some(m)) => m,
+        (None, None) => {
+            return Err(ServerError::invalid("model", "`model` is required").into());
+        }
+    };
+    let entry = state.manager.resolve(Some(&name))?;
+    let loaded = state.manager.loaded(&entry.name);
+    let template = loaded
+        .as_ref()
+        .map_or(entry.template.clone(), |l| l.template.clone());
+    let arch = &entry.architecture;
+    let mut info = json!({
+        "general.architecture": arch,
+        "general.parameter_count": entry.parameters,
+        "general.file_type": entry.quantization,
+    });
+    if let Some(ctx) = entry.context_length {
+        info[format!("{arch}.context_length")] = json!(ctx);
+    }
+    if entry.n_expert > 0 {
+        info[format!("{arch}.expert_count")] = json!(entry.n_expert);
+        info[format!("{arch}.expert_used_count")] = json!(entry.n_expert_used);
+    }
+    Ok(Json(json!({
+        "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
+        "parameters": "",
+        "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
+        "details": details(entry),
+        "model_info": info,
+        "capabilities": ["completion"],
+        "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),
+        "shimmy": {
+            "path": entry.path,
+            "loaded": loaded.is_some(),
+            "template_plugin": template.name,
+            "template_reason": template.reason,
+        },
+    })))
+}
+
+/// The server's version.
+pub async fn version() -> Json<Value> {
+    Json(json!({ "version": env!("CARGO_PKG_VERSION") }))
+}

@@ -1,0 +1,123 @@
+//! `POST /v1/completions` (the legacy text completion API; the prompt is used as it is).
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::types::{self, completion_logprobs, finish_reason, usage};
+use super::{sse_response, ChunkStyle};
+use crate::app::{new_id, unix_now, JsonBody, SharedState};
+use crate::error::OpenAiError;
+use crate::generation::{self, Delta, Done};
+
+/// Answers a text completion, streamed as SSE when `stream` is true.
+pub async fn handler(
+    State(state): State<SharedState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, OpenAiError> {
+    let request = types::parse_completion(body)?;
+    let mut generation = generation::start(&state, request.job, request.stream).await?;
+    let id = new_id("cmpl-");
+    let created = unix_now();
+    let model = request.model.unwrap_or_else(|| generation.model.clone());
+    if !request.stream {
+        let done = generation.collect().await?;
+        let logprobs = if request.logprobs {
+            completion_logprobs(&done.logprobs, 0)
+        } else {
+            Value::Null
+        };
+        return Ok(Json(json!({
+            "id": id,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "text": done.content,
+                "logprobs": logprobs,
+                "finish_reason": finish_reason(&done.summary, false),
+            }],
+            "usage": usage(&done.summary),
+            "system_fingerprint": crate::system_fingerprint(),
+        }))
+        .into_response());
+    }
+    let first = generation.next().await.transpose()?;
+    let style = CompletionChunks {
+        id,
+        created,
+        model,
+        include_usage: request.include_usage,
+        logprobs: request.logprobs,
+        offset: 0,
+    };
+    Ok(sse_response(generation, first, style))
+}
+
+struct CompletionChunks {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    logprobs: bool,
+    offset: usize,
+}
+
+impl CompletionChunks {
+    fn chunk(&self, text: &str, logprobs: Value, finish: Value) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": crate::system_fingerprint(),
+            "choices": [{
+                "index": 0,
+                "text": text,
+                "logprobs": logprobs,
+                "finish_reason": finish,
+            }],
+        });
+        if self.include_usage {
+            v["usage"] = Value::Null;
+        }
+        v
+    }
+}
+
+impl ChunkStyle for CompletionChunks {
+    fn opening(&mut self) -> Vec<Value> {
+        Vec::new()
+    }
+
+    fn delta(&mut self, delta: &Delta) -> Option<Value> {
+        if delta.content.is_empty() && delta.logprobs.is_empty() {
+            return None;
+        }
+        let logprobs = if self.logprobs {
+            completion_logprobs(&delta.logprobs, self.offset)
+        } else {
+            Value::Null
+        };
+        self.offset += delta.content.len();
+        Some(self.chunk(&delta.content, logprobs, Value::Null))
+    }
+
+    fn closing(&mut self, done: &Done) -> Vec<Value> {
+        let mut out = vec![self.chunk("", Value::Null, json!(finish_reason(&done.summary, false)))];
+        if self.include_usage {
+            out.push(json!({
+                "id": self.id,
+                "object": "text_completion",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": crate::system_fingerprint(),
+                "choices": [],
+                "usage": usage(&done.summary),
+            }));
+        }
+        out
+    }
+}
