@@ -289,6 +289,21 @@ run_one moe-cpu-only "$MOE" --gpu-layers 0
 run_one dense-gpu "$DENSE"
 run_one dense-cpu-moe "$DENSE" --cpu-moe
 
+# --- 5b. the HTTP server on the GPU (continuous batching), when the binary has bench-serve ------
+serve_bench() { # tag model flags...
+    local tag="$1" model="$2"; shift 2
+    if late; then say "SKIPPED serve-$tag (deadline)"; return; fi
+    [ -f "$model" ] || return
+    "$HOST" bench-serve --model "$model" --clients "${SERVE_CLIENTS:-1,8}" --gen-tokens "$MAX_TOKENS" \
+        --parallel 8 --ctx-size 1024 "$@" > "$OUT/serve-$tag.txt" 2> "$WORK/serve-$tag.err"
+    say "serve-$tag: rc $?"; cat "$OUT/serve-$tag.txt"
+}
+if "$HOST" bench-serve --help > /dev/null 2>&1; then
+    serve_bench moe-gpu "$MOE"
+    serve_bench moe-cpu-moe "$MOE" --cpu-moe
+    serve_bench dense-gpu "$DENSE"
+fi
+
 # --- 6. summary -------------------------------------------------------------------------------
 MODEL_SIZES="$(stat -c '%n %s' "$MOE" "$DENSE" 2>/dev/null | sed "s|$MODELS/||")" \
 GPU="$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)" \
