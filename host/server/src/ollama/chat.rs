@@ -10,7 +10,7 @@ use super::types::{self, final_fields, logprobs_json, tool_calls_json};
 use super::{ndjson_response, LineStyle};
 use crate::app::{check_fields, JsonBody, SharedState};
 use crate::error::{OllamaError, ServerError};
-use crate::generation::{self, Delta, Done, Generation, Input, Job};
+use crate::generation::{self, Done, Generation, Input, Job};
 use crate::openai::types::parse_tools;
 
 const FIELDS: &[&str] = &[
@@ -110,7 +110,7 @@ struct ChatLines {
     logprobs: bool,
 }
 
-impl ChatLines {
+impl LineStyle for ChatLines {
     fn line(&mut self, content: &str, thinking: &str) -> Value {
         let mut message = json!({"role": "assistant", "content": content});
         if self.think && !thinking.is_empty() {
@@ -123,23 +123,13 @@ impl ChatLines {
             "done": false,
         })
     }
-}
 
-impl LineStyle for ChatLines {
-    fn delta(&mut self, delta: &Delta) -> Option<Value> {
-        let thinking = if self.think {
-            delta.reasoning.as_str()
-        } else {
-            ""
-        };
-        if delta.content.is_empty() && thinking.is_empty() && delta.logprobs.is_empty() {
-            return None;
-        }
-        let mut v = self.line(&delta.content, thinking);
-        if self.logprobs {
-            v["logprobs"] = logprobs_json(&delta.logprobs);
-        }
-        Some(v)
+    fn shows_thinking(&self) -> bool {
+        self.think
+    }
+
+    fn shows_logprobs(&self) -> bool {
+        self.logprobs
     }
 
     fn closing(&mut self, generation: &Generation, done: &Done) -> Value {

@@ -12,7 +12,7 @@ use super::types::{self, final_fields, logprobs_json};
 use super::{ndjson_response, ndjson_single, LineStyle};
 use crate::app::{check_fields, JsonBody, SharedState};
 use crate::error::{OllamaError, ServerError};
-use crate::generation::{self, Delta, Done, Generation, Input, Job};
+use crate::generation::{self, Done, Generation, Input, Job};
 use crate::keep_alive::KeepAlive;
 
 const FIELDS: &[&str] = &[
@@ -193,7 +193,7 @@ struct GenerateLines {
     logprobs: bool,
 }
 
-impl GenerateLines {
+impl LineStyle for GenerateLines {
     fn line(&mut self, response: &str, thinking: &str) -> Value {
         let mut v = json!({
             "model": self.model,
@@ -206,23 +206,13 @@ impl GenerateLines {
         }
         v
     }
-}
 
-impl LineStyle for GenerateLines {
-    fn delta(&mut self, delta: &Delta) -> Option<Value> {
-        let thinking = if self.think {
-            delta.reasoning.as_str()
-        } else {
-            ""
-        };
-        if delta.content.is_empty() && thinking.is_empty() && delta.logprobs.is_empty() {
-            return None;
-        }
-        let mut v = self.line(&delta.content, thinking);
-        if self.logprobs {
-            v["logprobs"] = logprobs_json(&delta.logprobs);
-        }
-        Some(v)
+    fn shows_thinking(&self) -> bool {
+        self.think
+    }
+
+    fn shows_logprobs(&self) -> bool {
+        self.logprobs
     }
 
     fn closing(&mut self, generation: &Generation, done: &Done) -> Value {

@@ -18,8 +18,29 @@ use crate::generation::{Delta, Done, Generation, Update};
 
 /// How one endpoint writes its NDJSON lines.
 pub(crate) trait LineStyle: Send + 'static {
-    /// The line for new text.
-    fn delta(&mut self, delta: &Delta) -> Option<Value>;
+    /// A streamed line carrying `text` (and `thinking`, when shown).
+    fn line(&mut self, text: &str, thinking: &str) -> Value;
+    /// Whether reasoning text is shown (`think` was asked for).
+    fn shows_thinking(&self) -> bool;
+    /// Whether each line carries the log-probabilities of its tokens.
+    fn shows_logprobs(&self) -> bool;
+
+    /// The line for new text; `None` when there is nothing to show.
+    fn delta(&mut self, delta: &Delta) -> Option<Value> {
+        let thinking = if self.shows_thinking() {
+            delta.reasoning.as_str()
+        } else {
+            ""
+        };
+        if delta.content.is_empty() && thinking.is_empty() && delta.logprobs.is_empty() {
+            return None;
+        }
+        let mut v = self.line(&delta.content, thinking);
+        if self.shows_logprobs() {
+            v["logprobs"] = types::logprobs_json(&delta.logprobs);
+        }
+        Some(v)
+    }
     /// The last line (`done: true` with the counts), given the generation for its timings.
     fn closing(&mut self, generation: &Generation, done: &Done) -> Value;
 }
