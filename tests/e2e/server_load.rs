@@ -8,18 +8,14 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{models, s, Sandbox, ServerProc};
+use common::{http, models, s, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap()
-}
-
 fn get_json(server: &ServerProc, path: &str) -> (u16, Value) {
-    let r = http().get(format!("{}{path}", server.base)).send().unwrap();
+    let r = http(120)
+        .get(format!("{}{path}", server.base))
+        .send()
+        .unwrap();
     let status = r.status().as_u16();
     (status, serde_json::from_str(&r.text().unwrap()).unwrap())
 }
@@ -100,7 +96,7 @@ fn eight_concurrent_streams_complete_with_the_single_request_outputs() {
     let single: Vec<String> = prompts
         .iter()
         .map(|p| {
-            let v: Value = http()
+            let v: Value = http(120)
                 .post(format!("{}/v1/completions", server.base))
                 .json(&completion(p, 24, false))
                 .send()
@@ -115,7 +111,15 @@ fn eight_concurrent_streams_complete_with_the_single_request_outputs() {
         .map(|p| {
             let url = format!("{}/v1/completions", server.base);
             let body = completion(p, 24, true);
-            std::thread::spawn(move || http().post(url).json(&body).send().unwrap().text().unwrap())
+            std::thread::spawn(move || {
+                http(120)
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .unwrap()
+                    .text()
+                    .unwrap()
+            })
         })
         .collect();
     let streamed: Vec<String> = handles
@@ -157,7 +161,7 @@ fn a_client_that_goes_away_frees_its_slot_and_others_are_unaffected() {
     let long = json!({"model": "dense", "messages": [{"role": "user", "content": "Go on forever"}], "max_tokens": 4000, "stream": true});
     // The other client: a bounded stream whose result is known in advance.
     let prompt = "<|im_start|>user\nA short one<|im_end|>\n<|im_start|>assistant\n";
-    let expected: Value = http()
+    let expected: Value = http(120)
         .post(format!("{}/v1/completions", server.base))
         .json(&completion(prompt, 300, false))
         .send()
@@ -171,7 +175,7 @@ fn a_client_that_goes_away_frees_its_slot_and_others_are_unaffected() {
     });
     let url = format!("{}/v1/completions", server.base);
     let other = std::thread::spawn(move || {
-        http()
+        http(120)
             .post(url)
             .json(&completion(prompt, 300, true))
             .send()
@@ -199,7 +203,7 @@ fn a_client_that_goes_away_frees_its_slot_and_others_are_unaffected() {
         "the dropped stream was not cancelled: {long_tokens} tokens generated"
     );
     assert!(freed_after < Duration::from_secs(3), "{freed_after:?}");
-    let metrics = http()
+    let metrics = http(120)
         .get(format!("{}/metrics", server.base))
         .send()
         .unwrap()
@@ -253,7 +257,7 @@ fn a_full_queue_answers_503_with_retry_after() {
     wait_for("one queued request", 30, || {
         get_json(&server, "/health").1["queued"] == 1
     });
-    let r = http()
+    let r = http(120)
         .post(format!("{}/v1/chat/completions", server.base))
         .json(&json!({"model": "dense", "messages": [{"role": "user", "content": "me too"}], "max_tokens": 4}))
         .send()
@@ -267,7 +271,7 @@ fn a_full_queue_answers_503_with_retry_after() {
         .unwrap()
         .contains("--max-queue 1"));
     // Ollama routes say it in their shape.
-    let r = http()
+    let r = http(120)
         .post(format!("{}/api/generate", server.base))
         .json(&json!({"model": "dense", "prompt": "me too", "stream": false}))
         .send()
@@ -337,12 +341,12 @@ fn startup_banner_health_and_metrics() {
         .iter()
         .all(|m| m["loaded"] == true));
     // Some traffic, then the metrics.
-    http()
+    http(120)
         .post(format!("{}/v1/completions", server.base))
         .json(&json!({"model": "qwen3moe", "prompt": "Hello", "max_tokens": 4}))
         .send()
         .unwrap();
-    let metrics = http()
+    let metrics = http(120)
         .get(format!("{}/metrics", server.base))
         .send()
         .unwrap()
@@ -407,14 +411,14 @@ fn models_load_lazily_and_are_evicted_for_room_and_idleness() {
         "nothing is loaded before the first request"
     );
     // Several models: a request must name one.
-    let r = http()
+    let r = http(120)
         .post(format!("{}/v1/chat/completions", server.base))
         .json(&json!({"messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 400);
     let ask = |model: &str| {
-        let r = http()
+        let r = http(120)
             .post(format!("{}/v1/completions", server.base))
             .json(&json!({"model": model, "prompt": "Hi", "max_tokens": 2}))
             .send()

@@ -4,36 +4,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{models, run_python, s, Sandbox, ServerProc};
+use common::{http, run_python, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
-fn start(sb: &Sandbox) -> ServerProc {
-    sb.serve(&[
-        "--model",
-        s(&models().dense),
-        "--ctx-size",
-        "512",
-        "--parallel",
-        "2",
-    ])
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 fn post(server: &ServerProc, path: &str, body: &Value) -> (u16, String) {
-    let r = http()
-        .post(format!("{}{path}", server.base))
-        .json(body)
-        .send()
-        .unwrap();
-    (r.status().as_u16(), r.text().unwrap())
+    server.post_text(path, body)
 }
 
 fn json_of(text: &str) -> Value {
@@ -47,7 +22,7 @@ fn lines(text: &str) -> Vec<Value> {
 #[test]
 fn ollama_python_client_drives_every_ollama_route() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let out = run_python("ollama_client.py", &server.base, &["dense"]);
     let v: Value = json_of(out.lines().last().unwrap());
     assert!(!v["generate"].as_str().unwrap().is_empty());
@@ -56,9 +31,9 @@ fn ollama_python_client_drives_every_ollama_route() {
 #[test]
 fn generate_streams_ndjson_with_ollama_counts_and_accepts_shimmy_bodies() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let body = json!({"model": "dense", "prompt": "Why is the sea salty?", "options": {"num_predict": 8, "temperature": 0}});
-    let r = http()
+    let r = http(60)
         .post(format!("{}/api/generate", server.base))
         .json(&body)
         .send()
@@ -153,7 +128,7 @@ fn generate_streams_ndjson_with_ollama_counts_and_accepts_shimmy_bodies() {
 #[test]
 fn chat_streams_and_info_routes_answer_like_ollama() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let body = json!({"model": "dense", "messages": [{"role": "user", "content": "Hello"}], "options": {"num_predict": 6, "temperature": 0}});
     let (status, text) = post(&server, "/api/chat", &body);
     assert_eq!(status, 200, "{text}");
@@ -164,7 +139,7 @@ fn chat_streams_and_info_routes_answer_like_ollama() {
     assert_eq!(last["eval_count"], 6);
 
     let tags = json_of(
-        &http()
+        &http(60)
             .get(format!("{}/api/tags", server.base))
             .send()
             .unwrap()
@@ -177,7 +152,7 @@ fn chat_streams_and_info_routes_answer_like_ollama() {
     assert_eq!(m["details"]["family"], "llama");
     assert!(m["size"].as_u64().unwrap() > 0);
     let ps = json_of(
-        &http()
+        &http(60)
             .get(format!("{}/api/ps", server.base))
             .send()
             .unwrap()
@@ -192,7 +167,7 @@ fn chat_streams_and_info_routes_answer_like_ollama() {
     assert_eq!(show["model_info"]["general.architecture"], "llama");
     assert!(show["template"].as_str().unwrap().contains("im_start"));
     let version = json_of(
-        &http()
+        &http(60)
             .get(format!("{}/api/version", server.base))
             .send()
             .unwrap()
@@ -209,7 +184,7 @@ fn chat_streams_and_info_routes_answer_like_ollama() {
     );
     assert_eq!(json_of(&text)["done_reason"], "unload", "{text}");
     let ps = json_of(
-        &http()
+        &http(60)
             .get(format!("{}/api/ps", server.base))
             .send()
             .unwrap()
@@ -224,7 +199,7 @@ fn chat_streams_and_info_routes_answer_like_ollama() {
 #[test]
 fn bad_input_gets_4xx_with_an_ollama_error_body() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let cases: Vec<(&str, &str, u16, &str)> = vec![
         ("/api/generate", "{\"model\": ", 400, "not valid JSON"),
         (
@@ -303,7 +278,7 @@ fn bad_input_gets_4xx_with_an_ollama_error_body() {
         ("/api/show", r#"{"model": "nope"}"#, 404, "nope"),
     ];
     for (path, body, want, mention) in cases {
-        let r = http()
+        let r = http(60)
             .post(format!("{}{path}", server.base))
             .body(body)
             .send()

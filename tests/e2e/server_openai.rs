@@ -3,43 +3,17 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{models, run_python, s, Sandbox, ServerProc};
+use common::{http, run_python, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
-fn start(sb: &Sandbox) -> ServerProc {
-    sb.serve(&[
-        "--model",
-        s(&models().dense),
-        "--ctx-size",
-        "512",
-        "--parallel",
-        "2",
-    ])
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 fn post(server: &ServerProc, path: &str, body: &Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{}{path}", server.base))
-        .json(body)
-        .send()
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().unwrap();
+    let (status, text) = server.post_text(path, body);
     let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
     (status, v)
 }
 
 fn post_raw(server: &ServerProc, path: &str, body: &str) -> (u16, Value) {
-    let r = http()
+    let r = http(60)
         .post(format!("{}{path}", server.base))
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -74,7 +48,7 @@ fn chat(content: &str, extra: Value) -> Value {
 #[test]
 fn openai_python_sdk_drives_every_openai_route() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let out = run_python("openai_client.py", &server.base, &["dense"]);
     let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert!(v["cached_tokens"].as_u64().unwrap() > 0, "{v}");
@@ -83,7 +57,7 @@ fn openai_python_sdk_drives_every_openai_route() {
 #[test]
 fn chat_over_plain_http_streams_sse_like_openai_and_counts_usage() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let body = chat(
         "Tell me about ships",
         json!({"max_tokens": 10, "temperature": 0}),
@@ -117,7 +91,7 @@ fn chat_over_plain_http_streams_sse_like_openai_and_counts_usage() {
     let mut stream_body = body.clone();
     stream_body["stream"] = json!(true);
     stream_body["stream_options"] = json!({"include_usage": true});
-    let r = http()
+    let r = http(60)
         .post(format!("{}/v1/chat/completions", server.base))
         .json(&stream_body)
         .send()
@@ -169,7 +143,7 @@ fn chat_over_plain_http_streams_sse_like_openai_and_counts_usage() {
 #[test]
 fn completions_tokenize_and_models_over_plain_http() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let prompt = "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n";
     let (status, v) = post(
         &server,
@@ -205,7 +179,7 @@ fn completions_tokenize_and_models_over_plain_http() {
     let (_, back) = post(&server, "/detokenize", &json!({"tokens": tokens["tokens"]}));
     assert_eq!(back["content"], "Hello there, sailor");
 
-    let r = http()
+    let r = http(60)
         .post(format!("{}/v1/completions", server.base))
         .json(&json!({"prompt": prompt, "max_tokens": 6, "temperature": 0, "stream": true}))
         .send()
@@ -218,7 +192,7 @@ fn completions_tokenize_and_models_over_plain_http() {
         .collect();
     assert_eq!(text, v["choices"][0]["text"].as_str().unwrap());
 
-    let models: Value = http()
+    let models: Value = http(60)
         .get(format!("{}/v1/models", server.base))
         .send()
         .unwrap()
@@ -231,7 +205,7 @@ fn completions_tokenize_and_models_over_plain_http() {
 #[test]
 fn every_bad_input_gets_4xx_with_an_openai_error_body() {
     let sb = Sandbox::new();
-    let server = start(&sb);
+    let server = sb.serve_dense();
     let long = "word ".repeat(200);
     let cases: Vec<(&str, String, u16, &str)> = vec![
         ("/v1/chat/completions", "{\"messages\": [".into(), 400, "not valid JSON"),
@@ -274,12 +248,12 @@ fn every_bad_input_gets_4xx_with_an_openai_error_body() {
     let (_, v) = post_raw(&server, cases[14].0, &cases[14].1);
     let m = v["error"]["message"].as_str().unwrap();
     assert!(m.contains("400") && m.contains("512"), "{m}");
-    let r = http()
+    let r = http(60)
         .get(format!("{}/v1/nowhere", server.base))
         .send()
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = http()
+    let r = http(60)
         .get(format!("{}/v1/chat/completions", server.base))
         .send()
         .unwrap();

@@ -187,6 +187,40 @@ pub fn s(path: &Path) -> &str {
 
 // ---- the HTTP server ------------------------------------------------------------------
 
+/// A blocking HTTP client for the server tests (`timeout_s` per request).
+pub fn http(timeout_s: u64) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(timeout_s))
+        .build()
+        .expect("HTTP client")
+}
+
+impl Sandbox {
+    /// `serve` on the dense test model with a small context and two slots.
+    pub fn serve_dense(&self) -> ServerProc {
+        self.serve(&[
+            "--model",
+            s(&models().dense),
+            "--ctx-size",
+            "512",
+            "--parallel",
+            "2",
+        ])
+    }
+}
+
+impl ServerProc {
+    /// POSTs a JSON body to `path`; the status and the body text.
+    pub fn post_text(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
+        let r = http(60)
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .expect("POST");
+        (r.status().as_u16(), r.text().expect("body"))
+    }
+}
+
 /// A running `shimmy-host serve`, killed when dropped.
 pub struct ServerProc {
     child: std::process::Child,
