@@ -13,7 +13,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::template::shimmy::plugin::{config, log, types as wty};
 use crate::bindings::workflow::shimmy::plugin::{inference, tools};
-use crate::types::{ChatMessage, GenerationResult, GuestError, SamplingOptions, Usage};
+use crate::types::{
+    ChatMessage, ChatResult, GenerationResult, GuestError, SamplingOptions, ToolDefinition, Usage,
+};
 
 /// Most bytes of guest stdout (and as many of stderr) kept per call; the rest is dropped.
 pub(crate) const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
@@ -35,18 +37,20 @@ pub trait WorkflowHost: Send + Sync {
         prompt: String,
         options: SamplingOptions,
     ) -> Result<GenerationResult, GuestError>;
-    /// Renders a chat with the model's template and generates the assistant's answer.
+    /// Renders a chat with the model's template, offering `tools`, generates the assistant's
+    /// answer and parses it (content, reasoning, tool calls).
     async fn chat(
         &self,
         messages: Vec<ChatMessage>,
+        tools: Vec<ToolDefinition>,
         options: SamplingOptions,
-    ) -> Result<GenerationResult, GuestError>;
+    ) -> Result<ChatResult, GuestError>;
     /// Token ids of a text.
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError>;
     /// Facts about the model.
     async fn model_info(&self) -> Result<crate::types::ModelInfo, GuestError>;
     /// Every tool the host offers.
-    async fn list_tools(&self) -> Vec<crate::types::ToolDefinition>;
+    async fn list_tools(&self) -> Vec<ToolDefinition>;
     /// Calls a tool with JSON arguments; returns its JSON result.
     async fn invoke_tool(&self, name: String, arguments: String) -> Result<String, GuestError>;
 }
@@ -384,12 +388,14 @@ impl inference::Host for HostState {
     async fn chat(
         &mut self,
         messages: Vec<wty::ChatMessage>,
+        tools: Vec<wty::ToolDefinition>,
         options: wty::SamplingOptions,
-    ) -> wasmtime::Result<Result<inference::GenerationResult, wty::PluginError>> {
+    ) -> wasmtime::Result<Result<inference::ChatResult, wty::PluginError>> {
         let host = self.workflow_host()?;
         let t = Instant::now();
         let messages = messages.into_iter().map(Into::into).collect();
-        let r = host.chat(messages, options.into()).await;
+        let tools = tools.into_iter().map(Into::into).collect();
+        let r = host.chat(messages, tools, options.into()).await;
         Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
     }
 

@@ -47,8 +47,9 @@ pub use runtime::{
     CONTRACT_PACKAGE, SUPPORTED_CONTRACT_VERSIONS,
 };
 pub use types::{
-    ChatMessage, GenerationResult, GuestError, ModelContext, ModelInfo, Parsed, RenderRequest,
-    Rendered, SamplingOptions, TemplateInfo, ToolCall, ToolDefinition, Usage, WorkflowInfo,
+    ChatMessage, ChatResult, GenerationResult, GuestError, ModelContext, ModelInfo, Parsed,
+    RenderRequest, Rendered, SamplingOptions, TemplateInfo, ToolCall, ToolDefinition, Usage,
+    WorkflowInfo,
 };
 
 /// The plugins built from `plugins/` by `build.rs`.

@@ -95,6 +95,9 @@ pub struct SamplingOptions {
     /// Generation stops before any of these strings.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// Constrain the output to JSON valid against this JSON schema (serialized).
+    #[serde(default)]
+    pub json_schema: Option<String>,
 }
 
 /// Token counts of one generation (WIT `usage`).
@@ -255,6 +258,23 @@ pub struct GenerationResult {
     pub finish_reason: String,
 }
 
+/// The answer to a chat (WIT `inference.chat-result`): the template's parse of the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ChatResult {
+    /// The visible answer.
+    pub content: String,
+    /// Reasoning text, if any.
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    /// Tool calls the model made.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// Token counts.
+    pub usage: Usage,
+    /// `stop`, `length`, `cancelled` or `tool_calls`.
+    pub finish_reason: String,
+}
+
 // ---- conversions to and from the bindgen types ------------------------------------------
 
 impl From<ToolCall> for wty::ToolCall {
@@ -329,6 +349,7 @@ impl From<wty::SamplingOptions> for SamplingOptions {
             repeat_penalty: v.repeat_penalty,
             seed: v.seed,
             stop: v.stop,
+            json_schema: v.json_schema,
         }
     }
 }
@@ -445,6 +466,18 @@ impl From<GenerationResult> for wi::GenerationResult {
     fn from(v: GenerationResult) -> Self {
         wi::GenerationResult {
             text: v.text,
+            usage: v.usage.into(),
+            finish_reason: v.finish_reason,
+        }
+    }
+}
+
+impl From<ChatResult> for wi::ChatResult {
+    fn from(v: ChatResult) -> Self {
+        wi::ChatResult {
+            content: v.content,
+            reasoning: v.reasoning,
+            tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
             usage: v.usage.into(),
             finish_reason: v.finish_reason,
         }

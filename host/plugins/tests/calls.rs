@@ -157,12 +157,14 @@ impl WorkflowHost for FakeHost {
     async fn chat(
         &self,
         messages: Vec<ChatMessage>,
+        tools: Vec<ToolDefinition>,
         _o: SamplingOptions,
-    ) -> Result<GenerationResult, GuestError> {
-        Ok(GenerationResult {
-            text: format!("chat({})", messages[0].content),
+    ) -> Result<ChatResult, GuestError> {
+        Ok(ChatResult {
+            content: format!("chat({}, {} tools)", messages[0].content, tools.len()),
             usage: Usage::default(),
             finish_reason: "length".into(),
+            ..ChatResult::default()
         })
     }
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError> {
@@ -210,7 +212,7 @@ async fn workflow_reaches_every_host_import() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j["generate"], "gen(Hello)");
     assert_eq!(j["finish"], "stop");
-    assert_eq!(j["chat"], "chat(Hi)");
+    assert_eq!(j["chat"], "chat(Hi, 1 tools)");
     assert_eq!(j["tokens"], 3);
     assert_eq!(j["model"], "fake-model");
     assert_eq!(j["ctx"], 4096);

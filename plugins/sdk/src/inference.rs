@@ -4,10 +4,10 @@
 //!
 //! Natively (unit tests) every call returns `unsupported`; [`Generation`] cannot be created.
 
-use crate::{ChatMessage, PluginError, SamplingOptions};
+use crate::{ChatMessage, PluginError, SamplingOptions, ToolDefinition};
 
 pub use crate::bindings::workflow::shimmy::plugin::inference::{
-    Generation, GenerationResult, ModelInfo,
+    ChatResult, Generation, GenerationResult, ModelInfo,
 };
 
 #[cfg(target_arch = "wasm32")]
@@ -29,16 +29,18 @@ pub fn generate(prompt: &str, options: &SamplingOptions) -> Result<GenerationRes
     }
 }
 
-/// Renders `messages` with the model's template and generates the assistant's answer.
+/// Renders `messages` with the model's template, offering `tools` (may be empty), and
+/// generates the assistant's answer, parsed into content, reasoning and tool calls.
 pub fn chat(
     messages: &[ChatMessage],
+    tools: &[ToolDefinition],
     options: &SamplingOptions,
-) -> Result<GenerationResult, PluginError> {
+) -> Result<ChatResult, PluginError> {
     #[cfg(target_arch = "wasm32")]
-    return raw::chat(messages, options);
+    return raw::chat(messages, tools, options);
     #[cfg(not(target_arch = "wasm32"))]
     {
-        let _ = (messages, options);
+        let _ = (messages, tools, options);
         Err(native())
     }
 }

@@ -363,6 +363,7 @@ impl Default for SamplingOptions {
             repeat_penalty: None,
             seed: None,
             stop: Vec::new(),
+            json_schema: None,
         }
     }
 }

@@ -22,6 +22,7 @@ fn opts() -> SamplingOptions {
         repeat_penalty: None,
         seed: Some(1),
         stop: vec![],
+        json_schema: None,
     }
 }
 
@@ -50,6 +51,7 @@ impl Guest for Workflow {
                         tool_call_id: None,
                         name: None,
                     }],
+                    &tools::list(),
                     &opts(),
                 )?;
                 let tokens = inference::tokenize("a b c")?;
@@ -73,7 +75,7 @@ impl Guest for Workflow {
                     r#"{{"generate":{},"finish":{},"chat":{},"tokens":{},"model":{},"ctx":{},"tools":{},"tool":{},"missing":{},"streamed":{},"pieces":{},"completion_tokens":{}}}"#,
                     q(&g.text),
                     q(&g.finish_reason),
-                    q(&chat.text),
+                    q(&chat.content),
                     tokens.len(),
                     q(&info.name),
                     info.context_length,
