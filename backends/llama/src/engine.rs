@@ -107,4 +107,17 @@ impl Backend for LlamaEngine {
         let loaded = model::load(Arc::clone(&self.backend), path, options, gpu.as_ref())?;
         Ok(Arc::new(loaded))
     }
+
+    fn json_schema_grammar(&self, schema: &str) -> Result<String> {
+        // llama.cpp's converter (common/json-schema-to-grammar) reports only that it failed.
+        llama_cpp_2::json_schema_to_grammar(schema).map_err(|_| {
+            Error::InvalidOption(
+                "llama.cpp cannot turn this JSON schema into a grammar; it supports the \
+                 usual keywords (type, properties, required, items, enum, const, anyOf, oneOf, \
+                 allOf, pattern, min/max lengths and items, local $ref) but not remote $refs \
+                 or unknown formats"
+                    .to_string(),
+            )
+        })
+    }
 }

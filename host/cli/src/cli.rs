@@ -52,6 +52,74 @@ pub enum Command {
     Serve(ServeArgs),
     /// Benchmark the HTTP server in-process: concurrent streaming clients on a loopback port.
     BenchServe(BenchServeArgs),
+    /// Tools of the tool plugins: list them, run one.
+    #[command(subcommand)]
+    Tool(ToolCommand),
+    /// Workflow plugins: list them, run one against a model.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
+}
+
+/// `tool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Every tool: name, plugin, description, arguments.
+    List {
+        /// Print JSON (the `GET /api/tools` body) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one tool; its JSON result goes to stdout.
+    Invoke {
+        /// The tool's name (see `tool list`).
+        name: String,
+        /// The arguments as a JSON object, checked against the tool's schema.
+        #[arg(long, default_value = "{}", value_name = "JSON")]
+        args: String,
+    },
+}
+
+/// `workflow` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkflowCommand {
+    /// Every workflow plugin: name, description, input schema.
+    List,
+    /// Run a workflow; its result (output, trace, usage) goes to stdout as JSON, the steps to
+    /// stderr as they end.
+    Run(WorkflowRunArgs),
+}
+
+/// `workflow run` arguments.
+#[derive(Debug, Args)]
+pub struct WorkflowRunArgs {
+    /// The workflow plugin (see `workflow list`).
+    pub name: String,
+    /// The workflow's input as JSON.
+    #[arg(long, default_value = "null", value_name = "JSON")]
+    pub input: String,
+    /// The model its inference uses (path or discovered name). Default: the only model found.
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Limits of the run.
+    #[command(flatten)]
+    pub limits: WorkflowLimitArgs,
+    /// Model loading options.
+    #[command(flatten)]
+    pub model_args: ModelArgs,
+}
+
+/// Limits of a workflow run (for `serve`: the most a request may use).
+#[derive(Debug, Args)]
+pub struct WorkflowLimitArgs {
+    /// Most steps (generations and tool calls) of a workflow run.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub workflow_max_steps: u32,
+    /// Most tokens (prompt and generated, over all its generations) of a workflow run.
+    #[arg(long, default_value_t = 32768, value_name = "N")]
+    pub workflow_max_tokens: u64,
+    /// Longest wall-clock time of a workflow run: 30s, 5m...
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub workflow_timeout: humantime::Duration,
 }
 
 /// `serve` arguments.
@@ -89,6 +157,9 @@ pub struct ServeArgs {
     /// Model loading options (--ctx-size is the context of each slot).
     #[command(flatten)]
     pub model_args: ModelArgs,
+    /// Workflow run limits.
+    #[command(flatten)]
+    pub workflow_limits: WorkflowLimitArgs,
 }
 
 /// `bench-serve` arguments.

@@ -313,4 +313,14 @@ pub trait Backend: Send + Sync {
     fn libraries(&self) -> Vec<PathBuf>;
     /// Loads a model. The file must have passed [`crate::gguf::GgufFile::open`] checks.
     fn load(&self, path: &Path, options: &ModelOptions) -> Result<Arc<dyn LoadedModel>>;
+    /// Turns a JSON schema (serialized) into a GBNF grammar, root rule `root`, that accepts
+    /// only JSON valid against it: constrained output for `response_format`, forced tool
+    /// calls and workflows. The default refuses: the engine cannot constrain output.
+    fn json_schema_grammar(&self, schema: &str) -> Result<String> {
+        let _ = schema;
+        Err(crate::Error::InvalidOption(format!(
+            "the {} engine cannot constrain output to a JSON schema",
+            self.name()
+        )))
+    }
 }

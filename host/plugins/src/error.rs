@@ -99,6 +99,33 @@ pub enum PluginError {
         actual: crate::PluginKind,
     },
 
+    /// No tool plugin offers a tool of that name.
+    #[error("no tool \"{name}\"; available tools: {available}")]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The tools there are (comma separated, or `none`).
+        available: String,
+    },
+    /// A tool call's arguments do not validate against the tool's schema.
+    #[error("tool \"{tool}\": invalid arguments at {field}: {reason}")]
+    InvalidArguments {
+        /// The tool.
+        tool: String,
+        /// The failing field as a JSON pointer (`/` for the whole object).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tool's own argument schema is not a usable JSON schema (the plugin's bug).
+    #[error("tool \"{tool}\": {reason}; fix the plugin's tool definition")]
+    InvalidToolSchema {
+        /// The tool.
+        tool: String,
+        /// What is wrong with the schema.
+        reason: String,
+    },
+
     // ---- calls ------------------------------------------------------------------------
     /// The call ran past its time limit (time spent in the guest, not in host calls).
     #[error("plugin \"{plugin}\": timed out after {timeout_ms} ms")]
@@ -165,7 +192,9 @@ impl PluginError {
     /// 403, limits to 504 (timeout) or 500, and a misbehaving plugin is 502 (a bad "upstream").
     pub fn http_status(&self) -> u16 {
         match self {
-            PluginError::NotFound { .. } => 404,
+            PluginError::NotFound { .. } | PluginError::UnknownTool { .. } => 404,
+            PluginError::InvalidArguments { .. } => 400,
+            PluginError::InvalidToolSchema { .. } => 502,
             PluginError::WrongKind { .. } => 400,
             PluginError::Timeout { .. } => 504,
             PluginError::MemoryLimit { .. } => 500,

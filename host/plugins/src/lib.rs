@@ -33,6 +33,7 @@ mod host;
 mod manifest;
 mod registry;
 mod runtime;
+mod tool_catalog;
 mod types;
 
 pub use error::{PluginError, Result};
@@ -46,6 +47,7 @@ pub use runtime::{
     ComponentInfo, InterfaceInfo, PluginRuntime, PluginSummary, RuntimeConfig, RuntimeStats,
     CONTRACT_PACKAGE, SUPPORTED_CONTRACT_VERSIONS,
 };
+pub use tool_catalog::{ToolCatalog, ToolEntry};
 pub use types::{
     ChatMessage, ChatResult, GenerationResult, GuestError, ModelContext, ModelInfo, Parsed,
     RenderRequest, Rendered, SamplingOptions, TemplateInfo, ToolCall, ToolDefinition, Usage,

@@ -13,12 +13,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shimmy_plugins::PluginRegistry;
+use shimmy_core::backend::Backend;
+use shimmy_plugins::{PluginRegistry, ToolCatalog};
 
+use crate::catalog::Catalog;
+use crate::config::ServerConfig;
 use crate::error::{flavor_of, ApiError, ServerError};
 use crate::metrics::Metrics;
 use crate::models::ModelManager;
-use crate::{native, ollama, openai};
+use crate::templates::Templates;
+use crate::{native, ollama, openai, tools, workflows};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -30,6 +34,37 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When the server started.
     pub started: SystemTime,
+    /// The tools of the tool plugins, described once on first use.
+    tools: tokio::sync::OnceCell<Arc<ToolCatalog>>,
+}
+
+impl AppState {
+    /// The state of a server (or of an in-process run, e.g. `shimmy-host workflow run`).
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        plugins: Arc<PluginRegistry>,
+        catalog: Catalog,
+        config: ServerConfig,
+    ) -> SharedState {
+        let metrics = Arc::new(Metrics::new());
+        let templates = Templates::new(&plugins, config.operator_templates.clone());
+        let manager = ModelManager::new(backend, templates, catalog, config, metrics.clone());
+        Arc::new(AppState {
+            manager,
+            plugins,
+            metrics,
+            started: SystemTime::now(),
+            tools: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Every tool of the loaded tool plugins (asked once, then kept).
+    pub async fn tools(&self) -> Arc<ToolCatalog> {
+        self.tools
+            .get_or_init(|| async { Arc::new(ToolCatalog::load(&self.plugins).await) })
+            .await
+            .clone()
+    }
 }
 
 /// The state as handlers take it.
@@ -71,6 +106,18 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/api/template/render",
         "the exact prompt a chat request produces",
     ),
+    ("GET", "/api/tools", "tools of the tool plugins"),
+    (
+        "POST",
+        "/api/tools/{name}/invoke",
+        "run a tool (arguments checked against its schema)",
+    ),
+    ("GET", "/api/workflows", "workflow plugins"),
+    (
+        "POST",
+        "/api/workflows/{name}/run",
+        "run a workflow (SSE progress with stream)",
+    ),
 ];
 
 /// Builds the router over `state`.
@@ -93,6 +140,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/tokenize", post(native::tokenize))
         .route("/detokenize", post(native::detokenize))
         .route("/api/template/render", post(native::render_template))
+        .route("/api/tools", get(tools::list))
+        .route("/api/tools/{name}/invoke", post(tools::invoke))
+        .route("/api/workflows", get(workflows::list))
+        .route("/api/workflows/{name}/run", post(workflows::run_handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track))

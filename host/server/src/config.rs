@@ -33,6 +33,30 @@ pub struct ServerConfig {
     pub show_progress: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Limits of one workflow run (`--workflow-max-steps`, ...); a request may only lower them.
+    pub workflow_limits: WorkflowLimits,
+}
+
+/// What one workflow run may use. Reaching a limit ends the run with an error that carries the
+/// trace so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowLimits {
+    /// Most host calls that do work (generations and tool invocations).
+    pub max_steps: u32,
+    /// Most tokens (prompt and generated, over every generation of the run).
+    pub max_tokens: u64,
+    /// Longest wall-clock time of the whole run.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for WorkflowLimits {
+    fn default() -> Self {
+        WorkflowLimits {
+            max_steps: 32,
+            max_tokens: 32_768,
+            timeout: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -48,6 +72,7 @@ impl Default for ServerConfig {
             operator_templates: BTreeMap::new(),
             show_progress: false,
             max_body_bytes: 16 * 1024 * 1024,
+            workflow_limits: WorkflowLimits::default(),
         }
     }
 }

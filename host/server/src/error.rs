@@ -88,6 +88,28 @@ pub enum ServerError {
         /// Why.
         reason: String,
     },
+    /// A workflow run reached one of its limits (`max_steps`, `max_tokens`, `timeout`).
+    #[error("workflow \"{workflow}\" stopped: {message}")]
+    WorkflowLimit {
+        /// The workflow.
+        workflow: String,
+        /// Which limit: `max_steps`, `max_tokens` or `timeout`.
+        limit: &'static str,
+        /// What happened, with the limit's value.
+        message: String,
+        /// The steps done before it stopped.
+        trace: Vec<serde_json::Value>,
+    },
+    /// A workflow run failed: the plugin returned an error, trapped, ran out of time...
+    #[error("workflow \"{workflow}\" failed: {error}")]
+    WorkflowFailed {
+        /// The workflow.
+        workflow: String,
+        /// The plugin's failure.
+        error: PluginError,
+        /// The steps done before it failed.
+        trace: Vec<serde_json::Value>,
+    },
     /// A bug or an unexpected failure (a task panicked...).
     #[error("internal error: {0}")]
     Internal(String),
@@ -135,8 +157,15 @@ impl ServerError {
                 }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ServerError::Plugin(e) => {
+            ServerError::Plugin(e) | ServerError::WorkflowFailed { error: e, .. } => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            ServerError::WorkflowLimit { limit, .. } => {
+                if *limit == "timeout" {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
             }
             ServerError::Internal(_) | ServerError::Bind { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -181,7 +210,8 @@ impl ServerError {
                 CoreError::Inference(_) => "inference_failed",
                 _ => "model_load_failed",
             },
-            ServerError::Plugin(_) => "template_error",
+            ServerError::Plugin(e) | ServerError::WorkflowFailed { error: e, .. } => plugin_code(e),
+            ServerError::WorkflowLimit { .. } => "workflow_limit_exceeded",
             ServerError::Bind { .. } => "bind_failed",
             ServerError::Internal(_) => "internal_error",
         }
@@ -197,6 +227,8 @@ impl ServerError {
             ServerError::Core(CoreError::ModelNotFound { .. }) => Some("model"),
             ServerError::Core(CoreError::ContextExceeded { .. }) => Some("max_tokens"),
             ServerError::Core(CoreError::PromptTooLong { .. }) => Some("messages"),
+            ServerError::Plugin(PluginError::InvalidArguments { field, .. }) => Some(field),
+            ServerError::WorkflowLimit { limit, .. } => Some(limit),
             _ => None,
         }
     }
@@ -206,8 +238,25 @@ impl ServerError {
         (self.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS)
     }
 
-    /// The body of the error in `flavor`'s shape.
+    /// The steps a workflow did before this error ended it.
+    pub fn trace(&self) -> Option<&[serde_json::Value]> {
+        match self {
+            ServerError::WorkflowLimit { trace, .. }
+            | ServerError::WorkflowFailed { trace, .. } => Some(trace),
+            _ => None,
+        }
+    }
+
+    /// The body of the error in `flavor`'s shape (with the `trace` of a failed workflow).
     pub fn body(&self, flavor: Flavor) -> serde_json::Value {
+        let mut body = self.bare_body(flavor);
+        if let Some(trace) = self.trace() {
+            body["trace"] = json!(trace);
+        }
+        body
+    }
+
+    fn bare_body(&self, flavor: Flavor) -> serde_json::Value {
         match flavor {
             Flavor::OpenAi => json!({
                 "error": {
@@ -219,6 +268,21 @@ impl ServerError {
             }),
             Flavor::Ollama => json!({ "error": self.to_string() }),
         }
+    }
+}
+
+/// The error `code` of a plugin failure.
+fn plugin_code(e: &PluginError) -> &'static str {
+    match e {
+        PluginError::UnknownTool { .. } => "tool_not_found",
+        PluginError::InvalidArguments { .. } => "invalid_tool_arguments",
+        PluginError::NotFound { .. } => "plugin_not_found",
+        PluginError::WrongKind { .. } => "wrong_plugin_kind",
+        PluginError::Timeout { .. } => "plugin_timeout",
+        PluginError::MemoryLimit { .. } => "plugin_memory_limit",
+        PluginError::Trap { .. } => "plugin_trapped",
+        PluginError::Guest { .. } => "plugin_error",
+        _ => "plugin_failed",
     }
 }
 
@@ -306,7 +370,8 @@ impl IntoResponse for ApiError {
 
 /// The flavor of a request path: Ollama's shape under `/api/`, OpenAI's elsewhere.
 pub fn flavor_of(path: &str) -> Flavor {
-    if path.starts_with("/api/") && !path.starts_with("/api/template/") {
+    let native = ["/api/template/", "/api/tools", "/api/workflows"];
+    if path.starts_with("/api/") && !native.iter().any(|p| path.starts_with(p)) {
         Flavor::Ollama
     } else {
         Flavor::OpenAi
@@ -360,6 +425,8 @@ mod tests {
     fn flavors_by_path() {
         assert_eq!(flavor_of("/api/chat"), Flavor::Ollama);
         assert_eq!(flavor_of("/api/template/render"), Flavor::OpenAi);
+        assert_eq!(flavor_of("/api/tools/x/invoke"), Flavor::OpenAi);
+        assert_eq!(flavor_of("/api/workflows"), Flavor::OpenAi);
         assert_eq!(flavor_of("/v1/chat/completions"), Flavor::OpenAi);
     }
 }

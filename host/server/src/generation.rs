@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use shimmy_core::backend::{
     GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
@@ -18,8 +19,9 @@ use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::app::AppState;
+use crate::app::{new_id, AppState};
 use crate::error::ServerError;
+use crate::grammar::{forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice};
 use crate::keep_alive::KeepAlive;
 use crate::models::ModelLease;
 use crate::sink::{ChannelSink, Message};
@@ -61,6 +63,15 @@ pub struct Job {
     pub logprobs: Option<u32>,
     /// A GBNF grammar constraining the output.
     pub grammar: Option<String>,
+    /// A JSON schema the output must validate against (`response_format` `json_schema`,
+    /// Ollama's `format` schema); turned into a grammar when the job starts.
+    pub json_schema: Option<Value>,
+    /// How the model may use the chat's tools.
+    pub tool_choice: ToolChoice,
+    /// `parallel_tool_calls` as sent. `Some(false)`: at most one call per answer. A forced
+    /// `tool_choice` returns one call unless this is `Some(true)` (then up to
+    /// [`crate::grammar::MAX_PARALLEL_CALLS`]).
+    pub parallel_tool_calls: Option<bool>,
     /// A new keep-alive for the model (Ollama's `keep_alive`).
     pub keep_alive: Option<KeepAlive>,
 }
@@ -76,6 +87,9 @@ impl Job {
             sampling: SamplingOptions::default(),
             logprobs: None,
             grammar: None,
+            json_schema: None,
+            tool_choice: ToolChoice::Auto,
+            parallel_tool_calls: None,
             keep_alive: None,
         }
     }
@@ -214,6 +228,8 @@ pub struct Generation {
     rx: UnboundedReceiver<Message>,
     streaming: bool,
     tools: Vec<ToolDefinition>,
+    forced_calls: bool,
+    parallel_tool_calls: Option<bool>,
     raw: String,
     sent_content: String,
     sent_reasoning: String,
@@ -233,17 +249,48 @@ pub async fn start(
     let started = Instant::now();
     let name = state.manager.resolve(job.model.as_deref())?.name.clone();
     let (lease, load_duration) = state.manager.acquire(&name, job.keep_alive).await?;
-    let prompt = prepare_prompt(state, &lease, &job.input).await?;
+    let mut input = job.input;
+    if job.tool_choice == ToolChoice::None {
+        // The model is not told about tools it may not call.
+        if let Input::Chat { tools, .. } = &mut input {
+            tools.clear();
+        }
+    }
+    let tools = match &input {
+        Input::Chat { tools, .. } => tools.clone(),
+        Input::Raw { .. } => Vec::new(),
+    };
+    let forced = forced_call_schema(
+        &tools,
+        &job.tool_choice,
+        job.parallel_tool_calls == Some(true),
+    )?;
+    let grammar = match (forced.is_some(), &job.json_schema, job.grammar) {
+        (true, Some(_), _) | (true, _, Some(_)) => {
+            return Err(ServerError::invalid(
+                "tool_choice",
+                "a forced `tool_choice` cannot be combined with `response_format` or `grammar`",
+            ))
+        }
+        (true, None, None) => Some(schema_grammar(
+            state.manager.backend().as_ref(),
+            forced.as_ref().unwrap_or(&Value::Null),
+            "tools",
+        )?),
+        (false, Some(schema), _) => Some(schema_grammar(
+            state.manager.backend().as_ref(),
+            schema,
+            "response_format",
+        )?),
+        (false, None, grammar) => grammar,
+    };
+    let prompt = prepare_prompt(state, &lease, &input).await?;
     let mut stop = prompt.stop.clone();
     for s in job.stop {
         if !s.is_empty() && !stop.contains(&s) {
             stop.push(s);
         }
     }
-    let tools = match &job.input {
-        Input::Chat { tools, .. } => tools.clone(),
-        Input::Raw { .. } => Vec::new(),
-    };
     let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
     let request = GenerateRequest {
         prompt: prompt.prompt.clone(),
@@ -254,7 +301,7 @@ pub async fn start(
         sampling: job.sampling,
         fit_context: job.max_tokens.is_none(),
         logprobs: job.logprobs,
-        grammar: job.grammar,
+        grammar,
     };
     let metrics = state.metrics.clone();
     let model_name = name.clone();
@@ -273,6 +320,8 @@ pub async fn start(
         rx,
         streaming,
         tools,
+        forced_calls: forced.is_some(),
+        parallel_tool_calls: job.parallel_tool_calls,
         raw: String::new(),
         sent_content: String::new(),
         sent_reasoning: String::new(),
@@ -374,11 +423,16 @@ impl Generation {
     async fn stream_delta(&mut self) -> Result<Option<Delta>, ServerError> {
         let (content, reasoning) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), String::new()),
-            Some(_) if !self.tools.is_empty() => return Ok(None),
+            Some(_) if self.forced_calls => return Ok(None),
             Some(template) => {
-                let parsed =
-                    templates::parse(&self.state.plugins, &template, &self.raw, &self.tools)
-                        .await?;
+                // With tools, only the text before anything that may be call markup streams;
+                // the calls themselves come with the end.
+                let visible = if self.tools.is_empty() {
+                    &self.raw[..]
+                } else {
+                    &self.raw[..tool_markup_start(&self.raw)]
+                };
+                let parsed = templates::parse(&self.state.plugins, &template, visible, &[]).await?;
                 (parsed.content, parsed.reasoning.unwrap_or_default())
             }
         };
@@ -394,8 +448,24 @@ impl Generation {
     }
 
     async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, ServerError> {
-        let (content, reasoning, tool_calls) = match self.template().map(str::to_string) {
+        let (content, reasoning, mut tool_calls) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), None, Vec::new()),
+            Some(_) if self.forced_calls => match parse_forced_calls(&self.raw) {
+                Some(calls) => (
+                    String::new(),
+                    None,
+                    calls
+                        .into_iter()
+                        .map(|(name, arguments)| ToolCall {
+                            id: String::new(),
+                            name,
+                            arguments,
+                        })
+                        .collect(),
+                ),
+                // Cut short (max_tokens): what was generated is returned as text.
+                None => (self.raw.clone(), None, Vec::new()),
+            },
             Some(template) => {
                 let parsed =
                     templates::parse(&self.state.plugins, &template, &self.raw, &self.tools)
@@ -403,6 +473,13 @@ impl Generation {
                 (parsed.content, parsed.reasoning, parsed.tool_calls)
             }
         };
+        if self.parallel_tool_calls == Some(false) {
+            tool_calls.truncate(1);
+        }
+        for call in &mut tool_calls {
+            // Templates number calls per answer; clients match results by id across a chat.
+            call.id = new_id("call_");
+        }
         let mut done = Done {
             summary,
             content,
@@ -435,6 +512,37 @@ impl Generation {
     }
 }
 
+/// Openings of tool-call markup in the formats the template plugins parse.
+const TOOL_MARKERS: &[&str] = &[
+    "<tool_call>",
+    "<|python_tag|>",
+    "[TOOL_CALLS]",
+    "<｜tool▁calls▁begin｜>",
+    "<function=",
+];
+
+/// Where tool-call markup may begin in `raw`: the first marker, a trailing prefix of one, or
+/// 0 when the answer opens like a bare JSON call (`{`, `[`, a code fence).
+fn tool_markup_start(raw: &str) -> usize {
+    let trimmed = raw.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with("```") {
+        return 0;
+    }
+    let mut end = raw.len();
+    for marker in TOOL_MARKERS {
+        if let Some(i) = raw.find(marker) {
+            end = end.min(i);
+        }
+        // A marker cut off at the end of what has arrived so far.
+        for (i, _) in marker.char_indices().skip(1) {
+            if raw.ends_with(&marker[..i]) {
+                end = end.min(raw.len() - i);
+            }
+        }
+    }
+    end
+}
+
 /// The part of `now` not yet sent, when `now` extends `sent`. While streaming a chat
 /// (`hold`), a trailing `<...` without `>` is kept back: it may be the start of a tag the
 /// template's parser will take out once it is complete.
@@ -455,7 +563,17 @@ fn growth(sent: &str, now: &str, hold: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::growth;
+    use super::{growth, tool_markup_start};
+
+    #[test]
+    fn tool_markup_is_held_back() {
+        assert_eq!(tool_markup_start("Hello there"), 11);
+        assert_eq!(tool_markup_start("Sure.\n<tool_call>{"), 6);
+        assert_eq!(tool_markup_start("Sure <tool_"), 5);
+        assert_eq!(tool_markup_start("ok [TOOL"), 3);
+        assert_eq!(tool_markup_start("  {\"name\""), 0);
+        assert_eq!(tool_markup_start("<|python_tag|>{"), 0);
+    }
 
     #[test]
     fn growth_sends_only_new_text_and_holds_partial_tags() {

@@ -39,6 +39,8 @@ pub mod ollama;
 pub mod openai;
 pub mod sink;
 pub mod templates;
+pub mod tools;
+pub mod workflows;
 
 #[cfg(test)]
 mod fake;
@@ -48,7 +50,6 @@ mod tests;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::serve::ListenerExt;
 use shimmy_core::backend::Backend;
@@ -57,7 +58,7 @@ use tokio::net::TcpListener;
 
 pub use app::{router, AppState, SharedState};
 pub use catalog::{Catalog, CatalogEntry};
-pub use config::{ServerConfig, DEFAULT_BIND};
+pub use config::{ServerConfig, WorkflowLimits, DEFAULT_BIND};
 pub use error::ServerError;
 pub use keep_alive::KeepAlive;
 
@@ -131,16 +132,7 @@ impl Server {
             addr: "?".into(),
             reason: e.to_string(),
         })?;
-        let metrics = Arc::new(metrics::Metrics::new());
-        let templates = templates::Templates::new(&plugins, config.operator_templates.clone());
-        let manager =
-            models::ModelManager::new(backend, templates, catalog, config, metrics.clone());
-        let state = Arc::new(AppState {
-            manager,
-            plugins,
-            metrics,
-            started: SystemTime::now(),
-        });
+        let state = AppState::new(backend, plugins, catalog, config);
         Ok(Server {
             state,
             listener,

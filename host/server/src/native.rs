@@ -204,7 +204,7 @@ pub async fn render_template(
     let messages = parse_messages(body.get("messages"))?;
     let tools = match body.get("tools") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => parse_tools(Some(tools), None)?,
+        Some(Value::Array(tools)) => parse_tools(Some(tools))?,
         Some(other) => {
             return Err(ServerError::invalid(
                 "tools",

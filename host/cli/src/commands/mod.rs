@@ -9,6 +9,8 @@ mod plugin;
 mod probe;
 mod serve;
 mod template;
+mod tool;
+mod workflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Template(command) => template::run(&ctx, command),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::BenchServe(args) => bench_serve::run(&ctx, args),
+        Command::Tool(command) => tool::run(&ctx, command),
+        Command::Workflow(command) => workflow::run(&ctx, command),
     }
 }
 

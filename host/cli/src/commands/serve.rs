@@ -106,6 +106,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
         parts.operator_templates.clone(),
     )?;
     config.keep_alive = args.keep_alive;
+    config.workflow_limits = super::workflow::limits(&args.workflow_limits)?;
     config.max_loaded_models = args.max_loaded_models;
     let preload: Vec<String> = if args.preload {
         parts

@@ -58,7 +58,7 @@ pub async fn handler(
     }
     let tools = match body.get("tools") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => parse_tools(Some(tools), None)?,
+        Some(Value::Array(tools)) => parse_tools(Some(tools))?,
         Some(_) => {
             return Err(ServerError::invalid("tools", "`tools` must be a list").into());
         }
@@ -76,7 +76,7 @@ pub async fn handler(
     job.max_tokens = settings.max_tokens;
     job.stop = settings.stop;
     job.sampling = settings.sampling;
-    job.grammar = types::grammar(&body)?;
+    (job.grammar, job.json_schema) = types::format_constraint(&body)?;
     job.keep_alive = keep_alive;
     job.logprobs = types::logprobs(&body)?;
     let think = types::think(&body)?;

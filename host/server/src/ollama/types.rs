@@ -182,16 +182,16 @@ pub fn settings(body: &Map<String, Value>) -> Result<Settings, ServerError> {
     Ok(s)
 }
 
-/// `format`: `""`, `"json"` (any JSON object) or a JSON schema (not supported yet).
-pub fn grammar(body: &Map<String, Value>) -> Result<Option<String>, ServerError> {
+/// `format`: `""` (nothing), `"json"` (any JSON object: a grammar) or a JSON schema object
+/// (converted to a grammar when the job starts).
+pub fn format_constraint(
+    body: &Map<String, Value>,
+) -> Result<(Option<String>, Option<Value>), ServerError> {
     match body.get("format") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) if s == "json" => Ok(Some(JSON_GRAMMAR.to_string())),
-        Some(Value::Object(_)) => Err(ServerError::unsupported(
-            "format",
-            "`format` as a JSON schema is not supported yet; use \"json\"",
-        )),
+        None | Some(Value::Null) => Ok((None, None)),
+        Some(Value::String(s)) if s.is_empty() => Ok((None, None)),
+        Some(Value::String(s)) if s == "json" => Ok((Some(JSON_GRAMMAR.to_string()), None)),
+        Some(schema @ Value::Object(_)) => Ok((None, Some(schema.clone()))),
         Some(other) => Err(ServerError::invalid(
             "format",
             format!("`format` must be \"json\" or a JSON schema, not {other}"),
@@ -516,8 +516,18 @@ mod tests {
 
     #[test]
     fn format_keep_alive_and_messages() {
-        assert!(grammar(&obj(json!({"format": "json"}))).unwrap().is_some());
-        assert!(grammar(&obj(json!({"format": {"type": "object"}}))).is_err());
+        assert!(format_constraint(&obj(json!({"format": "json"})))
+            .unwrap()
+            .0
+            .is_some());
+        let schema = json!({"type": "object"});
+        assert_eq!(
+            format_constraint(&obj(json!({"format": schema})))
+                .unwrap()
+                .1,
+            Some(schema)
+        );
+        assert!(format_constraint(&obj(json!({"format": 3}))).is_err());
         assert_eq!(
             keep_alive(&obj(json!({"keep_alive": 0}))).unwrap(),
             Some(KeepAlive::For(Duration::ZERO))

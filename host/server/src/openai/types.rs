@@ -11,7 +11,7 @@ use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 use crate::app::{check_fields, from_json, json_kind, new_id};
 use crate::error::ServerError;
 use crate::generation::{Input, Job};
-use crate::grammar::JSON_GRAMMAR;
+use crate::grammar::{ToolChoice, JSON_GRAMMAR};
 
 /// Parameters `/v1/chat/completions` knows.
 const CHAT_FIELDS: &[&str] = &[
@@ -99,6 +99,7 @@ struct Common {
     response_format: Option<Value>,
     tools: Option<Vec<Value>>,
     tool_choice: Option<Value>,
+    parallel_tool_calls: Option<Value>,
     logit_bias: Option<Map<String, Value>>,
     template: Option<String>,
     grammar: Option<String>,
@@ -132,7 +133,21 @@ pub fn parse_chat(body: Value) -> Result<OpenAiRequest, ServerError> {
     check_fields(&body, CHAT_FIELDS, "by /v1/chat/completions")?;
     let c: Common = from_json(body)?;
     let messages = parse_messages(c.messages.as_ref())?;
-    let tools = parse_tools(c.tools.as_deref(), c.tool_choice.as_ref())?;
+    let tools = parse_tools(c.tools.as_deref())?;
+    let tool_choice = parse_tool_choice(c.tool_choice.as_ref())?;
+    let parallel_tool_calls = match c.parallel_tool_calls {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(ref other) => {
+            return Err(ServerError::invalid(
+                "parallel_tool_calls",
+                format!(
+                    "`parallel_tool_calls` must be true or false, not {}",
+                    json_kind(other)
+                ),
+            ))
+        }
+    };
     let logprobs = match &c.logprobs {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -165,7 +180,10 @@ pub fn parse_chat(body: Value) -> Result<OpenAiRequest, ServerError> {
         tools,
         template: c.template.clone(),
     };
-    finish(c, input, max_tokens, top, logprobs)
+    let mut request = finish(c, input, max_tokens, top, logprobs)?;
+    request.job.tool_choice = tool_choice;
+    request.job.parallel_tool_calls = parallel_tool_calls;
+    Ok(request)
 }
 
 /// Parses a `/v1/completions` body.
@@ -288,16 +306,16 @@ fn finish(
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
     let sampling = sampling(&c)?;
-    let grammar = match (&c.response_format, c.grammar) {
+    let (grammar, json_schema) = match (&c.response_format, c.grammar) {
         (Some(_), Some(_)) => {
             return Err(ServerError::invalid(
                 "grammar",
                 "give `response_format` or `grammar`, not both",
             ))
         }
-        (_, Some(g)) => Some(g),
-        (Some(format), None) => response_format_grammar(format)?,
-        (None, None) => None,
+        (_, Some(g)) => (Some(g), None),
+        (Some(format), None) => response_format_constraint(format)?,
+        (None, None) => (None, None),
     };
     let mut job = Job::new(c.model.clone(), input);
     job.max_tokens = max_tokens;
@@ -305,6 +323,7 @@ fn finish(
     job.sampling = sampling;
     job.logprobs = top_logprobs;
     job.grammar = grammar;
+    job.json_schema = json_schema;
     Ok(OpenAiRequest {
         model: c.model,
         job,
@@ -413,15 +432,37 @@ pub fn parse_stop(stop: Option<&Value>) -> Result<Vec<String>, ServerError> {
     }
 }
 
-fn response_format_grammar(format: &Value) -> Result<Option<String>, ServerError> {
+/// `response_format`: `text` (nothing), `json_object` (the JSON grammar) or `json_schema`
+/// (`{"json_schema": {"name", "schema", "strict"}}`: the schema, converted when the job
+/// starts). Returns `(grammar, schema)`.
+fn response_format_constraint(
+    format: &Value,
+) -> Result<(Option<String>, Option<Value>), ServerError> {
     let kind = format.get("type").and_then(Value::as_str);
     match kind {
-        Some("text") => Ok(None),
-        Some("json_object") => Ok(Some(JSON_GRAMMAR.to_string())),
-        Some("json_schema") => Err(ServerError::unsupported(
-            "response_format",
-            "`response_format` type `json_schema` is not supported yet; use `json_object` or a GBNF `grammar`",
-        )),
+        Some("text") => Ok((None, None)),
+        Some("json_object") => Ok((Some(JSON_GRAMMAR.to_string()), None)),
+        Some("json_schema") => {
+            let spec = format.get("json_schema").ok_or_else(|| {
+                ServerError::invalid(
+                    "response_format.json_schema",
+                    "`response_format.json_schema` is required with type `json_schema`",
+                )
+            })?;
+            match spec.get("schema") {
+                None | Some(Value::Null) => Ok((None, Some(json!({"type": "object"})))),
+                Some(schema) if schema.is_object() || schema.is_boolean() => {
+                    Ok((None, Some(schema.clone())))
+                }
+                Some(other) => Err(ServerError::invalid(
+                    "response_format.json_schema.schema",
+                    format!(
+                        "`response_format.json_schema.schema` must be a JSON schema object, not {}",
+                        json_kind(other)
+                    ),
+                )),
+            }
+        }
         _ => Err(ServerError::invalid(
             "response_format",
             "`response_format.type` must be `text`, `json_object` or `json_schema`",
@@ -606,22 +647,39 @@ fn parse_tool_call(call: &Value, at: &str) -> Result<ToolCall, ServerError> {
     })
 }
 
-/// `tools` (OpenAI function tools) and `tool_choice` (`auto` or `none`).
-pub fn parse_tools(
-    tools: Option<&[Value]>,
-    choice: Option<&Value>,
-) -> Result<Vec<ToolDefinition>, ServerError> {
+/// `tool_choice`: `"auto"`, `"none"`, `"required"`, `{"type": "function", "function":
+/// {"name": ...}}` (or Ollama-style `{"name": ...}`).
+pub fn parse_tool_choice(choice: Option<&Value>) -> Result<ToolChoice, ServerError> {
+    let bad = || {
+        ServerError::invalid(
+            "tool_choice",
+            "`tool_choice` must be \"auto\", \"none\", \"required\" or \
+             {\"type\": \"function\", \"function\": {\"name\": ...}}",
+        )
+    };
     match choice {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "auto" => {}
-        Some(Value::String(s)) if s == "none" => return Ok(Vec::new()),
-        Some(_) => {
-            return Err(ServerError::unsupported(
-                "tool_choice",
-                "`tool_choice` may be \"auto\" or \"none\"; forcing a tool is not supported",
-            ))
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" | "any" => Ok(ToolChoice::Required),
+            _ => Err(bad()),
+        },
+        Some(Value::Object(o)) => {
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| o.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            Ok(ToolChoice::Function(name.to_string()))
         }
+        Some(_) => Err(bad()),
     }
+}
+
+/// `tools` (OpenAI function tools; Ollama sends the same shape).
+pub fn parse_tools(tools: Option<&[Value]>) -> Result<Vec<ToolDefinition>, ServerError> {
     let Some(tools) = tools else {
         return Ok(Vec::new());
     };
@@ -641,6 +699,17 @@ pub fn parse_tools(
                 ));
             }
             let function = tool.get("function").unwrap_or(tool);
+            if let Some(p) = function.get("parameters") {
+                if !p.is_object() && !p.is_null() {
+                    return Err(ServerError::invalid(
+                        format!("{at}.function.parameters"),
+                        format!(
+                            "`{at}.function.parameters` must be a JSON schema object, not {}",
+                            json_kind(p)
+                        ),
+                    ));
+                }
+            }
             let name = function
                 .get("name")
                 .and_then(Value::as_str)

@@ -1,0 +1,83 @@
+//! `GET /api/tools` and `POST /api/tools/{name}/invoke`: the tools of the tool plugins.
+//!
+//! Arguments are validated against the tool's JSON schema before the plugin sees them (a 400
+//! whose `param` is the failing field as a JSON pointer); the plugin's own errors keep their
+//! meaning (`invalid-input` 400, `denied` 403, `not-found` 404...), and a plugin that traps or
+//! runs out of time is a 502 / 504 for that call only.
+
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+use shimmy_plugins::ToolEntry;
+
+use crate::app::{check_fields, json_kind, JsonBody, SharedState};
+use crate::error::{OpenAiError, ServerError};
+
+/// A tool as the API lists it: OpenAI's function-tool shape plus the plugin.
+pub fn tool_json(entry: &ToolEntry) -> Value {
+    let d = &entry.definition;
+    let parameters = serde_json::from_str::<Value>(&d.parameters_schema)
+        .unwrap_or_else(|_| json!({"type": "object"}));
+    json!({
+        "name": d.name,
+        "description": d.description,
+        "parameters": parameters,
+        "plugin": entry.plugin,
+        "type": "function",
+    })
+}
+
+/// Lists every tool: `{"tools": [{"name", "description", "parameters", "plugin", "type"}]}`.
+pub async fn list(State(state): State<SharedState>) -> Json<Value> {
+    let catalog = state.tools().await;
+    let tools: Vec<Value> = catalog.list().iter().map(tool_json).collect();
+    Json(json!({ "tools": tools }))
+}
+
+/// Runs one tool: body `{"arguments": {...}}` (an object, or a JSON string of one as in an
+/// OpenAI tool call) → `{"tool", "plugin", "result", "duration_ms"}`.
+pub async fn invoke(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, OpenAiError> {
+    check_fields(&body, &["arguments"], "by /api/tools/{name}/invoke")?;
+    let arguments = match body.get("arguments") {
+        None => {
+            return Err(ServerError::invalid(
+                "arguments",
+                "`arguments` is required: the tool's arguments as a JSON object",
+            )
+            .into())
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => v.to_string(),
+        Some(other) => {
+            return Err(ServerError::invalid(
+                "arguments",
+                format!(
+                    "`arguments` must be a JSON object (or a string holding one), not {}",
+                    json_kind(other)
+                ),
+            )
+            .into())
+        }
+    };
+    let catalog = state.tools().await;
+    let plugin = catalog.require(&name)?.plugin.clone();
+    let started = Instant::now();
+    let output = catalog.invoke(&state.plugins, &name, &arguments).await?;
+    Ok(Json(json!({
+        "tool": name,
+        "plugin": plugin,
+        "result": parse_result(&output),
+        "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
+    })))
+}
+
+/// A tool's output as JSON; output that is not JSON is kept as a string.
+pub fn parse_result(output: &str) -> Value {
+    serde_json::from_str(output).unwrap_or_else(|_| Value::String(output.to_string()))
+}
