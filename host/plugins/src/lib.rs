@@ -44,7 +44,7 @@ pub use registry::{
 };
 pub use runtime::{
     ComponentInfo, InterfaceInfo, PluginRuntime, PluginSummary, RuntimeConfig, RuntimeStats,
-    CONTRACT_PACKAGE, SUPPORTED_CONTRACT_VERSIONS,
+    CONTRACT_PACKAGE, GRANTED_DIRS_KEY, SUPPORTED_CONTRACT_VERSIONS,
 };
 pub use types::{
     ChatMessage, ChatResult, GenerationResult, GuestError, ModelContext, ModelInfo, Parsed,
