@@ -231,14 +231,17 @@ mod tests {
 
     #[test]
     fn grant_a_directory() {
-        let g = Grants::parse(["files:dirs=/srv/data", "files:dirs=/tmp", "files:dirs=/tmp"]).unwrap();
+        let g =
+            Grants::parse(["files:dirs=/srv/data", "files:dirs=/tmp", "files:dirs=/tmp"]).unwrap();
         assert!(g.allows("files", Capability::Dirs));
         assert_eq!(
             g.dirs_for("files"),
             [PathBuf::from("/srv/data"), PathBuf::from("/tmp")]
         );
         assert!(g.dirs_for("other").is_empty());
-        let e = Grants::parse(["files:dirs=relative"]).unwrap_err().to_string();
+        let e = Grants::parse(["files:dirs=relative"])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("absolute"), "{e}");
         let e = Grants::parse(["files:memory=3"]).unwrap_err().to_string();
         assert!(e.contains("only dirs takes a value"), "{e}");
