@@ -27,13 +27,16 @@ fn reg() -> Arc<PluginRegistry> {
     })
 }
 
+/// The arguments of one `chat` call.
+type ChatCall = (Vec<ChatMessage>, Vec<ToolDefinition>, SamplingOptions);
+
 /// Answers chats from a script, in order; tools are served by real plugins of `reg`.
 struct Scripted {
     reg: Arc<PluginRegistry>,
     /// (plugin, tools of it) offered as the host's tools.
     tool_plugins: Vec<&'static str>,
     answers: Mutex<Vec<ChatResult>>,
-    chats: Mutex<Vec<(Vec<ChatMessage>, Vec<ToolDefinition>, SamplingOptions)>>,
+    chats: Mutex<Vec<ChatCall>>,
     invoked: Mutex<Vec<(String, String)>>,
 }
 
@@ -222,8 +225,7 @@ async fn agent_tool_errors_go_back_to_the_model_and_max_steps_is_a_limit() {
     };
     assert!(m.contains("max_steps = 2"), "{m}");
     assert_eq!(e.http_status(), 429);
-    let chats = host.chats.lock().unwrap();
-    let tool_msg = chats[1].0.last().unwrap();
+    let tool_msg = host.chats.lock().unwrap()[1].0.last().unwrap().clone();
     assert_eq!(tool_msg.role, "tool");
     let v: Value = serde_json::from_str(&tool_msg.content).unwrap();
     assert_eq!(v["kind"], "invalid-input");
