@@ -124,6 +124,26 @@ async fn files_without_grant_is_denied_naming_the_flag() {
     }
 }
 
+#[tokio::test]
+async fn granted_dirs_setting_cannot_be_spoofed_by_config() {
+    init_log();
+    let mut settings = Settings::default();
+    settings.set("files", GRANTED_DIRS_KEY, "/tmp");
+    let rt = PluginRuntime::new(RuntimeConfig {
+        timeout_ms: 500,
+        cache_dir: Some(shared_cache()),
+        settings,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let reg = registry(&rt, &["files"]);
+    let e = reg
+        .invoke_tool("files", "list_files", "{}")
+        .await
+        .unwrap_err();
+    assert!(matches!(guest_error(&e), GuestError::Denied(_)), "{e}");
+}
+
 fn temp_tree() -> PathBuf {
     let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("files-tool-root");
     let _ = std::fs::remove_dir_all(&d);
