@@ -1,8 +1,9 @@
-//! Operator grants (`--plugin-grant NAME:CAPABILITY`) and settings (`--plugin-config
-//! NAME:KEY=VALUE`).
+//! Operator grants (`--plugin-grant NAME:CAPABILITY`, `--plugin-grant NAME:dirs=/abs/path`) and
+//! settings (`--plugin-config NAME:KEY=VALUE`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -44,10 +45,15 @@ impl fmt::Display for Capability {
 /// The capabilities the operator granted, per plugin name.
 ///
 /// Built from strings of the form `NAME:memory`, `NAME:dirs`, `NAME:hosts` or `NAME:*` (all
-/// three), the values of the CLI's repeatable `--plugin-grant` flag.
+/// three), the values of the CLI's repeatable `--plugin-grant` flag. `NAME:dirs=/abs/path`
+/// grants `dirs` and also gives the plugin a directory the operator chose (preopened read-only
+/// at the same path, in addition to the manifest's `capabilities.dirs`); repeat it for more.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
     by_plugin: BTreeMap<String, BTreeSet<Capability>>,
+    /// Directories chosen by the operator (`NAME:dirs=/path`), per plugin.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dirs: BTreeMap<String, Vec<PathBuf>>,
 }
 
 impl Grants {
@@ -81,7 +87,25 @@ impl Grants {
                 .into())
         })?;
         crate::manifest::validate_name(name).map_err(bad)?;
-        let caps: Vec<Capability> = match cap.trim() {
+        let cap = cap.trim();
+        if let Some((key, path)) = cap.split_once('=') {
+            if !matches!(key.trim(), "dirs" | "dir" | "fs") {
+                return Err(bad(format!(
+                    "only dirs takes a value (NAME:dirs=/absolute/path), not \"{}\"",
+                    key.trim()
+                )));
+            }
+            let path = Path::new(path.trim());
+            if !path.is_absolute() {
+                return Err(bad(format!(
+                    "the directory \"{}\" must be an absolute path",
+                    path.display()
+                )));
+            }
+            self.grant_dir(name, path);
+            return Ok(());
+        }
+        let caps: Vec<Capability> = match cap {
             "*" | "all" => Capability::ALL.to_vec(),
             "memory" | "memory_mb" => vec![Capability::Memory],
             "dirs" | "dir" | "fs" => vec![Capability::Dirs],
@@ -104,6 +128,20 @@ impl Grants {
             .entry(name.to_string())
             .or_default()
             .insert(cap);
+    }
+
+    /// Grants `dirs` to the plugin `name` and adds `dir` (absolute) to the directories it sees.
+    pub fn grant_dir(&mut self, name: &str, dir: &Path) {
+        self.grant(name, Capability::Dirs);
+        let dirs = self.dirs.entry(name.to_string()).or_default();
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+
+    /// The directories the operator chose for `name` (`NAME:dirs=/path`), in order.
+    pub fn dirs_for(&self, name: &str) -> &[PathBuf] {
+        self.dirs.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Whether `name` was granted `cap`.
@@ -189,6 +227,24 @@ mod tests {
         assert!(!g.allows("other", Capability::Memory));
         let g: Grants = "a:memory, b:hosts".parse().unwrap();
         assert!(g.allows("b", Capability::Hosts));
+    }
+
+    #[test]
+    fn grant_a_directory() {
+        let g =
+            Grants::parse(["files:dirs=/srv/data", "files:dirs=/tmp", "files:dirs=/tmp"]).unwrap();
+        assert!(g.allows("files", Capability::Dirs));
+        assert_eq!(
+            g.dirs_for("files"),
+            [PathBuf::from("/srv/data"), PathBuf::from("/tmp")]
+        );
+        assert!(g.dirs_for("other").is_empty());
+        let e = Grants::parse(["files:dirs=relative"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("absolute"), "{e}");
+        let e = Grants::parse(["files:memory=3"]).unwrap_err().to_string();
+        assert!(e.contains("only dirs takes a value"), "{e}");
     }
 
     #[test]

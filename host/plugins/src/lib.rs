@@ -45,7 +45,7 @@ pub use registry::{
 };
 pub use runtime::{
     ComponentInfo, InterfaceInfo, PluginRuntime, PluginSummary, RuntimeConfig, RuntimeStats,
-    CONTRACT_PACKAGE, SUPPORTED_CONTRACT_VERSIONS,
+    CONTRACT_PACKAGE, GRANTED_DIRS_KEY, SUPPORTED_CONTRACT_VERSIONS,
 };
 pub use tool_catalog::{ToolCatalog, ToolEntry};
 pub use types::{

@@ -24,6 +24,11 @@ pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
 /// The contract versions this host implements (exact match).
 pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.0"];
 
+/// The `config` key under which a plugin finds the directories it was granted (absolute paths,
+/// one per line, each preopened read-only at that path). Set by the host; a value from
+/// `plugin.toml` or `--plugin-config` is replaced.
+pub const GRANTED_DIRS_KEY: &str = "granted-dirs";
+
 /// How often the background ticker advances the engine's epoch while calls run.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
@@ -245,6 +250,12 @@ impl PluginRuntime {
         let mut config = manifest.config.clone();
         if let Some(over) = self.inner.config.settings.for_plugin(&name) {
             config.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        // Tell the plugin which directories it can read (they are preopened at these paths).
+        config.remove(GRANTED_DIRS_KEY);
+        if !caps.dirs.is_empty() {
+            let list: Vec<String> = caps.dirs.iter().map(|d| d.display().to_string()).collect();
+            config.insert(GRANTED_DIRS_KEY.to_string(), list.join("\n"));
         }
         let mut warnings = manifest.warnings.clone();
         let actual_wit = format!("{CONTRACT_PACKAGE}@{}", info.contract_version);
@@ -634,7 +645,13 @@ fn resolve_capabilities(name: &str, m: &Manifest, cfg: &RuntimeConfig) -> Resolv
             ));
         }
     }
-    for d in &caps.dirs {
+    let mut dirs: Vec<PathBuf> = caps.dirs.clone();
+    for d in g.dirs_for(name) {
+        if !dirs.contains(d) {
+            dirs.push(d.clone());
+        }
+    }
+    for d in &dirs {
         let item = format!("dirs={}", d.display());
         r.requested.push(item.clone());
         if !g.allows(name, Capability::Dirs) {

@@ -33,8 +33,16 @@ fn builtins_load_and_are_the_product_templates() {
     assert_eq!(list.len(), BUILTINS.len());
     for s in &list {
         assert_eq!(s.source, "builtin");
-        assert_eq!(s.kind, PluginKind::Template);
+        let kind = match s.name.as_str() {
+            "calculator" | "files" => PluginKind::Tool,
+            "agent" | "pipeline" => PluginKind::Workflow,
+            _ => PluginKind::Template,
+        };
+        assert_eq!(s.kind, kind, "{}", s.name);
         assert!(s.warnings.is_empty(), "{}: {:?}", s.name, s.warnings);
+    }
+    for want in ["calculator", "files", "agent", "pipeline"] {
+        assert!(names.contains(&want), "{names:?}");
     }
 }
 

@@ -14,6 +14,7 @@
 //! builds, but the host refuses to instantiate it because its world does not provide them).
 //!
 //! Helpers shared by templates: [`reasoning`] (split `<think>` reasoning from the answer),
+//! [`generic_tools`] (Hermes-style tools for templates without a tool format of their own),
 //! [`tool_calls`] (find tool calls in model output), [`chatml`] (a ChatML renderer with
 //! Qwen-style tools), [`prompt`] (small conversation helpers) and [`pyjson`] (Python
 //! `json.dumps`-compatible serialization, the way Hugging Face chat templates print JSON).
@@ -58,6 +59,7 @@ extern crate self as shimmy_plugin_sdk;
 pub mod bindings;
 pub mod chatml;
 pub mod config;
+pub mod generic_tools;
 pub mod inference;
 pub mod log;
 pub mod prompt;

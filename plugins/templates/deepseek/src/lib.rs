@@ -7,10 +7,11 @@
 //! `think = "true"` the generation prompt also opens the reasoning block (`<think>\n`, R1 style);
 //! the model's output then has a dangling `</think>`, which the default `parse` handles.
 
-use shimmy_plugin_sdk::prompt::{check_roles, push_stop, reject_tools};
+use shimmy_plugin_sdk::prompt::{check_roles, push_stop};
 use shimmy_plugin_sdk::reasoning::strip_reasoning;
 use shimmy_plugin_sdk::{
-    config, export_template, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
+    config, export_template, generic_tools, Parsed, PluginError, RenderRequest, Rendered, Template,
+    TemplateInfo, ToolDefinition,
 };
 
 /// BOS text, written by the template itself.
@@ -28,7 +29,7 @@ pub struct DeepSeek;
 /// Renders `req`; `think` opens a `<think>` block at the generation prompt (pure).
 pub fn render_prompt(req: &RenderRequest, think: bool) -> Result<Rendered, PluginError> {
     check_roles(&req.messages)?;
-    reject_tools("deepseek", req)?;
+    let req = &generic_tools::lower(req)?;
     let system: Vec<&str> = req
         .messages
         .iter()
@@ -77,6 +78,10 @@ impl Template for DeepSeek {
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
         render_prompt(&req, config::get_bool("think").unwrap_or(false))
     }
+
+    fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
+        Ok(generic_tools::parse(&output, &tools))
+    }
 }
 
 export_template!(DeepSeek);
@@ -110,5 +115,43 @@ mod tests {
             .prompt
             .contains("<｜Assistant｜>2+2 equals 4.<｜end▁of▁sentence｜>"));
         assert!(r.prompt.ends_with("<｜Assistant｜><think>\n"));
+    }
+
+    #[test]
+    fn tool_messages_round_trip() {
+        use shimmy_plugin_sdk::{ChatMessage, ToolCall};
+        let mut req = request("x");
+        req.messages.truncate(2);
+        req.tools = vec![ToolDefinition::new(
+            "get_weather",
+            "Weather",
+            r#"{"type": "object"}"#,
+        )];
+        let mut call = ChatMessage::assistant("");
+        call.tool_calls = vec![ToolCall::new(
+            "call_0",
+            "get_weather",
+            r#"{"city":"Paris"}"#,
+        )];
+        req.messages.push(call);
+        req.messages
+            .push(ChatMessage::tool("call_0", r#"{"temp": 21}"#));
+        let p = render_prompt(&req, false).unwrap().prompt;
+        assert!(
+            p.contains(
+                "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""
+            ),
+            "{p}"
+        );
+        assert!(p.contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"), "{p}");
+        assert!(
+            p.contains("<tool_response>\n{\"temp\": 21}\n</tool_response>"),
+            "{p}"
+        );
+        let parsed = generic_tools::parse(
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>",
+            &req.tools,
+        );
+        assert_eq!(parsed.tool_calls.len(), 1);
     }
 }

@@ -6,10 +6,11 @@
 //! alternate user/assistant, as Gemma's own template enforces.
 
 use shimmy_plugin_sdk::prompt::{
-    check_alternating, check_roles, fold_system_into_first_user, push_stop, reject_tools,
+    check_alternating, check_roles, fold_system_into_first_user, push_stop,
 };
 use shimmy_plugin_sdk::{
-    export_template, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
+    export_template, generic_tools, Parsed, PluginError, RenderRequest, Rendered, Template,
+    TemplateInfo, ToolDefinition,
 };
 
 /// BOS text, written by the template itself.
@@ -25,7 +26,7 @@ pub struct Gemma;
 /// Renders `req` (pure).
 pub fn render_prompt(req: &RenderRequest) -> Result<Rendered, PluginError> {
     check_roles(&req.messages)?;
-    reject_tools("gemma", req)?;
+    let req = &generic_tools::lower(req)?;
     check_alternating(&req.messages)?;
     let messages = fold_system_into_first_user(&req.messages, "\n\n");
     let mut prompt = String::from(BOS);
@@ -66,6 +67,10 @@ impl Template for Gemma {
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
         render_prompt(&req)
     }
+
+    fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
+        Ok(generic_tools::parse(&output, &tools))
+    }
 }
 
 export_template!(Gemma);
@@ -86,5 +91,43 @@ mod tests {
         );
         assert_eq!(r.stop, vec!["<end_of_turn>", "<eos>"]);
         assert!(!r.add_bos, "the template writes <bos> itself");
+    }
+
+    #[test]
+    fn tool_messages_round_trip() {
+        use shimmy_plugin_sdk::{ChatMessage, ToolCall};
+        let mut req = request("x");
+        req.messages.truncate(2);
+        req.tools = vec![ToolDefinition::new(
+            "get_weather",
+            "Weather",
+            r#"{"type": "object"}"#,
+        )];
+        let mut call = ChatMessage::assistant("");
+        call.tool_calls = vec![ToolCall::new(
+            "call_0",
+            "get_weather",
+            r#"{"city":"Paris"}"#,
+        )];
+        req.messages.push(call);
+        req.messages
+            .push(ChatMessage::tool("call_0", r#"{"temp": 21}"#));
+        let p = render_prompt(&req).unwrap().prompt;
+        assert!(
+            p.contains(
+                "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""
+            ),
+            "{p}"
+        );
+        assert!(p.contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"), "{p}");
+        assert!(
+            p.contains("<tool_response>\n{\"temp\": 21}\n</tool_response>"),
+            "{p}"
+        );
+        let parsed = generic_tools::parse(
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>",
+            &req.tools,
+        );
+        assert_eq!(parsed.tool_calls.len(), 1);
     }
 }

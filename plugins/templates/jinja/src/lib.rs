@@ -18,13 +18,18 @@
 //!
 //! Stop strings: the EOS text, then the usual turn-end markers that occur in the template text.
 //! add-bos: false when the prompt already starts with the BOS text, else true.
-//! `parse`: reasoning split off; when tools were offered, Hermes `<tool_call>` blocks extracted.
+//! `parse`: reasoning split off; when tools were offered, tool calls extracted in the format set
+//! by the `tool-call-format` setting (`hermes`, `llama3`, `mistral`, `json`, `auto`; e.g.
+//! `--plugin-config jinja:tool-call-format=llama3`), by default `auto` (Hermes `<tool_call>`,
+//! Mistral `[TOOL_CALLS]`, Llama 3 `<|python_tag|>`, then bare JSON, the first that finds a
+//! call). The contract's `parse` does not receive the chat template, so the format cannot be
+//! detected from it there; [`ToolCallFormat::detect`] gives what a template text teaches.
 
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde_json::Value as Json;
 use shimmy_plugin_sdk::prompt::{openai_tool, push_stop};
-use shimmy_plugin_sdk::tool_calls::{extract_tool_calls, ToolCallFormat};
+use shimmy_plugin_sdk::tool_calls::{extract_offered, ToolCallFormat};
 use shimmy_plugin_sdk::{
     export_template, pyjson, reasoning, ChatMessage, Parsed, PluginError, RenderRequest, Rendered,
     Template, TemplateInfo, ToolDefinition,
@@ -382,17 +387,15 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Reasoning split off; when tools were offered, Hermes `<tool_call>` blocks extracted.
+/// [`parse_output_with`] in the `auto` format.
 pub fn parse_output(output: &str, tools: &[ToolDefinition]) -> Parsed {
+    parse_output_with(output, tools, ToolCallFormat::Auto)
+}
+
+/// Reasoning split off; when tools were offered, tool calls in `format` extracted.
+pub fn parse_output_with(output: &str, tools: &[ToolDefinition], format: ToolCallFormat) -> Parsed {
     let (reasoning, content) = reasoning::split_reasoning(output);
-    if tools.is_empty() {
-        return Parsed {
-            content,
-            reasoning,
-            tool_calls: Vec::new(),
-        };
-    }
-    let (content, tool_calls) = extract_tool_calls(&content, ToolCallFormat::Hermes);
+    let (content, tool_calls) = extract_offered(&content, format, tools);
     Parsed {
         content,
         reasoning,
@@ -415,7 +418,16 @@ impl Template for Jinja {
     }
 
     fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
-        Ok(parse_output(&output, &tools))
+        let format = match shimmy_plugin_sdk::config::get("tool-call-format") {
+            None => ToolCallFormat::Auto,
+            Some(name) => ToolCallFormat::from_name(&name).ok_or_else(|| {
+                PluginError::invalid_input(format!(
+                    "jinja: setting tool-call-format = \"{name}\" is not one of hermes, llama3, \
+                     mistral, json, auto"
+                ))
+            })?,
+        };
+        Ok(parse_output_with(&output, &tools, format))
     }
 }
 

@@ -289,3 +289,22 @@ fn parse_with_and_without_tools() {
     assert_eq!(p.tool_calls, vec![ToolCall::new("call_0", "now", "{}")]);
     assert!(parse_output(out, &[]).tool_calls.is_empty());
 }
+
+#[test]
+fn parse_other_formats_auto_and_fixed() {
+    let out = "<|python_tag|>{\"name\": \"now\", \"parameters\": {}}<|eom_id|>";
+    assert_eq!(
+        parse_output(out, &tools()).tool_calls,
+        vec![ToolCall::new("call_0", "now", "{}")]
+    );
+    let out = "[TOOL_CALLS] [{\"name\": \"now\", \"arguments\": {}}]";
+    assert_eq!(parse_output(out, &tools()).tool_calls.len(), 1);
+    // With a fixed format, other formats stay text.
+    let p = parse_output_with(out, &tools(), ToolCallFormat::Hermes);
+    assert!(p.tool_calls.is_empty());
+    assert_eq!(p.content, out);
+    assert_eq!(
+        ToolCallFormat::detect(LLAMA31_TOOLS),
+        ToolCallFormat::Llama3
+    );
+}

@@ -3,11 +3,20 @@
 //! `<|begin_of_text|>` then per message
 //! `<|start_header_id|>{role}<|end_header_id|>\n\n{content, trimmed}<|eot_id|>`, and
 //! `<|start_header_id|>assistant<|end_header_id|>\n\n` as the generation prompt (the format of
-//! Meta's own template, which trims each message). Tools are not supported yet (use `jinja`).
+//! Meta's own template, which trims each message).
+//!
+//! Tools the Llama 3.1 way (Meta's template with `tools_in_user_message`): the tool definitions
+//! are printed as indented JSON into the first user message with Meta's instruction; an
+//! assistant's tool calls are written as `{"name": .., "parameters": {..}}` (several joined by
+//! `; `); `tool` messages become `ipython` turns. `parse` finds Llama 3 calls
+//! (`<|python_tag|>` JSON or a bare JSON object naming an offered tool).
 
-use shimmy_plugin_sdk::prompt::{check_roles, push_stop, reject_tools};
+use serde_json::Value;
+use shimmy_plugin_sdk::prompt::{check_roles, openai_tool, push_stop};
+use shimmy_plugin_sdk::tool_calls::{extract_offered, ToolCallFormat};
 use shimmy_plugin_sdk::{
-    export_template, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
+    export_template, pyjson, reasoning, ChatMessage, Parsed, PluginError, RenderRequest, Rendered,
+    Template, TemplateInfo, ToolDefinition,
 };
 
 /// BOS text, written by the template itself.
@@ -31,11 +40,38 @@ fn header(out: &mut String, role: &str) {
 /// Renders `req` (pure).
 pub fn render_prompt(req: &RenderRequest) -> Result<Rendered, PluginError> {
     check_roles(&req.messages)?;
-    reject_tools("llama3", req)?;
+    let tools_block = tools_instruction(&req.tools)?;
+    let first_user = req.messages.iter().position(|m| m.role == "user");
     let mut prompt = String::from(BEGIN_OF_TEXT);
-    for m in &req.messages {
-        header(&mut prompt, &m.role);
-        prompt.push_str(m.content.trim());
+    if let (Some(block), None) = (&tools_block, first_user) {
+        header(&mut prompt, "user");
+        prompt.push_str(block.trim_end());
+        prompt.push_str(EOT);
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        match m.role.as_str() {
+            "tool" => {
+                header(&mut prompt, "ipython");
+                prompt.push_str(&m.content);
+            }
+            "assistant" if !m.tool_calls.is_empty() => {
+                header(&mut prompt, "assistant");
+                if !m.content.trim().is_empty() {
+                    prompt.push_str(m.content.trim());
+                    prompt.push('\n');
+                }
+                prompt.push_str(&render_calls(m));
+            }
+            role => {
+                header(&mut prompt, role);
+                if let (Some(block), Some(first)) = (&tools_block, first_user) {
+                    if first == i {
+                        prompt.push_str(block);
+                    }
+                }
+                prompt.push_str(m.content.trim());
+            }
+        }
         prompt.push_str(EOT);
     }
     if req.add_generation_prompt {
@@ -52,6 +88,58 @@ pub fn render_prompt(req: &RenderRequest) -> Result<Rendered, PluginError> {
     })
 }
 
+/// Meta's Llama 3.1 tool instruction with every tool as indented JSON, ending with a blank
+/// line (the first user message follows); `None` without tools.
+fn tools_instruction(tools: &[ToolDefinition]) -> Result<Option<String>, PluginError> {
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::from(
+        "Given the following functions, please respond with a JSON for a function call with its \
+         proper arguments that best answers the given prompt.\n\n\
+         Respond in the format {\"name\": function name, \"parameters\": dictionary of argument \
+         name and its value}.Do not use variables.\n\n",
+    );
+    let indent = pyjson::Options {
+        indent: Some("    ".into()),
+        ..Default::default()
+    };
+    for t in tools {
+        out.push_str(&pyjson::dumps_with(&openai_tool(t)?, &indent));
+        out.push_str("\n\n");
+    }
+    Ok(Some(out))
+}
+
+/// An assistant's tool calls as Llama 3.1 writes them: `{"name": "f", "parameters": {..}}`,
+/// several joined by `; `.
+fn render_calls(m: &ChatMessage) -> String {
+    m.tool_calls
+        .iter()
+        .map(|c| {
+            let args = match serde_json::from_str::<Value>(&c.arguments) {
+                Ok(v) => pyjson::dumps(&v),
+                Err(_) => c.arguments.clone(),
+            };
+            let mut name = String::new();
+            pyjson::write_string(&mut name, &c.name, false);
+            format!("{{\"name\": {name}, \"parameters\": {args}}}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reasoning split off (if any); with tools offered, Llama 3 tool calls extracted.
+pub fn parse_output(output: &str, tools: &[ToolDefinition]) -> Parsed {
+    let (reasoning, content) = reasoning::split_reasoning(output);
+    let (content, tool_calls) = extract_offered(&content, ToolCallFormat::Llama3, tools);
+    Parsed {
+        content,
+        reasoning,
+        tool_calls,
+    }
+}
+
 impl Template for Llama3 {
     fn describe() -> TemplateInfo {
         TemplateInfo {
@@ -65,6 +153,10 @@ impl Template for Llama3 {
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
         render_prompt(&req)
     }
+
+    fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
+        Ok(parse_output(&output, &tools))
+    }
 }
 
 export_template!(Llama3);
@@ -73,7 +165,7 @@ export_template!(Llama3);
 mod tests {
     use super::*;
     use shimmy_plugin_sdk::testing::request;
-    use shimmy_plugin_sdk::ToolDefinition;
+    use shimmy_plugin_sdk::{ChatMessage, ToolCall, ToolDefinition};
 
     #[test]
     fn conversation() {
@@ -101,9 +193,76 @@ mod tests {
     }
 
     #[test]
-    fn tools_unsupported() {
+    fn tools_round_trip_like_llama31() {
         let mut req = request("llama");
+        req.messages.truncate(2);
+        req.tools.push(ToolDefinition::new(
+            "get_weather",
+            "Weather of a city",
+            r#"{"type": "object", "properties": {"city": {"type": "string"}}}"#,
+        ));
+        let mut call = ChatMessage::assistant("");
+        call.tool_calls = vec![ToolCall::new(
+            "call_0",
+            "get_weather",
+            r#"{"city":"Paris"}"#,
+        )];
+        req.messages.push(call);
+        req.messages
+            .push(ChatMessage::tool("call_0", r#"{"temp": 21}"#));
+        let r = render_prompt(&req).unwrap();
+        let expected = concat!(
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>",
+            "<|start_header_id|>user<|end_header_id|>\n\n",
+            "Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\n\n",
+            "Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n",
+            "{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\",\n        \"description\": \"Weather of a city\",\n",
+            "        \"parameters\": {\n            \"type\": \"object\",\n            \"properties\": {\n                \"city\": {\n                    \"type\": \"string\"\n                }\n            }\n        }\n    }\n}\n\n",
+            "What is 2+2?<|eot_id|>",
+            "<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eot_id|>",
+            "<|start_header_id|>ipython<|end_header_id|>\n\n{\"temp\": 21}<|eot_id|>",
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        );
+        assert_eq!(r.prompt, expected);
+    }
+
+    #[test]
+    fn tools_without_user_message() {
+        let mut req = request("llama");
+        req.messages.truncate(1);
         req.tools.push(ToolDefinition::new("f", "", "{}"));
-        assert_eq!(render_prompt(&req).unwrap_err().kind(), "unsupported");
+        let p = render_prompt(&req).unwrap().prompt;
+        assert!(
+            p.contains("<|start_header_id|>user<|end_header_id|>\n\nGiven the following"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn parse_llama_calls() {
+        let tools = vec![ToolDefinition::new("get_weather", "", "{}")];
+        let p = parse_output(
+            "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}",
+            &tools,
+        );
+        assert_eq!(p.content, "");
+        assert_eq!(
+            p.tool_calls,
+            vec![ToolCall::new(
+                "call_0",
+                "get_weather",
+                r#"{"city":"Paris"}"#
+            )]
+        );
+        let p = parse_output("{\"name\": \"get_weather\", \"parameters\": {}}", &tools);
+        assert_eq!(p.tool_calls.len(), 1);
+        let p = parse_output("Paris is sunny.", &tools);
+        assert_eq!(
+            (p.content.as_str(), p.tool_calls.len()),
+            ("Paris is sunny.", 0)
+        );
+        assert!(parse_output("<|python_tag|>{\"name\": \"x\"}", &[])
+            .tool_calls
+            .is_empty());
     }
 }

@@ -3,9 +3,10 @@
 //! `<|{role}|>\n{content}<|end|>\n` per message, `<|assistant|>\n` as the generation prompt.
 //! The template writes no BOS text.
 
-use shimmy_plugin_sdk::prompt::{check_roles, push_stop, reject_tools};
+use shimmy_plugin_sdk::prompt::{check_roles, push_stop};
 use shimmy_plugin_sdk::{
-    export_template, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
+    export_template, generic_tools, Parsed, PluginError, RenderRequest, Rendered, Template,
+    TemplateInfo, ToolDefinition,
 };
 
 /// End of a turn.
@@ -19,7 +20,7 @@ pub struct Phi3;
 /// Renders `req` (pure).
 pub fn render_prompt(req: &RenderRequest) -> Result<Rendered, PluginError> {
     check_roles(&req.messages)?;
-    reject_tools("phi3", req)?;
+    let req = &generic_tools::lower(req)?;
     let mut prompt = String::new();
     for m in &req.messages {
         if m.role == "system" && m.content.is_empty() {
@@ -52,6 +53,10 @@ impl Template for Phi3 {
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
         render_prompt(&req)
     }
+
+    fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
+        Ok(generic_tools::parse(&output, &tools))
+    }
 }
 
 export_template!(Phi3);
@@ -71,5 +76,43 @@ mod tests {
         );
         assert_eq!(r.stop, vec!["<|end|>", "<|endoftext|>"]);
         assert!(r.add_bos);
+    }
+
+    #[test]
+    fn tool_messages_round_trip() {
+        use shimmy_plugin_sdk::{ChatMessage, ToolCall};
+        let mut req = request("x");
+        req.messages.truncate(2);
+        req.tools = vec![ToolDefinition::new(
+            "get_weather",
+            "Weather",
+            r#"{"type": "object"}"#,
+        )];
+        let mut call = ChatMessage::assistant("");
+        call.tool_calls = vec![ToolCall::new(
+            "call_0",
+            "get_weather",
+            r#"{"city":"Paris"}"#,
+        )];
+        req.messages.push(call);
+        req.messages
+            .push(ChatMessage::tool("call_0", r#"{"temp": 21}"#));
+        let p = render_prompt(&req).unwrap().prompt;
+        assert!(
+            p.contains(
+                "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""
+            ),
+            "{p}"
+        );
+        assert!(p.contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"), "{p}");
+        assert!(
+            p.contains("<tool_response>\n{\"temp\": 21}\n</tool_response>"),
+            "{p}"
+        );
+        let parsed = generic_tools::parse(
+            "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>",
+            &req.tools,
+        );
+        assert_eq!(parsed.tool_calls.len(), 1);
     }
 }
