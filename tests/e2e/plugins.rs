@@ -4,32 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{models, s, Sandbox};
+use common::{built, install, models, s, Sandbox};
 
 const BUILTIN_TEMPLATES: [&str; 7] = [
     "jinja", "chatml", "llama3", "mistral", "phi3", "gemma", "deepseek",
 ];
-
-/// `(wasm, plugin.toml)` of a plugin built from plugins/ (tests and examples included).
-fn built(name: &str) -> (PathBuf, PathBuf) {
-    shimmy_plugins::builtin::BUILT_PLUGINS
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map(|(_, wasm, manifest, _)| (PathBuf::from(wasm), PathBuf::from(manifest)))
-        .unwrap_or_else(|| panic!("plugin {name} was not built"))
-}
-
-/// Installs a built plugin into `dir/<name>/` as `<name>.wasm` + `plugin.toml`.
-fn install(name: &str, dir: &Path) -> PathBuf {
-    let (wasm, manifest) = built(name);
-    let target = dir.join(name);
-    std::fs::create_dir_all(&target).unwrap();
-    std::fs::copy(wasm, target.join(format!("{name}.wasm"))).unwrap();
-    std::fs::copy(manifest, target.join("plugin.toml")).unwrap();
-    target
-}
 
 fn chat_file(sb: &Sandbox) -> PathBuf {
     let path = sb.path().join("chat.json");

@@ -234,9 +234,9 @@ fn bad_input_gets_4xx_with_an_ollama_error_body() {
         ),
         (
             "/api/generate",
-            r#"{"model": "dense", "prompt": "x", "format": {"type": "object"}}"#,
+            r#"{"model": "dense", "prompt": "x", "format": {"type": "nonsense"}}"#,
             400,
-            "schema",
+            "`format` is not a valid JSON schema",
         ),
         (
             "/api/generate",

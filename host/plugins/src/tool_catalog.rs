@@ -162,10 +162,16 @@ impl ToolCatalog {
         }
         match self.validators.get(name) {
             Some(Ok(validator)) => {
-                if let Err(e) = validator.validate(&value) {
-                    let path = e.instance_path().to_string();
+                // Every problem (a few at most), so one round trip fixes the call.
+                let errors: Vec<(String, String)> = validator
+                    .iter_errors(&value)
+                    .take(4)
+                    .map(|e| (e.instance_path().to_string(), e.to_string()))
+                    .collect();
+                if let Some((path, _)) = errors.first() {
                     let field = if path.is_empty() { "/" } else { path.as_str() };
-                    return Err(invalid(field, e.to_string()));
+                    let reasons: Vec<&str> = errors.iter().map(|(_, m)| m.as_str()).collect();
+                    return Err(invalid(field, reasons.join("; ")));
                 }
             }
             Some(Err(reason)) => {

@@ -66,6 +66,9 @@ pub struct Job {
     /// A JSON schema the output must validate against (`response_format` `json_schema`,
     /// Ollama's `format` schema); turned into a grammar when the job starts.
     pub json_schema: Option<Value>,
+    /// The request field `json_schema` came from, for error messages (`response_format`,
+    /// `format`...).
+    pub json_schema_param: &'static str,
     /// How the model may use the chat's tools.
     pub tool_choice: ToolChoice,
     /// `parallel_tool_calls` as sent. `Some(false)`: at most one call per answer. A forced
@@ -88,6 +91,7 @@ impl Job {
             logprobs: None,
             grammar: None,
             json_schema: None,
+            json_schema_param: "response_format",
             tool_choice: ToolChoice::Auto,
             parallel_tool_calls: None,
             keep_alive: None,
@@ -280,7 +284,7 @@ pub async fn start(
         (false, Some(schema), _) => Some(schema_grammar(
             state.manager.backend().as_ref(),
             schema,
-            "response_format",
+            job.json_schema_param,
         )?),
         (false, None, grammar) => grammar,
     };

@@ -184,6 +184,7 @@ impl RunHost {
             seed: options.seed,
             ..defaults
         };
+        job.json_schema_param = "json_schema";
         if let Some(schema) = options.json_schema {
             job.json_schema = Some(
                 serde_json::from_str(&schema).unwrap_or_else(|_| Value::String(schema.clone())),

@@ -417,3 +417,24 @@ pub fn run_python(script: &str, base: &str, extra: &[&str]) -> String {
     );
     run.stdout
 }
+
+// ---- plugins built from plugins/ -----------------------------------------------------
+
+/// `(wasm, plugin.toml)` of a plugin built from plugins/ (tests and examples included).
+pub fn built(name: &str) -> (PathBuf, PathBuf) {
+    shimmy_plugins::builtin::BUILT_PLUGINS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, wasm, manifest, _)| (PathBuf::from(wasm), PathBuf::from(manifest)))
+        .unwrap_or_else(|| panic!("plugin {name} was not built"))
+}
+
+/// Installs a built plugin into `dir/<name>/` as `<name>.wasm` + `plugin.toml`.
+pub fn install(name: &str, dir: &Path) -> PathBuf {
+    let (wasm, manifest) = built(name);
+    let target = dir.join(name);
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::copy(wasm, target.join(format!("{name}.wasm"))).unwrap();
+    std::fs::copy(manifest, target.join("plugin.toml")).unwrap();
+    target
+}

@@ -128,6 +128,7 @@ pub async fn handler(
     job.stop = settings.stop;
     job.sampling = settings.sampling;
     (job.grammar, job.json_schema) = types::format_constraint(&body)?;
+    job.json_schema_param = "format";
     job.keep_alive = keep_alive;
     job.logprobs = types::logprobs(&body)?;
     let think = types::think(&body)?;
