@@ -106,7 +106,7 @@ pub enum ServerError {
         /// The workflow.
         workflow: String,
         /// The plugin's failure.
-        error: PluginError,
+        error: Box<PluginError>,
         /// The steps done before it failed.
         trace: Vec<serde_json::Value>,
     },
@@ -157,9 +157,11 @@ impl ServerError {
                 }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ServerError::Plugin(e) | ServerError::WorkflowFailed { error: e, .. } => {
+            ServerError::Plugin(e) => {
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            ServerError::WorkflowFailed { error, .. } => StatusCode::from_u16(error.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ServerError::WorkflowLimit { limit, .. } => {
                 if *limit == "timeout" {
                     StatusCode::GATEWAY_TIMEOUT
@@ -210,7 +212,8 @@ impl ServerError {
                 CoreError::Inference(_) => "inference_failed",
                 _ => "model_load_failed",
             },
-            ServerError::Plugin(e) | ServerError::WorkflowFailed { error: e, .. } => plugin_code(e),
+            ServerError::Plugin(e) => plugin_code(e),
+            ServerError::WorkflowFailed { error, .. } => plugin_code(error),
             ServerError::WorkflowLimit { .. } => "workflow_limit_exceeded",
             ServerError::Bind { .. } => "bind_failed",
             ServerError::Internal(_) => "internal_error",

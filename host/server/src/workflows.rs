@@ -470,7 +470,7 @@ pub async fn run(
         }),
         Err(error) => Err(ServerError::WorkflowFailed {
             workflow,
-            error,
+            error: Box::new(error),
             trace: record.trace,
         }),
     }
