@@ -381,3 +381,34 @@ fn openai_python_sdk_tool_calling_and_structured_output() {
     assert!(v["arguments"]["city"].is_string(), "{v}");
     assert_valid(&v["schema"], &v["person"]);
 }
+
+#[test]
+fn with_tools_offered_a_plain_answer_still_streams_and_matches() {
+    let sb = Sandbox::new();
+    let server = serve(&sb);
+    let body = chat(json!({"tools": [weather_tool()], "temperature": 0, "max_tokens": 24}));
+    let (status, plain) = post(&server, "/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{plain}");
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let (status, text) = server.post_text("/v1/chat/completions", &streamed);
+    assert_eq!(status, 200, "{text}");
+    let deltas: Vec<String> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+        })
+        .collect();
+    let message = &plain["choices"][0]["message"];
+    if message["tool_calls"].is_null() {
+        // Greedy output of the test model is plain text: it streams in pieces, not at the end.
+        assert!(deltas.len() > 1, "{text}");
+        assert_eq!(deltas.concat(), message["content"].as_str().unwrap());
+    }
+}
