@@ -152,12 +152,13 @@ impl ToolCatalog {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| invalid("/", format!("the arguments are not valid JSON ({e})")))?;
         if !value.is_object() {
+            let mut shown = value.to_string();
+            if shown.len() > 40 {
+                shown = format!("{}…", shown.chars().take(40).collect::<String>());
+            }
             return Err(invalid(
                 "/",
-                format!(
-                    "the arguments must be a JSON object, not {}",
-                    json_kind(&value)
-                ),
+                format!("the arguments must be a JSON object, not `{shown}`"),
             ));
         }
         match self.validators.get(name) {
@@ -209,18 +210,6 @@ fn compile_schema(schema: &str) -> std::result::Result<jsonschema::Validator, St
     };
     jsonschema::validator_for(&value)
         .map_err(|e| format!("the schema is not a valid JSON schema ({e})"))
-}
-
-/// `object`, `array`, `string`... for messages.
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

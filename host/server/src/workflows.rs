@@ -30,6 +30,7 @@ use crate::app::{check_fields, json_kind, JsonBody, SharedState};
 use crate::config::WorkflowLimits;
 use crate::error::{OpenAiError, ServerError};
 use crate::generation::{self, Input, Job};
+use crate::models::ModelLease;
 use crate::openai::types::finish_reason;
 
 /// Longest text kept per step in a trace (the rest is cut, marked with `…`).
@@ -193,6 +194,18 @@ impl RunHost {
         job
     }
 
+    /// The run's model, loaded: its name and a lease on it.
+    async fn lease(&self) -> Result<(String, ModelLease), GuestError> {
+        let manager = &self.state.manager;
+        let name = manager
+            .resolve(self.model.as_deref())
+            .map_err(guest_error)?
+            .name
+            .clone();
+        let (lease, _) = manager.acquire(&name, None).await.map_err(guest_error)?;
+        Ok((name, lease))
+    }
+
     /// Runs a job to its end.
     async fn complete(&self, job: Job) -> Result<generation::Done, GuestError> {
         let mut generation = generation::start(&self.state, job, false)
@@ -335,19 +348,7 @@ impl WorkflowHost for RunHost {
     }
 
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError> {
-        let name = self
-            .state
-            .manager
-            .resolve(self.model.as_deref())
-            .map_err(guest_error)?
-            .name
-            .clone();
-        let (lease, _) = self
-            .state
-            .manager
-            .acquire(&name, None)
-            .await
-            .map_err(guest_error)?;
+        let (_, lease) = self.lease().await?;
         let model = lease.model.clone();
         tokio::task::spawn_blocking(move || model.tokenize(&text, false, true))
             .await
@@ -356,19 +357,7 @@ impl WorkflowHost for RunHost {
     }
 
     async fn model_info(&self) -> Result<ModelInfo, GuestError> {
-        let name = self
-            .state
-            .manager
-            .resolve(self.model.as_deref())
-            .map_err(guest_error)?
-            .name
-            .clone();
-        let (lease, _) = self
-            .state
-            .manager
-            .acquire(&name, None)
-            .await
-            .map_err(guest_error)?;
+        let (name, lease) = self.lease().await?;
         let info = lease.model.info();
         Ok(ModelInfo {
             name,

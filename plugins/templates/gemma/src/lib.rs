@@ -95,23 +95,8 @@ mod tests {
 
     #[test]
     fn tool_messages_round_trip() {
-        use shimmy_plugin_sdk::{ChatMessage, ToolCall};
         let mut req = request("x");
-        req.messages.truncate(2);
-        req.tools = vec![ToolDefinition::new(
-            "get_weather",
-            "Weather",
-            r#"{"type": "object"}"#,
-        )];
-        let mut call = ChatMessage::assistant("");
-        call.tool_calls = vec![ToolCall::new(
-            "call_0",
-            "get_weather",
-            r#"{"city":"Paris"}"#,
-        )];
-        req.messages.push(call);
-        req.messages
-            .push(ChatMessage::tool("call_0", r#"{"temp": 21}"#));
+        shimmy_plugin_sdk::testing::add_tool_round_trip(&mut req, "Weather", r#"{"temp": 21}"#);
         let p = render_prompt(&req).unwrap().prompt;
         assert!(
             p.contains(

@@ -198,20 +198,11 @@ mod tests {
     #[test]
     fn tools_round_trip_v3() {
         let mut req = request("llama");
-        req.messages.truncate(2);
-        req.tools.push(ToolDefinition::new(
-            "get_weather",
+        shimmy_plugin_sdk::testing::add_tool_round_trip(
+            &mut req,
             "Weather of a city",
-            r#"{"type": "object"}"#,
-        ));
-        let mut call = ChatMessage::assistant("");
-        call.tool_calls = vec![ToolCall::new(
-            "call_0",
-            "get_weather",
-            r#"{"city":"Paris"}"#,
-        )];
-        req.messages.push(call);
-        req.messages.push(ChatMessage::tool("call_0", "21 degrees"));
+            "21 degrees",
+        );
         let r = render_prompt(&req).unwrap();
         assert_eq!(
             r.prompt,
