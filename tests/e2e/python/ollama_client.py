@@ -70,6 +70,37 @@ try:
 except ollama.ResponseError as e:
     assert e.status_code == 400 and "mirostat" in e.error, e.error
 
+# Structured output: `format` as a JSON schema; tools offered to the chat.
+schema = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 12}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},
+    "required": ["city", "days"],
+}
+f = client.chat(
+    model=model,
+    messages=[{"role": "user", "content": "Forecast as JSON"}],
+    format=schema,
+    options={"num_predict": 120, "seed": 2},
+)
+forecast = json.loads(f.message.content)
+assert isinstance(forecast["city"], str) and len(forecast["city"]) <= 12, forecast
+assert 1 <= forecast["days"] <= 7, forecast
+weather = {
+    "type": "function",
+    "function": {"name": "get_weather", "description": "Weather", "parameters": schema},
+}
+t = client.chat(
+    model=model,
+    messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 1}}}]},
+        {"role": "tool", "content": '{"forecast": "sunny"}', "tool_name": "get_weather"},
+    ],
+    tools=[weather],
+    options={"num_predict": 4, "temperature": 0},
+)
+assert t.done and t.message.role == "assistant", t
+
 # keep_alive=0 with an empty prompt unloads the model.
 u = client.generate(model=model, prompt="", keep_alive=0)
 assert u.done_reason == "unload", u
