@@ -465,3 +465,28 @@ fn tool_and_workflow_commands() {
         .fails();
     assert!(run.stderr.contains("--input is not JSON"), "{}", run.stderr);
 }
+
+#[test]
+fn workflow_generations_honour_a_json_schema() {
+    let sb = Sandbox::new();
+    let server = serve(&sb, &[]);
+    let schema = json!({
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}, "ok": {"type": "boolean"}},
+        "required": ["n", "ok"],
+        "additionalProperties": false
+    });
+    let (status, v) = post(
+        &server,
+        "/api/workflows/pipeline/run",
+        &json!({"input": {"steps": [
+            {"id": "card", "kind": "llm", "prompt": "Pick a digit.", "max_tokens": 80,
+             "temperature": 0.9, "json_schema": schema}
+        ]}}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let card = &v["output"]["outputs"]["card"];
+    assert!((0..=9).contains(&card["n"].as_i64().unwrap()), "{v}");
+    assert!(card["ok"].is_boolean(), "{v}");
+    assert_eq!(card.as_object().unwrap().len(), 2, "{v}");
+}
