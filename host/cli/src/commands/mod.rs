@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod bench;
 mod bench_serve;
 mod discover;
 mod generate;
@@ -15,9 +16,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use shimmy_backend_llama::LlamaEngine;
-use shimmy_core::backend::{Backend, LoadedModel, ModelOptions};
+use shimmy_core::backend::{Backend, GpuBackend, LoadedModel, ModelOptions};
 use shimmy_core::discovery::{self, DiscoveryConfig, DiscoveryReport};
-use shimmy_core::placement::MoeOffload;
+use shimmy_core::placement::{format_bytes, MoeOffload};
 
 use crate::cli::{Cli, Command, ModelArgs, PluginOptions};
 
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         model_dirs: cli.model_dirs,
         verbose: cli.verbose,
         plugins: cli.plugins,
+        gpu_backend: cli.gpu_backend,
     };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args),
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Template(command) => template::run(&ctx, command),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::BenchServe(args) => bench_serve::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
     }
 }
 
@@ -49,6 +52,7 @@ pub struct Context {
     model_dirs: Option<String>,
     verbose: u8,
     plugins: PluginOptions,
+    gpu_backend: GpuBackend,
 }
 
 impl Context {
@@ -57,9 +61,13 @@ impl Context {
         discovery::discover(&DiscoveryConfig::from_env(self.model_dirs.as_deref()))
     }
 
-    /// Starts llama.cpp with the configured backend libraries.
+    /// Starts llama.cpp with the configured backend libraries and `--gpu-backend`.
     fn engine(&self) -> Result<LlamaEngine> {
-        Ok(LlamaEngine::new(self.backends_dir.as_deref())?)
+        let engine = LlamaEngine::with_gpu_backend(self.backends_dir.as_deref(), self.gpu_backend)?;
+        if self.verbose > 0 {
+            eprintln!("{}", engine_line(&engine));
+        }
+        Ok(engine)
     }
 
     /// Resolves a model name or path and loads it.
@@ -88,6 +96,45 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         gpu_layers: args.gpu_layers,
         threads: args.threads,
         mmap: !args.no_mmap,
-        moe: MoeOffload::from_flags(args.cpu_moe, args.n_cpu_moe)?,
+        moe: MoeOffload::from_all_flags(
+            args.cpu_moe,
+            args.n_cpu_moe,
+            if args.fit {
+                Some(MoeOffload::Auto)
+            } else {
+                args.moe_offload
+            },
+        )?,
+        vram_margin_mb: args.vram_margin_mb,
+        vram_budget_mb: args.vram_budget_mb,
     })
+}
+
+/// One line naming the backend in use and its device with free/total memory, e.g.
+/// `backend: cuda (auto), device CUDA0 NVIDIA H100 80GB HBM3, 78.7 GiB free of 79.2 GiB`.
+pub(crate) fn engine_line(engine: &LlamaEngine) -> String {
+    let asked = engine.gpu_backend();
+    match engine.selected_gpu() {
+        Some(d) => format!(
+            "backend: {} ({asked}), device {} {}, {} free of {}",
+            d.backend.to_ascii_lowercase(),
+            d.name,
+            d.description,
+            format_bytes(d.memory_free),
+            format_bytes(d.memory_total)
+        ),
+        None => {
+            let cpu = engine.devices().into_iter().find(|d| d.kind == "cpu");
+            match cpu {
+                Some(d) => format!(
+                    "backend: cpu ({asked}), device {} {}, {} free of {}",
+                    d.name,
+                    d.description,
+                    format_bytes(d.memory_free),
+                    format_bytes(d.memory_total)
+                ),
+                None => format!("backend: cpu ({asked})"),
+            }
+        }
+    }
 }
