@@ -186,10 +186,8 @@ fn bench_reports_every_placement_as_json() {
         assert_eq!(mem.len(), 1, "{c}");
         assert_eq!(mem[0]["device"], "CPU");
         let model = mem[0]["model"].as_u64().unwrap();
-        assert!(
-            model >= weights && model < weights + (1 << 20),
-            "{model} vs {weights}"
-        );
+        // llama.cpp logs sizes in MiB with two decimals (±5 KiB per buffer), plus padding.
+        assert!(model.abs_diff(weights) < 64 << 10, "{model} vs {weights}");
         assert!(mem[0]["kv_cache"].as_u64().unwrap() > 0, "{c}");
         assert_eq!(c["vram_bytes"], 0);
     }
