@@ -16,6 +16,8 @@ static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new()
 struct Runtime {
     backend: Arc<LlamaBackend>,
     dir: PathBuf,
+    /// Where the modules were loaded from: `dir`, or a staged copy without excluded variants.
+    loaded_from: PathBuf,
     /// Warnings and errors ggml logged while loading the modules (e.g. a `dlopen` failure).
     load_problems: Vec<String>,
 }
@@ -24,6 +26,7 @@ struct Runtime {
 pub struct LlamaEngine {
     backend: Arc<LlamaBackend>,
     dir: PathBuf,
+    loaded_from: PathBuf,
     selected: GpuBackend,
     /// The GPU models go to (`None`: CPU only), with its ggml device index.
     gpu: Option<(usize, DeviceInfo)>,
@@ -63,6 +66,7 @@ impl LlamaEngine {
         Ok(LlamaEngine {
             backend: Arc::clone(&rt.backend),
             dir: rt.dir.clone(),
+            loaded_from: rt.loaded_from.clone(),
             selected: choice,
             gpu,
         })
@@ -246,8 +250,18 @@ fn device_info(d: llama_cpp_2::LlamaBackendDevice) -> DeviceInfo {
 
 fn init_runtime(backends_dir: Option<&Path>) -> Result<Runtime> {
     let dir = libraries::resolve_dir(backends_dir)?;
+    let excluded = libraries::excluded_cpu_variants();
+    let loaded_from = libraries::staged_dir(&dir, &excluded)?;
+    if loaded_from != dir {
+        tracing::info!(
+            "CPU variants {} excluded ({}); loading the modules from {}",
+            excluded.join(", "),
+            libraries::CPU_EXCLUDE_ENV,
+            loaded_from.display()
+        );
+    }
     logging::clear_recent_problems();
-    llama_cpp_2::llama_backend::load_backends_from_path(&dir);
+    llama_cpp_2::llama_backend::load_backends_from_path(&loaded_from);
     let load_problems = logging::take_recent_problems();
     // SAFETY: plain query of ggml's device registry.
     if unsafe { llama_cpp_sys_2::ggml_backend_dev_count() } == 0 {
@@ -261,6 +275,7 @@ fn init_runtime(backends_dir: Option<&Path>) -> Result<Runtime> {
     Ok(Runtime {
         backend: Arc::new(backend),
         dir,
+        loaded_from,
         load_problems,
     })
 }
@@ -278,7 +293,11 @@ impl Backend for LlamaEngine {
     }
 
     fn libraries(&self) -> Vec<PathBuf> {
-        libraries::modules_in(&self.dir)
+        // The modules actually offered to ggml (without excluded CPU variants).
+        libraries::modules_in(&self.loaded_from)
+            .into_iter()
+            .map(|m| m.file_name().map_or(m.clone(), |n| self.dir.join(n)))
+            .collect()
     }
 
     fn load(&self, path: &Path, options: &ModelOptions) -> Result<Arc<dyn LoadedModel>> {
