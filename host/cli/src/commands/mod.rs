@@ -138,3 +138,109 @@ pub(crate) fn engine_line(engine: &LlamaEngine) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use shimmy_core::backend::{GpuBackend, DEFAULT_VRAM_MARGIN_MB};
+    use shimmy_core::placement::MoeOffload;
+
+    use super::model_options;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("shimmy-host").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn moe_of(args: &[&str]) -> (MoeOffload, u64, Option<u64>) {
+        match parse(args).command {
+            Command::Probe(p) => {
+                let o = model_options(&p.model_args).unwrap();
+                (o.moe, o.vram_margin_mb, o.vram_budget_mb)
+            }
+            other => panic!("not probe: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moe_flags_become_model_options() {
+        assert_eq!(
+            moe_of(&["probe", "m"]),
+            (MoeOffload::None, DEFAULT_VRAM_MARGIN_MB, None)
+        );
+        assert_eq!(moe_of(&["probe", "m", "--fit"]).0, MoeOffload::Auto);
+        assert_eq!(
+            moe_of(&[
+                "probe",
+                "m",
+                "--moe-offload",
+                "auto",
+                "--vram-margin-mb",
+                "512",
+                "--vram-budget-mb",
+                "2000"
+            ]),
+            (MoeOffload::Auto, 512, Some(2000))
+        );
+        assert_eq!(
+            moe_of(&["probe", "m", "--moe-offload", "6"]).0,
+            MoeOffload::FirstLayers(6)
+        );
+        assert_eq!(moe_of(&["probe", "m", "--cpu-moe"]).0, MoeOffload::All);
+        for bad in [
+            &["probe", "m", "--fit", "--cpu-moe"][..],
+            &["probe", "m", "--moe-offload", "all", "--n-cpu-moe", "2"],
+            &["probe", "m", "--moe-offload", "some"],
+        ] {
+            let with_bin = std::iter::once("shimmy-host").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(with_bin).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn gpu_backend_is_global_and_checked() {
+        assert_eq!(parse(&["gpu-info"]).gpu_backend, GpuBackend::Auto);
+        assert_eq!(
+            parse(&["gpu-info", "--gpu-backend", "cuda"]).gpu_backend,
+            GpuBackend::Cuda
+        );
+        assert_eq!(
+            parse(&["--gpu-backend", "CPU", "probe", "m"]).gpu_backend,
+            GpuBackend::Cpu
+        );
+        let err = Cli::try_parse_from(["shimmy-host", "--gpu-backend", "metal", "gpu-info"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auto, cpu, cuda, vulkan"), "{err}");
+    }
+
+    #[test]
+    fn bench_takes_a_list_of_placements() {
+        match parse(&[
+            "bench",
+            "--model",
+            "m",
+            "--moe",
+            "none,all,4,auto",
+            "--runs",
+            "1",
+        ])
+        .command
+        {
+            Command::Bench(b) => {
+                assert_eq!(
+                    b.moe,
+                    [
+                        MoeOffload::None,
+                        MoeOffload::All,
+                        MoeOffload::FirstLayers(4),
+                        MoeOffload::Auto
+                    ]
+                );
+                assert_eq!((b.runs, b.prompt_tokens, b.gen_tokens), (1, 512, 128));
+            }
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+}
