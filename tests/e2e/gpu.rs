@@ -33,6 +33,11 @@ fn moe_offload_auto_loads_and_generates() {
     );
     assert!(run.stderr.contains("backend: cpu (auto)"), "{}", run.stderr);
     assert!(
+        run.stderr.contains("memory: CPU weights "),
+        "no memory line:\n{}",
+        run.stderr
+    );
+    assert!(
         run.stderr.contains("generated: ") && !run.stderr.contains("generated: 0 tokens"),
         "{}",
         run.stderr
@@ -43,6 +48,11 @@ fn moe_offload_auto_loads_and_generates() {
         probe
             .stdout
             .contains("placement:      MoE offload: auto fit, no GPU layers"),
+        "{}",
+        probe.stdout
+    );
+    assert!(
+        probe.stdout.contains("memory:         CPU weights "),
         "{}",
         probe.stdout
     );
