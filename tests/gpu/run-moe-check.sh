@@ -12,7 +12,11 @@
 #
 # Usage: tests/gpu/run-moe-check.sh [BUNDLE] [OUT]   (defaults: gpu-bundle, $OUT or ./gpu-out)
 # Env: MOE_LAYERS (20), MAX_TOKENS (128), WORK (/tmp/shimmy-gpu), SKIP_DENSE=1,
-#      DEADLINE_S (500: later steps are skipped, and said so, once this many seconds have passed).
+#      DEADLINE_S (500: later steps are skipped, and said so, once this many seconds have passed),
+#      STEPS ("runs serve bench": which measuring steps run; the build, gpu-info, models and the
+#      CPU self-test always do), BENCH_RUNS (3), BENCH_PROMPT (512), BENCH_GEN (128),
+#      BENCH_BUDGET_MB (2000), BENCH_BUDGET_MOE ("auto,8,9,10,11,12"), BENCH_PARTS
+#      ("moe dense budget"). The bench step writes bench-<part>.json (+ .txt, the table) to OUT.
 #
 # On the build machine, `tests/gpu/run-moe-check.sh --make-bundle [DIR]` (default gpu-bundle,
 # which is meant to be git-ignored, e.g. through .git/info/exclude) fills the bundle from
@@ -252,6 +256,9 @@ for attempt in 1 2 3 4 5 6; do
     rm -f "$bad"
 done
 
+STEPS="${STEPS:-runs serve bench}"
+has_step() { case " $STEPS " in *" $1 "*) return 0;; *) return 1;; esac; }
+
 # --- 5. runs ----------------------------------------------------------------------------------
 RUNS="$DET/runs.txt"; : > "$RUNS"
 mem_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n1 | tr -d ' '; }
@@ -282,12 +289,14 @@ run_one() { # tag model flags...
     grep -h 'placement' "$DET/probe-$tag.txt"
     grep -h 'CUDA0 model buffer\|CPU_Mapped model buffer\|CPU model buffer' "$WORK/gen-$tag.err" | head -n 3
 }
-run_one moe-gpu "$MOE"
-run_one moe-cpu-moe "$MOE" --cpu-moe
-run_one moe-n-cpu-moe-4 "$MOE" --n-cpu-moe 4
-run_one moe-cpu-only "$MOE" --gpu-layers 0
-run_one dense-gpu "$DENSE"
-run_one dense-cpu-moe "$DENSE" --cpu-moe
+if has_step runs; then
+    run_one moe-gpu "$MOE"
+    run_one moe-cpu-moe "$MOE" --cpu-moe
+    run_one moe-n-cpu-moe-4 "$MOE" --n-cpu-moe 4
+    run_one moe-cpu-only "$MOE" --gpu-layers 0
+    run_one dense-gpu "$DENSE"
+    run_one dense-cpu-moe "$DENSE" --cpu-moe
+fi
 
 # --- 5b. the HTTP server on the GPU (continuous batching), when the binary has bench-serve ------
 serve_bench() { # tag model flags...
@@ -298,10 +307,40 @@ serve_bench() { # tag model flags...
         --parallel 8 --ctx-size 1024 "$@" > "$OUT/serve-$tag.txt" 2> "$WORK/serve-$tag.err"
     say "serve-$tag: rc $?"; cat "$OUT/serve-$tag.txt"
 }
-if "$HOST" bench-serve --help > /dev/null 2>&1; then
+if has_step serve && "$HOST" bench-serve --help > /dev/null 2>&1; then
     serve_bench moe-gpu "$MOE"
     serve_bench moe-cpu-moe "$MOE" --cpu-moe
     serve_bench dense-gpu "$DENSE"
+fi
+
+# --- 5c. bench: placements A/B against a plain llama-cpp-2 decode loop ---------------------------
+# moe: none/all/4/auto on the MoE model; dense: none/all/auto on the dense one; budget: auto
+# against fixed --n-cpu-moe N under one --vram-budget-mb (N over the budget fail or are marked).
+bench_one() { # part model flags...
+    local part="$1" model="$2"; shift 2
+    if late; then say "SKIPPED bench-$part (deadline)"; return; fi
+    [ -f "$model" ] || { say "bench-$part: no model"; return; }
+    local b0; b0=$(date +%s)
+    ( while :; do mem_used; sleep 0.2; done ) > "$WORK/mem-bench-$part.txt" 2>/dev/null &
+    local sampler=$!
+    "$HOST" bench --model "$model" --runs "${BENCH_RUNS:-3}" --prompt-tokens "${BENCH_PROMPT:-512}" \
+        --gen-tokens "${BENCH_GEN:-128}" --json "$@" > "$OUT/bench-$part.json" 2> "$WORK/bench-$part.err"
+    local rc=$?
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    grep -v '^bench: --moe' "$WORK/bench-$part.err" | grep -v '^\s*$' > "$OUT/bench-$part.txt"
+    echo "nvidia-smi memory.used peak during the bench: $(sort -n "$WORK/mem-bench-$part.txt" | tail -n1) MiB" >> "$OUT/bench-$part.txt"
+    say "bench-$part: rc $rc in $(( $(date +%s) - b0 ))s"; cat "$OUT/bench-$part.txt"
+    [ "$rc" = 0 ] || tail -n 20 "$WORK/bench-$part.err"
+}
+if has_step bench && "$HOST" bench --help > /dev/null 2>&1; then
+    for part in ${BENCH_PARTS:-moe dense budget}; do
+        case "$part" in
+            moe) bench_one moe "$MOE" --moe none,all,4,auto ;;
+            dense) bench_one dense "$DENSE" --moe none,all,auto ;;
+            budget) bench_one budget "$MOE" --moe "${BENCH_BUDGET_MOE:-auto,8,9,10,11,12}" \
+                --vram-budget-mb "${BENCH_BUDGET_MB:-2000}" ;;
+        esac
+    done
 fi
 
 # --- 6. summary -------------------------------------------------------------------------------

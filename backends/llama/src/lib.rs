@@ -5,6 +5,7 @@
 //! serves many requests at once through its continuous-batching scheduler
 //! ([`shimmy_core::backend::LoadedModel::serve`]).
 
+pub mod bench;
 mod engine;
 mod generate;
 pub mod libraries;
@@ -15,3 +16,4 @@ mod sampler;
 mod scheduler;
 
 pub use engine::LlamaEngine;
+pub use model::LlamaLoaded;

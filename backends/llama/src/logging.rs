@@ -3,6 +3,7 @@
 //! llama.cpp reports most load failures only through its log, so the last error and warning
 //! lines are kept in a small ring buffer: when a load fails, the host quotes them in its error.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::{Mutex, Once};
@@ -23,6 +24,56 @@ static STATE: Mutex<LogState> = Mutex::new(LogState {
     level: 0,
     recent: VecDeque::new(),
 });
+
+/// What a buffer-size line of llama.cpp's log is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BufferKind {
+    /// `load_tensors: CUDA0 model buffer size = ... MiB`.
+    Model,
+    /// `llama_kv_cache: CUDA0 KV buffer size = ... MiB` (also recurrent-state buffers).
+    KvCache,
+    /// `sched_reserve: CUDA0 compute buffer size = ... MiB` (also the output buffer).
+    Compute,
+}
+
+/// One buffer llama.cpp allocated: kind, ggml buffer name (`CUDA0`, `CPU_Mapped`,
+/// `CUDA_Host`), bytes.
+pub type BufferSize = (BufferKind, String, u64);
+
+thread_local! {
+    /// Buffer sizes logged on this thread while a capture runs (`None`: no capture).
+    static CAPTURE: RefCell<Option<Vec<BufferSize>>> = const { RefCell::new(None) };
+}
+
+/// Starts recording the buffer sizes llama.cpp logs on this thread (loads and context
+/// creation log them on the calling thread).
+pub fn start_buffer_capture() {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+}
+
+/// Stops recording and returns what was logged since [`start_buffer_capture`].
+pub fn take_buffer_capture() -> Vec<BufferSize> {
+    CAPTURE.with(|c| c.borrow_mut().take().unwrap_or_default())
+}
+
+/// Parses `func: NAME <kind> buffer size = 12.34 MiB` lines.
+pub fn parse_buffer_line(line: &str) -> Option<BufferSize> {
+    const KINDS: [(&str, BufferKind); 5] = [
+        (" model buffer size = ", BufferKind::Model),
+        (" KV buffer size = ", BufferKind::KvCache),
+        (" RS buffer size = ", BufferKind::KvCache),
+        (" compute buffer size = ", BufferKind::Compute),
+        (" output buffer size = ", BufferKind::Compute),
+    ];
+    let (marker, kind) = KINDS.iter().find(|(m, _)| line.contains(m))?;
+    let (before, after) = line.split_once(marker)?;
+    let name = before.split_whitespace().last()?.to_string();
+    let mib: f64 = after.trim().strip_suffix("MiB")?.trim().parse().ok()?;
+    if !mib.is_finite() || mib < 0.0 {
+        return None;
+    }
+    Some((*kind, name, (mib * 1024.0 * 1024.0).round() as u64))
+}
 
 /// Installs the log callback for llama.cpp and ggml (idempotent).
 pub fn install() {
@@ -79,6 +130,15 @@ fn emit(state: &mut LogState, level: u32, line: &str) {
     if line.is_empty() {
         return;
     }
+    if line.contains(" buffer size = ") {
+        if let Some(size) = parse_buffer_line(line) {
+            CAPTURE.with(|c| {
+                if let Some(sizes) = c.borrow_mut().as_mut() {
+                    sizes.push(size);
+                }
+            });
+        }
+    }
     match level {
         llama_cpp_sys_2::GGML_LOG_LEVEL_ERROR => {
             tracing::error!(target: "llama.cpp", "{line}");
@@ -98,4 +158,38 @@ fn remember(state: &mut LogState, line: &str) {
         state.recent.pop_front();
     }
     state.recent.push_back(line.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_lines() {
+        assert_eq!(
+            parse_buffer_line("load_tensors:        CUDA0 model buffer size =  3281.70 MiB"),
+            Some((BufferKind::Model, "CUDA0".into(), 3_441_111_859))
+        );
+        assert_eq!(
+            parse_buffer_line("llama_kv_cache:   CPU KV buffer size =     8.00 MiB"),
+            Some((BufferKind::KvCache, "CPU".into(), 8 << 20))
+        );
+        assert_eq!(
+            parse_buffer_line("sched_reserve:  CUDA_Host compute buffer size = 0.50 MiB"),
+            Some((BufferKind::Compute, "CUDA_Host".into(), 1 << 19))
+        );
+        assert_eq!(
+            parse_buffer_line("llama_context:  CPU  output buffer size =     0.12 MiB")
+                .map(|b| b.0),
+            Some(BufferKind::Compute)
+        );
+        assert_eq!(
+            parse_buffer_line("load_tensors: offloaded 5/5 layers to GPU"),
+            None
+        );
+        assert_eq!(
+            parse_buffer_line("x: CPU model buffer size = lots MiB"),
+            None
+        );
+    }
 }

@@ -1,6 +1,9 @@
 //! Loading a GGUF model into llama.cpp with the requested placement.
 
+use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::num::NonZeroU32;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,15 +15,21 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{
-    DeviceInfo, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel, ModelInfo,
-    ModelOptions,
+    DeviceInfo, DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel,
+    ModelInfo, ModelOptions,
 };
 use shimmy_core::gguf::GgufFile;
-use shimmy_core::placement::{self, Placement};
+use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
 use shimmy_core::serving::{Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 
+use crate::logging::{BufferKind, BufferSize};
 use crate::{generate, logging, scheduler};
+
+const MIB: u64 = 1024 * 1024;
+
+/// llama.cpp's fit changes the global logger while it runs: one fit at a time.
+static FIT: Mutex<()> = Mutex::new(());
 
 /// Context used when neither the request nor the model says otherwise.
 const DEFAULT_CTX: u32 = 4096;
@@ -37,15 +46,48 @@ pub struct LlamaLoaded {
     pub(crate) placement: Placement,
     pub(crate) batch_size: u32,
     pub(crate) threads: i32,
+    /// The GPU device name (`CUDA0`), when the model has one.
+    pub(crate) gpu_name: Option<String>,
+    /// Buffer sizes llama.cpp logged: weights at load, KV/compute of the latest context.
+    pub(crate) memory: Mutex<MemoryState>,
 }
 
+/// Buffer sizes per device, from llama.cpp's log.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct MemoryState {
+    /// Weight bytes per device.
+    model: BTreeMap<String, u64>,
+    /// (KV cache, compute) bytes per device of the latest context.
+    context: BTreeMap<String, (u64, u64)>,
+}
+
+/// The device a ggml buffer belongs to: the GPU when the buffer is named after it
+/// (`CUDA0`), host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`, `AMX`...).
+fn buffer_device(buffer: &str, gpu: Option<&str>) -> String {
+    match gpu {
+        Some(g) if buffer == g => g.to_string(),
+        _ => HOST_DEVICE.to_string(),
+    }
+}
+
+/// The parts of `sizes` of `kind`, summed per device.
+fn per_device(sizes: &[BufferSize], kind: BufferKind, gpu: Option<&str>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (k, name, bytes) in sizes {
+        if *k == kind {
+            *out.entry(buffer_device(name, gpu)).or_insert(0) += bytes;
+        }
+    }
+    out
+}
 /// Checks the file, computes the placement, applies the MoE overrides and loads the model.
 pub fn load(
     backend: Arc<LlamaBackend>,
     path: &Path,
     options: &ModelOptions,
-    gpu: Option<&DeviceInfo>,
+    gpu_device: Option<(usize, &DeviceInfo)>,
 ) -> Result<LlamaLoaded> {
+    let gpu = gpu_device.map(|(_, d)| d);
     if options.batch_size == 0 {
         return Err(Error::InvalidOption(
             "--batch-size must be at least 1".into(),
@@ -57,42 +99,112 @@ pub fn load(
     let gguf = GgufFile::open(path)?;
     let n_layer = gguf.block_count().unwrap_or(0);
 
-    let gpu_layers = match (gpu, options.gpu_layers) {
+    let devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
+    let base = LlamaModelParams::default()
+        .with_use_mmap(options.mmap)
+        .with_devices(&devices)
+        .map_err(|e| Error::BackendInit(format!("selecting the device: {e}")))?;
+    let auto_fit = options.moe == MoeOffload::Auto && gpu.is_some();
+    let fixed_gpu_layers = match (gpu, options.gpu_layers) {
         (None, Some(n)) if n > 0 => {
-            tracing::warn!("--gpu-layers {n} ignored: no GPU device is available");
+            tracing::warn!("--gpu-layers {n} ignored: no GPU device is used");
             0
         }
         (None, _) => 0,
         (Some(_), Some(n)) => n.min(n_layer + 1),
         (Some(_), None) => n_layer + 1,
     };
-
-    let placement = placement::plan(
-        &gguf,
-        &options.moe,
-        gpu.map(|d| d.name.as_str()),
-        gpu_layers,
-    );
-    if let Some(requested) = placement.clamped_from {
-        tracing::warn!(
-            "--n-cpu-moe {requested} is more than the model's {n_layer} layers; using {n_layer}"
+    let mut params = pin!(if auto_fit {
+        // The fit only changes parameters still at their defaults (n_gpu_layers -1).
+        base
+    } else {
+        base.with_n_gpu_layers(fixed_gpu_layers)
+    });
+    let mut patterns: Vec<CString> = Vec::new();
+    let placement = if auto_fit {
+        let device = gpu.map(|d| d.name.as_str()).unwrap_or_default();
+        let free = gpu.map_or(0, |d| d.memory_free);
+        let n_ctx = options.ctx_size.unwrap_or_else(|| {
+            gguf.context_length()
+                .unwrap_or(DEFAULT_CTX)
+                .clamp(1, DEFAULT_CTX)
+        });
+        let margin = fit_margin(options, free);
+        let mut cparams = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(options.batch_size)
+            .with_n_ubatch(options.batch_size.min(512))
+            .with_n_seq_max(1);
+        // SAFETY: plain query.
+        let max_devices = unsafe { llama_cpp_sys_2::llama_max_devices() }.max(1);
+        let mut margins = vec![usize::try_from(margin).unwrap_or(usize::MAX); max_devices];
+        let path_c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::InvalidOption(format!("{} has a NUL byte", path.display())))?;
+        {
+            let _one_fit = FIT.lock().unwrap_or_else(PoisonError::into_inner);
+            logging::clear_recent_problems();
+            params
+                .as_mut()
+                .fit_params(
+                    &path_c,
+                    &mut cparams,
+                    &mut margins,
+                    n_ctx,
+                    llama_cpp_sys_2::GGML_LOG_LEVEL_INFO,
+                )
+                .map_err(|e| {
+                    Error::InvalidOption(explain(format!(
+                        "--moe-offload auto: llama.cpp found no placement of {} that leaves {} \
+                         free on {device} ({} free now): {e}; lower --ctx-size, lower \
+                         --vram-margin-mb / raise --vram-budget-mb, or use --cpu-moe",
+                        path.display(),
+                        format_bytes(margin),
+                        format_bytes(free)
+                    )))
+                })?;
+        }
+        let ngl = match params.n_gpu_layers() {
+            n if n < 0 => n_layer + 1,
+            n => (n as u32).min(n_layer + 1),
+        };
+        let fitted = params.tensor_buft_override_patterns();
+        tracing::info!(
+            "auto fit: {ngl} GPU layers, {} overrides, margin {} on {device}",
+            fitted.len(),
+            format_bytes(margin)
         );
-    }
-    let patterns: Vec<CString> = placement::override_patterns(&options.moe, n_layer)
-        .into_iter()
-        .map(|p| CString::new(p).map_err(|e| Error::InvalidOption(e.to_string())))
-        .collect::<Result<_>>()?;
-
-    let mut params = pin!(LlamaModelParams::default()
-        .with_n_gpu_layers(gpu_layers)
-        .with_use_mmap(options.mmap));
-    // The params keep pointers into `patterns`, which outlive the load below.
-    for pattern in &patterns {
-        params.as_mut().add_cpu_buft_override(pattern);
-    }
+        placement::plan_with(&gguf, &MoeOffload::Auto, fitted, Some(device), ngl)
+    } else {
+        let gpu_layers = fixed_gpu_layers;
+        let placement = placement::plan(
+            &gguf,
+            &options.moe,
+            gpu.map(|d| d.name.as_str()),
+            gpu_layers,
+        );
+        if let Some(requested) = placement.clamped_from {
+            tracing::warn!(
+                "--n-cpu-moe {requested} is more than the model's {n_layer} layers; using {n_layer}"
+            );
+        }
+        check_budget(&placement, options)?;
+        patterns = placement::override_patterns(&options.moe, n_layer)
+            .into_iter()
+            .map(|p| CString::new(p).map_err(|e| Error::InvalidOption(e.to_string())))
+            .collect::<Result<_>>()?;
+        // The params keep pointers into `patterns`, which outlive the load below.
+        for pattern in &patterns {
+            params.as_mut().add_cpu_buft_override(pattern);
+        }
+        placement
+    };
+    let gpu_layers = placement.gpu_layers;
 
     logging::clear_recent_problems();
-    let model = LlamaModel::load_from_file(&backend, path, &params).map_err(|err| {
+    logging::start_buffer_capture();
+    let loaded = LlamaModel::load_from_file(&backend, path, &params);
+    let buffers = logging::take_buffer_capture();
+    let model = loaded.map_err(|err| {
         let problems = logging::take_recent_problems();
         Error::ModelLoad {
             path: path.to_path_buf(),
@@ -104,6 +216,11 @@ pub fn load(
         }
     })?;
     drop(patterns);
+    let gpu_name = gpu.map(|d| d.name.clone());
+    let memory = MemoryState {
+        model: per_device(&buffers, BufferKind::Model, gpu_name.as_deref()),
+        context: BTreeMap::new(),
+    };
 
     let n_ctx_train = model.n_ctx_train();
     let n_ctx = options
@@ -144,7 +261,43 @@ pub fn load(
         placement,
         batch_size: options.batch_size,
         threads,
+        gpu_name,
+        memory: Mutex::new(memory),
     })
+}
+
+/// The memory to leave free on the GPU for `--moe-offload auto`: `--vram-margin-mb`, or more
+/// when `--vram-budget-mb` asks to use less than `free - margin`.
+pub(crate) fn fit_margin(options: &ModelOptions, free: u64) -> u64 {
+    let margin = options.vram_margin_mb.saturating_mul(MIB);
+    match options.vram_budget_mb {
+        Some(budget) => margin.max(free.saturating_sub(budget.saturating_mul(MIB))),
+        None => margin,
+    }
+}
+
+/// With a fixed MoE mode, `--vram-budget-mb` is checked against the weights planned for the
+/// GPU before anything is loaded.
+fn check_budget(placement: &Placement, options: &ModelOptions) -> Result<()> {
+    let Some(budget) = options.vram_budget_mb else {
+        return Ok(());
+    };
+    let Some((device, bytes)) = placement
+        .bytes_per_device
+        .iter()
+        .find(|(d, _)| d != HOST_DEVICE)
+    else {
+        return Ok(());
+    };
+    if *bytes > budget.saturating_mul(MIB) {
+        return Err(Error::InvalidOption(format!(
+            "the weights placed on {device} need {}, more than --vram-budget-mb {budget}; keep \
+             more MoE experts in host memory (--n-cpu-moe N with a larger N, --cpu-moe), lower \
+             --gpu-layers, or let llama.cpp fit the model with --moe-offload auto",
+            format_bytes(*bytes)
+        )));
+    }
+    Ok(())
 }
 
 fn default_threads() -> i32 {
@@ -160,6 +313,34 @@ impl LoadedModel for LlamaLoaded {
 
     fn placement(&self) -> &Placement {
         &self.placement
+    }
+
+    fn memory(&self) -> Vec<DeviceMemory> {
+        let state = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut names: Vec<String> = state
+            .model
+            .keys()
+            .chain(state.context.keys())
+            .cloned()
+            .collect();
+        names.sort_by_key(|n| (n == HOST_DEVICE, n.clone()));
+        names.dedup();
+        names
+            .into_iter()
+            .map(|device| {
+                let (kv_cache, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
+                DeviceMemory {
+                    model: state.model.get(&device).copied().unwrap_or(0),
+                    kv_cache,
+                    compute,
+                    device,
+                }
+            })
+            .collect()
     }
 
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
@@ -225,9 +406,26 @@ impl LlamaLoaded {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         logging::clear_recent_problems();
-        self.model
-            .new_context(&self.backend, params)
-            .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
+        logging::start_buffer_capture();
+        let ctx = self.model.new_context(&self.backend, params);
+        let buffers = logging::take_buffer_capture();
+        let ctx =
+            ctx.map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))?;
+        let gpu = self.gpu_name.as_deref();
+        let kv = per_device(&buffers, BufferKind::KvCache, gpu);
+        let compute = per_device(&buffers, BufferKind::Compute, gpu);
+        let mut context = BTreeMap::new();
+        for (device, bytes) in kv {
+            context.entry(device).or_insert((0, 0)).0 = bytes;
+        }
+        for (device, bytes) in compute {
+            context.entry(device).or_insert((0, 0)).1 = bytes;
+        }
+        self.memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .context = context;
+        Ok(ctx)
     }
 }
 

@@ -16,6 +16,16 @@ pub struct Cli {
     /// Default: next to the shimmy-host binary.
     #[arg(long, env = "SHIMMY_BACKENDS_DIR", global = true, value_name = "DIR")]
     pub backends_dir: Option<PathBuf>,
+    /// Which compute backend runs models: auto (the first GPU, else the CPU), cpu, cuda or
+    /// vulkan. Asking for one that is not available is an error listing what is.
+    #[arg(
+        long,
+        env = "SHIMMY_GPU_BACKEND",
+        global = true,
+        default_value = "auto",
+        value_name = "auto|cpu|cuda|vulkan"
+    )]
+    pub gpu_backend: shimmy_core::backend::GpuBackend,
     /// Extra model folders, separated by ';' (SHIMMY_MODEL_PATHS is also read).
     #[arg(long, global = true, value_name = "\"A;B\"")]
     pub model_dirs: Option<String>,
@@ -38,8 +48,12 @@ pub enum Command {
     Discover,
     /// Load a model and print its facts and where its weights went.
     Probe(ProbeArgs),
-    /// Show the compute devices ggml sees and the backend libraries found.
+    /// Show the compute devices ggml sees, the backend libraries found and the backend
+    /// `--gpu-backend` selects.
     GpuInfo,
+    /// Benchmark model placements: prompt and decode tok/s, time to first token, memory per
+    /// device, host RSS; each against a plain llama.cpp decode loop with the same placement.
+    Bench(BenchArgs),
     /// Write a small random-weight GGUF model (dense or MoE) to try everything without a download.
     MakeTestModel(MakeTestModelArgs),
     /// List, inspect and check WebAssembly plugins.
@@ -190,6 +204,41 @@ pub struct BenchServeArgs {
     pub model_args: ModelArgs,
 }
 
+/// `bench` arguments.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model file path or discovered name.
+    #[arg(long, short)]
+    pub model: String,
+    /// MoE placements to compare, comma separated: none, all, N (layers), auto.
+    #[arg(
+        long,
+        default_value = "none,all,auto",
+        value_delimiter = ',',
+        value_name = "MODE,..."
+    )]
+    pub moe: Vec<shimmy_core::placement::MoeOffload>,
+    /// Measured runs per placement (after one warm-up run).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub runs: u32,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub prompt_tokens: u32,
+    /// Tokens generated per run.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Print the results as JSON (on stdout; the table goes to stderr then).
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the plain llama-cpp-2 decode loop baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Context size, batch size, GPU layers, threads, memory mapping, VRAM margin and budget
+    /// (the MoE flags are replaced by --moe).
+    #[command(flatten)]
+    pub model_args: ModelArgs,
+}
+
 /// Options of the plugin runtime (global).
 #[derive(Debug, Clone, Args)]
 pub struct PluginOptions {
@@ -276,6 +325,22 @@ pub struct ModelArgs {
     /// Keep the MoE expert tensors of the first N layers in host memory.
     #[arg(long, value_name = "N")]
     pub n_cpu_moe: Option<u32>,
+    /// MoE placement: none, all (= --cpu-moe), N (= --n-cpu-moe N), or auto: llama.cpp fits
+    /// as much as possible on the GPU (leaving --vram-margin-mb free) and keeps the rest of the
+    /// experts in host memory.
+    #[arg(long, value_name = "none|all|N|auto", conflicts_with_all = ["cpu_moe", "n_cpu_moe", "fit"])]
+    pub moe_offload: Option<shimmy_core::placement::MoeOffload>,
+    /// Same as --moe-offload auto.
+    #[arg(long, conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
+    pub fit: bool,
+    /// Memory to leave free on the GPU with --moe-offload auto, in MiB.
+    #[arg(long, default_value_t = shimmy_core::backend::DEFAULT_VRAM_MARGIN_MB, value_name = "MB")]
+    pub vram_margin_mb: u64,
+    /// Most GPU memory the model may use, in MiB. With --moe-offload auto the fit keeps
+    /// weights, KV cache and compute buffers within it; with the fixed modes the weights placed
+    /// on the GPU are checked against it before loading.
+    #[arg(long, value_name = "MB")]
+    pub vram_budget_mb: Option<u64>,
 }
 
 /// `generate` arguments.

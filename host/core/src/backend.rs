@@ -27,7 +27,15 @@ pub struct ModelOptions {
     pub mmap: bool,
     /// Which MoE expert tensors stay in host memory.
     pub moe: MoeOffload,
+    /// Memory to leave free on each GPU device when `moe` is [`MoeOffload::Auto`], in MiB.
+    pub vram_margin_mb: u64,
+    /// Most device memory the model may use on the GPU, in MiB (weights, KV cache and compute
+    /// buffers for `Auto`; weights for the fixed modes, checked before loading).
+    pub vram_budget_mb: Option<u64>,
 }
+
+/// Default of [`ModelOptions::vram_margin_mb`]: llama.cpp's own default fit margin.
+pub const DEFAULT_VRAM_MARGIN_MB: u64 = 1024;
 
 impl Default for ModelOptions {
     fn default() -> Self {
@@ -38,7 +46,94 @@ impl Default for ModelOptions {
             threads: None,
             mmap: true,
             moe: MoeOffload::None,
+            vram_margin_mb: DEFAULT_VRAM_MARGIN_MB,
+            vram_budget_mb: None,
         }
+    }
+}
+
+/// Which ggml backend runs the model (`--gpu-backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuBackend {
+    /// The best device available: the first GPU, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU only, even when a GPU is present.
+    Cpu,
+    /// An NVIDIA GPU through `libggml-cuda.so`.
+    Cuda,
+    /// A GPU through `libggml-vulkan.so`.
+    Vulkan,
+}
+
+impl GpuBackend {
+    /// The ggml backend registry name (`CUDA`, `Vulkan`, `CPU`), `None` for `Auto`.
+    pub fn registry_name(self) -> Option<&'static str> {
+        match self {
+            GpuBackend::Auto => None,
+            GpuBackend::Cpu => Some("CPU"),
+            GpuBackend::Cuda => Some("CUDA"),
+            GpuBackend::Vulkan => Some("Vulkan"),
+        }
+    }
+
+    /// The module file that provides it (`libggml-cuda.so`), `None` for `Auto` and `Cpu`.
+    pub fn module_file(self) -> Option<&'static str> {
+        match self {
+            GpuBackend::Cuda => Some("libggml-cuda.so"),
+            GpuBackend::Vulkan => Some("libggml-vulkan.so"),
+            GpuBackend::Auto | GpuBackend::Cpu => None,
+        }
+    }
+}
+
+impl std::fmt::Display for GpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GpuBackend::Auto => "auto",
+            GpuBackend::Cpu => "cpu",
+            GpuBackend::Cuda => "cuda",
+            GpuBackend::Vulkan => "vulkan",
+        })
+    }
+}
+
+impl std::str::FromStr for GpuBackend {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(GpuBackend::Auto),
+            "cpu" => Ok(GpuBackend::Cpu),
+            "cuda" => Ok(GpuBackend::Cuda),
+            "vulkan" => Ok(GpuBackend::Vulkan),
+            other => Err(crate::Error::InvalidOption(format!(
+                "unknown GPU backend {other:?}; use one of auto, cpu, cuda, vulkan"
+            ))),
+        }
+    }
+}
+
+/// Memory a loaded model holds on one device, as llama.cpp reported its buffers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeviceMemory {
+    /// ggml's device name (`CUDA0`), or `CPU` for host memory.
+    pub device: String,
+    /// Model weights in bytes.
+    pub model: u64,
+    /// KV cache (and recurrent state) in bytes, of the model's latest context.
+    pub kv_cache: u64,
+    /// Compute and output buffers in bytes, of the model's latest context.
+    pub compute: u64,
+}
+
+impl DeviceMemory {
+    /// Everything together.
+    pub fn total(&self) -> u64 {
+        self.model
+            .saturating_add(self.kv_cache)
+            .saturating_add(self.compute)
     }
 }
 
@@ -285,6 +380,11 @@ pub trait LoadedModel: Send + Sync {
     fn info(&self) -> &ModelInfo;
     /// Where its weights went (MoE offload report).
     fn placement(&self) -> &Placement;
+    /// Memory per device (weights, KV cache, compute buffers), as the engine reported it;
+    /// empty when the engine does not know.
+    fn memory(&self) -> Vec<DeviceMemory> {
+        Vec::new()
+    }
     /// Text to token ids.
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>>;
     /// Token ids to text (lossy for ids that do not end on a character boundary).

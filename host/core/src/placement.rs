@@ -37,6 +37,9 @@ pub enum MoeOffload {
     All,
     /// The expert tensors of layers `0..N` stay in host memory (`--n-cpu-moe N`).
     FirstLayers(u32),
+    /// llama.cpp's automatic fit (`--moe-offload auto`, `--fit`): as much as fits on the GPU,
+    /// the remaining expert tensors in host memory. The overrides are known only after the fit.
+    Auto,
 }
 
 impl MoeOffload {
@@ -55,6 +58,61 @@ impl MoeOffload {
     }
 }
 
+impl MoeOffload {
+    /// The mode for the `--cpu-moe`, `--n-cpu-moe N` and `--moe-offload MODE` flags (at most
+    /// one of them).
+    pub fn from_all_flags(
+        cpu_moe: bool,
+        n_cpu_moe: Option<u32>,
+        moe_offload: Option<MoeOffload>,
+    ) -> Result<Self> {
+        match moe_offload {
+            None => Self::from_flags(cpu_moe, n_cpu_moe),
+            Some(mode) if !cpu_moe && n_cpu_moe.is_none() => Ok(mode),
+            Some(mode) => Err(Error::InvalidOption(format!(
+                "--moe-offload {} and {} both choose which MoE expert weights stay in host \
+                 memory; pick one",
+                mode.flag_value(),
+                if cpu_moe {
+                    "--cpu-moe".to_string()
+                } else {
+                    format!("--n-cpu-moe {}", n_cpu_moe.unwrap_or(0))
+                }
+            ))),
+        }
+    }
+
+    /// The value `--moe-offload` takes for this mode: `none`, `all`, `N` or `auto`.
+    pub fn flag_value(&self) -> String {
+        match self {
+            MoeOffload::None => "none".into(),
+            MoeOffload::All => "all".into(),
+            MoeOffload::FirstLayers(n) => n.to_string(),
+            MoeOffload::Auto => "auto".into(),
+        }
+    }
+}
+
+impl std::str::FromStr for MoeOffload {
+    type Err = Error;
+
+    /// `none` (or `off`, `0`), `all` (or `cpu`), a layer count `N`, `auto` (or `fit`).
+    fn from_str(s: &str) -> Result<Self> {
+        let v = s.trim().to_ascii_lowercase();
+        match v.as_str() {
+            "none" | "off" | "0" => Ok(MoeOffload::None),
+            "all" | "cpu" => Ok(MoeOffload::All),
+            "auto" | "fit" => Ok(MoeOffload::Auto),
+            _ => v.parse::<u32>().map(MoeOffload::FirstLayers).map_err(|_| {
+                Error::InvalidOption(format!(
+                    "unknown MoE offload mode {s:?}; use none, all, auto, or a number of layers \
+                     N (the experts of the first N layers stay in host memory)"
+                ))
+            }),
+        }
+    }
+}
+
 impl fmt::Display for MoeOffload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -64,6 +122,7 @@ impl fmt::Display for MoeOffload {
                 f,
                 "expert weights of the first {n} layers in host memory (--n-cpu-moe {n})"
             ),
+            MoeOffload::Auto => f.write_str("automatic fit into GPU memory (--moe-offload auto)"),
         }
     }
 }
@@ -74,7 +133,7 @@ impl fmt::Display for MoeOffload {
 /// [`MAX_PATTERN_LAYERS`]).
 pub fn override_patterns(mode: &MoeOffload, n_layer: u32) -> Vec<String> {
     match *mode {
-        MoeOffload::None => Vec::new(),
+        MoeOffload::None | MoeOffload::Auto => Vec::new(),
         MoeOffload::All => vec![EXPERT_PATTERN.to_string()],
         MoeOffload::FirstLayers(n) => (0..n.min(n_layer).min(MAX_PATTERN_LAYERS))
             .map(|i| format!(r"blk\.{i}{EXPERT_PATTERN}"))
@@ -106,6 +165,8 @@ pub struct Placement {
     pub bytes_per_device: Vec<(String, u64)>,
     /// The override patterns ([`override_patterns`]) to hand to llama.cpp.
     pub patterns: Vec<String>,
+    /// Layers put on the GPU (llama.cpp's `n_gpu_layers`, output layer included).
+    pub gpu_layers: u32,
 }
 
 /// Which part of the model a tensor belongs to, for llama.cpp's device assignment.
@@ -172,15 +233,30 @@ pub fn plan(
     gpu_device: Option<&str>,
     n_gpu_layers: u32,
 ) -> Placement {
+    let patterns = override_patterns(mode, layer_count(gguf));
+    plan_with(gguf, mode, patterns, gpu_device, n_gpu_layers)
+}
+
+/// Like [`plan`], with the override patterns given (e.g. those llama.cpp's fit chose for
+/// [`MoeOffload::Auto`]). For `Auto`, `layers_offloaded_by_moe` counts the layers with at
+/// least one expert tensor in host memory.
+pub fn plan_with(
+    gguf: &GgufFile,
+    mode: &MoeOffload,
+    patterns: Vec<String>,
+    gpu_device: Option<&str>,
+    n_gpu_layers: u32,
+) -> Placement {
     let n_layer = layer_count(gguf);
     let (layers_offloaded_by_moe, clamped_from) = match *mode {
-        MoeOffload::None => (0, None),
+        MoeOffload::None | MoeOffload::Auto => (0, None),
         MoeOffload::All => (n_layer, None),
         MoeOffload::FirstLayers(n) if n > n_layer => (n_layer, Some(n)),
         MoeOffload::FirstLayers(n) => (n, None),
     };
-    let patterns = override_patterns(mode, n_layer);
+    let mut auto_layers = std::collections::BTreeSet::new();
     // The patterns are built from a constant and integers, so they always compile.
+    // (llama.cpp's fit writes patterns of the same shape.)
     let overrides = RegexSet::new(&patterns).unwrap_or_else(|_| RegexSet::empty());
     let expert = Regex::new(EXPERT_PATTERN).ok();
 
@@ -208,6 +284,11 @@ pub fn plan(
         expert_bytes_host: 0,
         bytes_per_device: Vec::new(),
         patterns: Vec::new(),
+        gpu_layers: if gpu_device.is_some() {
+            n_gpu_layers
+        } else {
+            0
+        },
     };
     let (mut gpu_bytes, mut host_bytes) = (0u64, 0u64);
     for t in &gguf.tensors {
@@ -217,6 +298,9 @@ pub fn plan(
             placement.expert_tensors_total += 1;
             placement.expert_bytes_total = placement.expert_bytes_total.saturating_add(t.n_bytes);
             if overridden {
+                if let Part::Block(i) = part_of(&t.name) {
+                    auto_layers.insert(i);
+                }
                 placement.expert_tensors_host += 1;
                 placement.expert_bytes_host = placement.expert_bytes_host.saturating_add(t.n_bytes);
             }
@@ -241,6 +325,9 @@ pub fn plan(
     placement
         .bytes_per_device
         .push((HOST_DEVICE.to_string(), host_bytes));
+    if *mode == MoeOffload::Auto {
+        placement.layers_offloaded_by_moe = auto_layers.len() as u32;
+    }
     placement.patterns = patterns;
     placement
 }
@@ -249,6 +336,9 @@ impl fmt::Display for Placement {
     /// One line, e.g. `MoE offload: 12 expert tensors (12.0 MiB) in host memory; CUDA0 2.5 MiB, CPU 0.8 MiB`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MoE offload: ")?;
+        if self.mode == MoeOffload::Auto {
+            f.write_str("auto fit, ")?;
+        }
         let total = format_bytes(self.expert_bytes_total);
         match (self.mode, self.expert_tensors_total) {
             (MoeOffload::None, 0) => f.write_str("off (dense model, no expert tensors)")?,
@@ -256,6 +346,21 @@ impl fmt::Display for Placement {
             (MoeOffload::None, n) => write!(
                 f,
                 "off ({n} expert tensors, {total}, placed with their layers)"
+            )?,
+            (MoeOffload::Auto, _) if self.gpu_layers == 0 => {
+                f.write_str("no GPU layers, every weight in host memory")?
+            }
+            (MoeOffload::Auto, n) if self.expert_tensors_host == 0 => write!(
+                f,
+                "every expert tensor ({n}, {total}) with its layer (all fit on the device)"
+            )?,
+            (MoeOffload::Auto, n) => write!(
+                f,
+                "{} of {n} expert tensors ({} of {total}) in host memory (experts of {} of {} layers)",
+                self.expert_tensors_host,
+                format_bytes(self.expert_bytes_host),
+                self.layers_offloaded_by_moe,
+                self.n_layer
             )?,
             (_, n) if self.expert_tensors_host == n => write!(
                 f,
@@ -617,6 +722,80 @@ mod tests {
         assert_eq!(p.patterns.len(), MAX_PATTERN_LAYERS as usize);
         assert_eq!(p.n_layer, u32::MAX);
         assert_eq!(p.clamped_from, None);
+    }
+
+    #[test]
+    fn moe_offload_values() {
+        assert_eq!("none".parse::<MoeOffload>().unwrap(), MoeOffload::None);
+        assert_eq!("0".parse::<MoeOffload>().unwrap(), MoeOffload::None);
+        assert_eq!("all".parse::<MoeOffload>().unwrap(), MoeOffload::All);
+        assert_eq!("AUTO".parse::<MoeOffload>().unwrap(), MoeOffload::Auto);
+        assert_eq!("fit".parse::<MoeOffload>().unwrap(), MoeOffload::Auto);
+        assert_eq!(
+            " 4 ".parse::<MoeOffload>().unwrap(),
+            MoeOffload::FirstLayers(4)
+        );
+        let err = "most".parse::<MoeOffload>().unwrap_err().to_string();
+        assert!(err.contains("none, all, auto"), "{err}");
+        for mode in [
+            MoeOffload::None,
+            MoeOffload::All,
+            MoeOffload::Auto,
+            MoeOffload::FirstLayers(7),
+        ] {
+            assert_eq!(mode.flag_value().parse::<MoeOffload>().unwrap(), mode);
+        }
+    }
+
+    #[test]
+    fn moe_offload_flag_conflicts() {
+        assert_eq!(
+            MoeOffload::from_all_flags(false, None, Some(MoeOffload::Auto)).unwrap(),
+            MoeOffload::Auto
+        );
+        assert_eq!(
+            MoeOffload::from_all_flags(true, None, None).unwrap(),
+            MoeOffload::All
+        );
+        let err = MoeOffload::from_all_flags(true, None, Some(MoeOffload::Auto))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--moe-offload auto") && err.contains("--cpu-moe"),
+            "{err}"
+        );
+        let err = MoeOffload::from_all_flags(false, Some(3), Some(MoeOffload::All))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--n-cpu-moe 3"), "{err}");
+    }
+
+    #[test]
+    fn auto_placement_from_fit_patterns() {
+        let g = model(4, true, false);
+        // What llama.cpp's fit writes when the experts of layers 0 and 1 must leave the GPU.
+        let patterns: Vec<String> = (0..2)
+            .map(|il| format!(r"blk\.{il}\.ffn_(up|down|gate_up|gate)_(ch|)exps"))
+            .collect();
+        let p = plan_with(&g, &MoeOffload::Auto, patterns, Some("CUDA0"), 5);
+        assert_eq!(p.layers_offloaded_by_moe, 2);
+        assert_eq!(p.expert_tensors_host, 6);
+        assert_eq!(p.expert_bytes_host, 6 * EXPERT);
+        assert_eq!(p.gpu_layers, 5);
+        assert_eq!(bytes(&p, "CPU"), EMBD + 6 * EXPERT);
+        let line = p.to_string();
+        assert!(
+            line.starts_with("MoE offload: auto fit, 6 of 12 expert tensors")
+                && line.contains("(experts of 2 of 4 layers)"),
+            "{line}"
+        );
+        // Everything fits: no override.
+        let p = plan_with(&g, &MoeOffload::Auto, Vec::new(), Some("CUDA0"), 5);
+        assert!(p.to_string().contains("all fit on the device"), "{p}");
+        // No GPU.
+        let p = plan_with(&g, &MoeOffload::Auto, Vec::new(), None, 0);
+        assert!(p.to_string().contains("no GPU layers"), "{p}");
+        assert_eq!(p.bytes_per_device, vec![("CPU".into(), g.tensor_bytes())]);
     }
 
     #[test]

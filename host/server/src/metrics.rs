@@ -67,6 +67,7 @@ pub struct Metrics {
     load_seconds: Histogram,
     device_memory_total: Family<Labels, Gauge>,
     device_memory_free: Family<Labels, Gauge>,
+    model_memory: Family<Labels, Gauge>,
     throughput: Mutex<VecDeque<(Instant, u64)>>,
     retired_generated: AtomicU64,
 }
@@ -99,6 +100,7 @@ impl Metrics {
             load_seconds: Histogram::new(DURATION_BUCKETS),
             device_memory_total: Family::default(),
             device_memory_free: Family::default(),
+            model_memory: Family::default(),
             throughput: Mutex::new(VecDeque::new()),
             retired_generated: AtomicU64::new(0),
         };
@@ -191,6 +193,13 @@ impl Metrics {
             Unit::Bytes,
             m.device_memory_free.clone(),
         );
+        r.register_with_unit(
+            "model_memory",
+            "Memory a loaded model holds per device, by kind: weights (model), kv_cache, compute \
+             (llama.cpp's buffer sizes; device CPU is host memory)",
+            Unit::Bytes,
+            m.model_memory.clone(),
+        );
         m
     }
 
@@ -279,8 +288,24 @@ impl Metrics {
         self.busy_slots.clear();
         self.slots.clear();
         self.active_requests.clear();
+        self.model_memory.clear();
         let mut loaded = 0;
         for m in models {
+            for mem in &m.memory {
+                for (kind, bytes) in [
+                    ("model", mem.model),
+                    ("kv_cache", mem.kv_cache),
+                    ("compute", mem.compute),
+                ] {
+                    self.model_memory
+                        .get_or_create(&vec![
+                            ("model", m.name.clone()),
+                            ("device", mem.device.clone()),
+                            ("kind", kind.to_string()),
+                        ])
+                        .set(bytes.min(i64::MAX as u64) as i64);
+                }
+            }
             let Some(stats) = &m.scheduler else { continue };
             loaded += 1;
             let label = model_label(&m.name);
@@ -341,6 +366,12 @@ mod tests {
                 ..Default::default()
             }),
             template: "chatml".into(),
+            memory: vec![shimmy_core::backend::DeviceMemory {
+                device: "CUDA0".into(),
+                model: 3 << 20,
+                kv_cache: 1 << 20,
+                compute: 512,
+            }],
         };
         let text = m.render(&[status], &[]);
         for needle in [
@@ -351,6 +382,9 @@ mod tests {
             "shimmy_busy_slots{model=\"tiny\"} 1",
             "shimmy_loaded_models 1",
             "shimmy_generated_tokens_per_second",
+            "shimmy_model_memory_bytes{model=\"tiny\",device=\"CUDA0\",kind=\"model\"} 3145728",
+            "shimmy_model_memory_bytes{model=\"tiny\",device=\"CUDA0\",kind=\"kv_cache\"} 1048576",
+            "shimmy_model_memory_bytes{model=\"tiny\",device=\"CUDA0\",kind=\"compute\"} 512",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use shimmy_core::backend::{Backend, LoadedModel};
+use shimmy_core::backend::{Backend, DeviceMemory, LoadedModel};
 use shimmy_core::serving::{Scheduler, SchedulerStats, ServeOptions};
 use shimmy_core::template_choice::TemplateChoice;
 use tokio::sync::Notify;
@@ -137,6 +137,10 @@ pub struct ModelStatus {
     pub scheduler: Option<SchedulerStats>,
     /// The template its chats get (predicted until it is loaded).
     pub template: String,
+    /// Memory per device (weights, KV cache, compute buffers) when loaded, from llama.cpp's
+    /// buffer sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<DeviceMemory>,
 }
 
 /// Loads, leases and unloads models.
@@ -263,6 +267,10 @@ impl ModelManager {
                         .map_or(slot.entry.template.name.clone(), |l| {
                             l.template.name.clone()
                         }),
+                    memory: loaded
+                        .as_ref()
+                        .map(|l| l.model.memory())
+                        .unwrap_or_default(),
                 }
             })
             .collect()

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context as _, Result};
 use shimmy_core::backend::{Flow, GenerateEvent, GenerateRequest, SamplingOptions};
+use shimmy_core::placement::format_bytes;
 
 use super::Context;
 use crate::chat_file;
@@ -98,5 +99,16 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
             .unwrap_or("?"),
         summary.seed,
     );
+    if ctx.verbose > 0 {
+        for m in model.memory() {
+            eprintln!(
+                "memory: {} weights {}, KV cache {}, compute {}",
+                m.device,
+                format_bytes(m.model),
+                format_bytes(m.kv_cache),
+                format_bytes(m.compute)
+            );
+        }
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use shimmy_core::backend::Backend;
 use shimmy_core::placement::format_bytes;
 
-use super::Context;
+use super::{engine_line, Context};
 
 /// Prints the backend libraries found and every device ggml sees.
 pub fn run(ctx: &Context) -> Result<()> {
@@ -26,6 +26,7 @@ pub fn run(ctx: &Context) -> Result<()> {
             format_bytes(d.memory_total)
         );
     }
+    println!("{}", engine_line(&engine));
     if !devices.iter().any(|d| d.kind == "gpu" || d.kind == "igpu") {
         println!(
             "no GPU device: inference runs on the CPU. To use an NVIDIA GPU, put libggml-cuda.so \

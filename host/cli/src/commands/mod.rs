@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod bench;
 mod bench_serve;
 mod discover;
 mod generate;
@@ -17,9 +18,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use shimmy_backend_llama::LlamaEngine;
-use shimmy_core::backend::{Backend, LoadedModel, ModelOptions};
+use shimmy_core::backend::{Backend, GpuBackend, LoadedModel, ModelOptions};
 use shimmy_core::discovery::{self, DiscoveryConfig, DiscoveryReport};
-use shimmy_core::placement::MoeOffload;
+use shimmy_core::placement::{format_bytes, MoeOffload};
 
 use crate::cli::{Cli, Command, ModelArgs, PluginOptions};
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         model_dirs: cli.model_dirs,
         verbose: cli.verbose,
         plugins: cli.plugins,
+        gpu_backend: cli.gpu_backend,
     };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args),
@@ -42,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Template(command) => template::run(&ctx, command),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::BenchServe(args) => bench_serve::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
         Command::Tool(command) => tool::run(&ctx, command),
         Command::Workflow(command) => workflow::run(&ctx, command),
     }
@@ -53,6 +56,7 @@ pub struct Context {
     model_dirs: Option<String>,
     verbose: u8,
     plugins: PluginOptions,
+    gpu_backend: GpuBackend,
 }
 
 impl Context {
@@ -61,9 +65,13 @@ impl Context {
         discovery::discover(&DiscoveryConfig::from_env(self.model_dirs.as_deref()))
     }
 
-    /// Starts llama.cpp with the configured backend libraries.
+    /// Starts llama.cpp with the configured backend libraries and `--gpu-backend`.
     fn engine(&self) -> Result<LlamaEngine> {
-        Ok(LlamaEngine::new(self.backends_dir.as_deref())?)
+        let engine = LlamaEngine::with_gpu_backend(self.backends_dir.as_deref(), self.gpu_backend)?;
+        if self.verbose > 0 {
+            eprintln!("{}", engine_line(&engine));
+        }
+        Ok(engine)
     }
 
     /// Resolves a model name or path and loads it.
@@ -92,6 +100,151 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         gpu_layers: args.gpu_layers,
         threads: args.threads,
         mmap: !args.no_mmap,
-        moe: MoeOffload::from_flags(args.cpu_moe, args.n_cpu_moe)?,
+        moe: MoeOffload::from_all_flags(
+            args.cpu_moe,
+            args.n_cpu_moe,
+            if args.fit {
+                Some(MoeOffload::Auto)
+            } else {
+                args.moe_offload
+            },
+        )?,
+        vram_margin_mb: args.vram_margin_mb,
+        vram_budget_mb: args.vram_budget_mb,
     })
+}
+
+/// One line naming the backend in use and its device with free/total memory, e.g.
+/// `backend: cuda (auto), device CUDA0 NVIDIA H100 80GB HBM3, 78.7 GiB free of 79.2 GiB`.
+pub(crate) fn engine_line(engine: &LlamaEngine) -> String {
+    let asked = engine.gpu_backend();
+    match engine.selected_gpu() {
+        Some(d) => format!(
+            "backend: {} ({asked}), device {} {}, {} free of {}",
+            d.backend.to_ascii_lowercase(),
+            d.name,
+            d.description,
+            format_bytes(d.memory_free),
+            format_bytes(d.memory_total)
+        ),
+        None => {
+            let cpu = engine.devices().into_iter().find(|d| d.kind == "cpu");
+            match cpu {
+                Some(d) => format!(
+                    "backend: cpu ({asked}), device {} {}, {} free of {}",
+                    d.name,
+                    d.description,
+                    format_bytes(d.memory_free),
+                    format_bytes(d.memory_total)
+                ),
+                None => format!("backend: cpu ({asked})"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use shimmy_core::backend::{GpuBackend, DEFAULT_VRAM_MARGIN_MB};
+    use shimmy_core::placement::MoeOffload;
+
+    use super::model_options;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("shimmy-host").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn moe_of(args: &[&str]) -> (MoeOffload, u64, Option<u64>) {
+        match parse(args).command {
+            Command::Probe(p) => {
+                let o = model_options(&p.model_args).unwrap();
+                (o.moe, o.vram_margin_mb, o.vram_budget_mb)
+            }
+            other => panic!("not probe: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn moe_flags_become_model_options() {
+        assert_eq!(
+            moe_of(&["probe", "m"]),
+            (MoeOffload::None, DEFAULT_VRAM_MARGIN_MB, None)
+        );
+        assert_eq!(moe_of(&["probe", "m", "--fit"]).0, MoeOffload::Auto);
+        assert_eq!(
+            moe_of(&[
+                "probe",
+                "m",
+                "--moe-offload",
+                "auto",
+                "--vram-margin-mb",
+                "512",
+                "--vram-budget-mb",
+                "2000"
+            ]),
+            (MoeOffload::Auto, 512, Some(2000))
+        );
+        assert_eq!(
+            moe_of(&["probe", "m", "--moe-offload", "6"]).0,
+            MoeOffload::FirstLayers(6)
+        );
+        assert_eq!(moe_of(&["probe", "m", "--cpu-moe"]).0, MoeOffload::All);
+        for bad in [
+            &["probe", "m", "--fit", "--cpu-moe"][..],
+            &["probe", "m", "--moe-offload", "all", "--n-cpu-moe", "2"],
+            &["probe", "m", "--moe-offload", "some"],
+        ] {
+            let with_bin = std::iter::once("shimmy-host").chain(bad.iter().copied());
+            assert!(Cli::try_parse_from(with_bin).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn gpu_backend_is_global_and_checked() {
+        assert_eq!(parse(&["gpu-info"]).gpu_backend, GpuBackend::Auto);
+        assert_eq!(
+            parse(&["gpu-info", "--gpu-backend", "cuda"]).gpu_backend,
+            GpuBackend::Cuda
+        );
+        assert_eq!(
+            parse(&["--gpu-backend", "CPU", "probe", "m"]).gpu_backend,
+            GpuBackend::Cpu
+        );
+        let err = Cli::try_parse_from(["shimmy-host", "--gpu-backend", "metal", "gpu-info"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auto, cpu, cuda, vulkan"), "{err}");
+    }
+
+    #[test]
+    fn bench_takes_a_list_of_placements() {
+        match parse(&[
+            "bench",
+            "--model",
+            "m",
+            "--moe",
+            "none,all,4,auto",
+            "--runs",
+            "1",
+        ])
+        .command
+        {
+            Command::Bench(b) => {
+                assert_eq!(
+                    b.moe,
+                    [
+                        MoeOffload::None,
+                        MoeOffload::All,
+                        MoeOffload::FirstLayers(4),
+                        MoeOffload::Auto
+                    ]
+                );
+                assert_eq!((b.runs, b.prompt_tokens, b.gen_tokens), (1, 512, 128));
+            }
+            other => panic!("not bench: {other:?}"),
+        }
+    }
 }

@@ -46,5 +46,12 @@ pub fn run(ctx: &Context, args: ProbeArgs) -> Result<()> {
     }
     println!("gpu layers:     {}", info.gpu_layers);
     println!("placement:      {}", model.placement());
+    for m in model.memory() {
+        println!(
+            "memory:         {} weights {} (llama.cpp's buffers)",
+            m.device,
+            format_bytes(m.model)
+        );
+    }
     Ok(())
 }

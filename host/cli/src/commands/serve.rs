@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use shimmy_core::backend::Backend;
+use shimmy_core::placement::format_bytes;
 use shimmy_plugins::PluginRegistry;
 use shimmy_server::diagnostics::Colors;
 use shimmy_server::{Catalog, Server, ServerConfig};
@@ -24,6 +25,8 @@ pub(super) struct Parts {
     pub registry: Arc<PluginRegistry>,
     pub catalog: Catalog,
     pub operator_templates: BTreeMap<String, String>,
+    /// The backend and device in use (see `engine_line`).
+    pub engine_line: String,
 }
 
 /// Discovers the models (all of them, or those named), loads the plugins and the engine.
@@ -54,8 +57,11 @@ pub(super) fn prepare(ctx: &Context, models: &[String]) -> Result<Parts> {
         .filter_map(|(name, m)| Some((name.clone(), m.template.clone()?)))
         .collect();
     let catalog = Catalog::build(chosen, &registry, &operator_templates);
-    let backend: Arc<dyn Backend> = Arc::new(ctx.engine()?);
+    let engine = ctx.engine()?;
+    let engine_line = super::engine_line(&engine);
+    let backend: Arc<dyn Backend> = Arc::new(engine);
     Ok(Parts {
+        engine_line,
         backend,
         registry: Arc::new(registry),
         catalog,
@@ -119,6 +125,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
     } else {
         Vec::new()
     };
+    let engine_line = parts.engine_line.clone();
     runtime.block_on(async move {
         let server = Server::with_listener(
             listener,
@@ -131,6 +138,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
             "{}",
             server.banner(env!("CARGO_PKG_VERSION"), Colors::for_stdout())
         );
+        println!("{engine_line}");
         let stop = Arc::new(tokio::sync::Notify::new());
         let state = server.state().clone();
         let stop2 = stop.clone();
@@ -153,6 +161,16 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
                     l.load_duration.as_secs_f64(),
                     l.template.name
                 );
+                println!("  {}", l.model.placement());
+                for m in l.model.memory() {
+                    println!(
+                        "  {} memory: weights {}, KV cache {}, compute {}",
+                        m.device,
+                        format_bytes(m.model),
+                        format_bytes(m.kv_cache),
+                        format_bytes(m.compute)
+                    );
+                }
             }
             println!("ready");
         }
