@@ -112,6 +112,13 @@ impl RunHost {
         if let Some((_, message)) = &r.limit {
             return Err(GuestError::LimitExceeded(message.clone()));
         }
+        // The run's future is also dropped at the deadline; this catches a run that keeps
+        // going between host calls faster than the timer fires.
+        if self.started.elapsed() > self.limits.timeout {
+            let message = timeout_message(self.limits.timeout);
+            r.limit = Some(("timeout", message.clone()));
+            return Err(GuestError::LimitExceeded(message));
+        }
         if r.steps >= self.limits.max_steps {
             let message = format!(
                 "the run reached its step limit ({} steps: generations and tool calls)",
@@ -213,6 +220,13 @@ impl RunHost {
             .map_err(guest_error)?;
         generation.collect().await.map_err(guest_error)
     }
+}
+
+fn timeout_message(timeout: Duration) -> String {
+    format!(
+        "the run took longer than its time limit ({} ms)",
+        timeout.as_millis()
+    )
 }
 
 /// A server error as the plugin sees it.
@@ -428,19 +442,19 @@ pub async fn run(
     let duration = host.started.elapsed();
     let record = std::mem::take(&mut *host.record());
     let workflow = request.workflow;
+    // Timers fire at millisecond granularity: a run that finished past its deadline has
+    // exceeded it all the same (unless another limit ended it first).
+    let late = record.limit.is_none() && duration > request.limits.timeout;
     let result = match result {
-        Err(_) => {
+        Ok(result) if !late => result,
+        _ => {
             return Err(ServerError::WorkflowLimit {
                 workflow,
                 limit: "timeout",
-                message: format!(
-                    "the run took longer than its time limit ({} ms)",
-                    request.limits.timeout.as_millis()
-                ),
+                message: timeout_message(request.limits.timeout),
                 trace: record.trace,
             })
         }
-        Ok(result) => result,
     };
     if let Some((limit, message)) = record.limit {
         return Err(ServerError::WorkflowLimit {
