@@ -332,6 +332,28 @@ pub fn plan_with(
     placement
 }
 
+/// How many leading layers must keep their experts in host memory to cover every expert
+/// tensor `patterns` sends there: one more than the highest block index matched (0 when none
+/// is). Used to turn llama.cpp's fit into a whole-layer `--n-cpu-moe N`.
+pub fn expert_layers_covered(gguf: &GgufFile, patterns: &[String]) -> u32 {
+    let Ok(overrides) = RegexSet::new(patterns) else {
+        return 0;
+    };
+    let Ok(expert) = Regex::new(EXPERT_PATTERN) else {
+        return 0;
+    };
+    gguf.tensors
+        .iter()
+        .filter(|t| expert.is_match(&t.name) && overrides.is_match(&t.name))
+        .filter_map(|t| match part_of(&t.name) {
+            Part::Block(i) => Some(i + 1),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .min(layer_count(gguf))
+}
+
 impl fmt::Display for Placement {
     /// One line, e.g. `MoE offload: 12 expert tensors (12.0 MiB) in host memory; CUDA0 2.5 MiB, CPU 0.8 MiB`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -796,6 +818,24 @@ mod tests {
         let p = plan_with(&g, &MoeOffload::Auto, Vec::new(), None, 0);
         assert!(p.to_string().contains("no GPU layers"), "{p}");
         assert_eq!(p.bytes_per_device, vec![("CPU".into(), g.tensor_bytes())]);
+    }
+
+    #[test]
+    fn fit_patterns_round_up_to_whole_layers() {
+        let g = model(4, true, false);
+        let mut patterns: Vec<String> = (0..2)
+            .map(|il| format!(r"blk\.{il}\.ffn_(up|down|gate_up|gate)_(ch|)exps"))
+            .collect();
+        assert_eq!(expert_layers_covered(&g, &patterns), 2);
+        // The fit split layer 2: one of its expert tensors in host memory.
+        patterns.push(r"blk\.2\.ffn_up_exps".to_string());
+        assert_eq!(expert_layers_covered(&g, &patterns), 3);
+        assert_eq!(expert_layers_covered(&g, &[]), 0);
+        // Patterns that match nothing of the model, or no expert tensor.
+        assert_eq!(
+            expert_layers_covered(&g, &[r"blk\.0\.attn_q".to_string()]),
+            0
+        );
     }
 
     #[test]
