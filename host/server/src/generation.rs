@@ -269,24 +269,18 @@ pub async fn start(
         &job.tool_choice,
         job.parallel_tool_calls == Some(true),
     )?;
-    let grammar = match (forced.is_some(), &job.json_schema, job.grammar) {
-        (true, Some(_), _) | (true, _, Some(_)) => {
+    let forced_calls = forced.is_some();
+    let backend = state.manager.backend().as_ref();
+    let grammar = match (forced, &job.json_schema, job.grammar) {
+        (Some(schema), None, None) => Some(schema_grammar(backend, &schema, "tools")?),
+        (Some(_), ..) => {
             return Err(ServerError::invalid(
                 "tool_choice",
                 "a forced `tool_choice` cannot be combined with `response_format` or `grammar`",
             ))
         }
-        (true, None, None) => Some(schema_grammar(
-            state.manager.backend().as_ref(),
-            forced.as_ref().unwrap_or(&Value::Null),
-            "tools",
-        )?),
-        (false, Some(schema), _) => Some(schema_grammar(
-            state.manager.backend().as_ref(),
-            schema,
-            job.json_schema_param,
-        )?),
-        (false, None, grammar) => grammar,
+        (None, Some(schema), _) => Some(schema_grammar(backend, schema, job.json_schema_param)?),
+        (None, None, grammar) => grammar,
     };
     let prompt = prepare_prompt(state, &lease, &input).await?;
     let mut stop = prompt.stop.clone();
@@ -324,7 +318,7 @@ pub async fn start(
         rx,
         streaming,
         tools,
-        forced_calls: forced.is_some(),
+        forced_calls,
         parallel_tool_calls: job.parallel_tool_calls,
         raw: String::new(),
         sent_content: String::new(),
