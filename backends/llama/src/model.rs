@@ -116,32 +116,32 @@ pub fn load(
         (Some(_), Some(n)) => n.min(n_layer + 1),
         (Some(_), None) => n_layer + 1,
     };
-    // `auto`: llama.cpp's fit decides the GPU layers and how many expert layers must stay in
-    // host memory; the model is then loaded exactly like `--n-cpu-moe N` with that N.
-    let (moe, gpu_layers) = match gpu.filter(|_| auto_fit) {
-        Some(device) => {
-            let (ngl, n_cpu_moe) = fit_whole_layers(path, &gguf, options, device, base()?)?;
-            let moe = match n_cpu_moe {
-                0 => MoeOffload::None,
-                n => MoeOffload::FirstLayers(n),
-            };
-            (moe, ngl)
-        }
-        None => (options.moe, fixed_gpu_layers),
+    // `auto`: llama.cpp's fit decides the GPU layers and which expert layers stay in host
+    // memory (rounded to whole layers); the fixed modes have their own patterns.
+    let (overrides, gpu_layers) = match gpu.filter(|_| auto_fit) {
+        Some(device) => fit_whole_layers(path, &gguf, options, device, base()?)?,
+        None => (
+            placement::override_patterns(&options.moe, n_layer),
+            fixed_gpu_layers,
+        ),
     };
     let mut params = pin!(base()?.with_n_gpu_layers(gpu_layers));
-    let mut placement = placement::plan(&gguf, &moe, gpu.map(|d| d.name.as_str()), gpu_layers);
+    let placement = placement::plan_with(
+        &gguf,
+        &options.moe,
+        overrides.clone(),
+        gpu.map(|d| d.name.as_str()),
+        gpu_layers,
+    );
     if let Some(requested) = placement.clamped_from {
         tracing::warn!(
             "--n-cpu-moe {requested} is more than the model's {n_layer} layers; using {n_layer}"
         );
     }
-    if auto_fit {
-        placement.mode = MoeOffload::Auto;
-    } else {
+    if !auto_fit {
         check_budget(&placement, options)?;
     }
-    let patterns: Vec<CString> = placement::override_patterns(&moe, n_layer)
+    let patterns: Vec<CString> = overrides
         .into_iter()
         .map(|p| CString::new(p).map_err(|e| Error::InvalidOption(e.to_string())))
         .collect::<Result<_>>()?;
@@ -229,21 +229,21 @@ pub(crate) fn fit_margin(options: &ModelOptions, free: u64) -> u64 {
 
 /// With a fixed MoE mode, `--vram-budget-mb` is checked against the weights planned for the
 /// GPU before anything is loaded.
-/// Runs llama.cpp's fit (`--moe-offload auto`) for `path` on `device` and returns the GPU
-/// layers it chose and the number of leading layers whose experts must stay in host memory.
+/// Runs llama.cpp's fit (`--moe-offload auto`) for `path` on `device` and returns the override
+/// patterns to load with and the GPU layers it chose.
 ///
-/// The fit may split one layer's experts between the GPU and host memory; that adds a graph
-/// split, and a synchronisation, to every token. On an H100 the fit's split placement decoded
-/// 13 % slower than whole layers using less VRAM (docs/benchmarks.md), so the answer is rounded
-/// up to whole layers: every layer up to the last one the fit offloads keeps its experts in
-/// host memory. That uses no more VRAM than the fit's own placement.
+/// The fit may split one layer between the GPU and host memory (some of its expert tensors
+/// here, some there); that adds a graph split, and a synchronisation, to every token. On an
+/// H100 the fit's split placement decoded 13 % slower than whole layers using less VRAM
+/// (docs/benchmarks.md), so the patterns are rounded up to whole layers: each layer in which
+/// the fit moves an expert tensor keeps all its experts in host memory.
 fn fit_whole_layers(
     path: &Path,
     gguf: &GgufFile,
     options: &ModelOptions,
     device: &DeviceInfo,
     probe: LlamaModelParams,
-) -> Result<(u32, u32)> {
+) -> Result<(Vec<String>, u32)> {
     let n_layer = gguf.block_count().unwrap_or(0);
     let mut probe = pin!(probe);
     let free = device.memory_free;
@@ -292,15 +292,16 @@ fn fit_whole_layers(
         n => (n as u32).min(n_layer + 1),
     };
     let fitted = probe.tensor_buft_override_patterns();
-    let n_cpu_moe = placement::expert_layers_covered(gguf, &fitted);
+    let whole = placement::whole_expert_layers(gguf, &fitted);
     tracing::info!(
-        "auto fit: {ngl} GPU layers, {} overrides (experts of the first {n_cpu_moe} layers \
-         in host memory, whole layers), margin {} on {}",
+        "auto fit: {ngl} GPU layers, {} overrides rounded to the experts of {} whole layers, \
+         margin {} on {}",
         fitted.len(),
+        whole.len(),
         format_bytes(margin),
         device.name
     );
-    Ok((ngl, n_cpu_moe))
+    Ok((whole, ngl))
 }
 
 fn check_budget(placement: &Placement, options: &ModelOptions) -> Result<()> {

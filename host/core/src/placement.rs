@@ -136,9 +136,14 @@ pub fn override_patterns(mode: &MoeOffload, n_layer: u32) -> Vec<String> {
         MoeOffload::None | MoeOffload::Auto => Vec::new(),
         MoeOffload::All => vec![EXPERT_PATTERN.to_string()],
         MoeOffload::FirstLayers(n) => (0..n.min(n_layer).min(MAX_PATTERN_LAYERS))
-            .map(|i| format!(r"blk\.{i}{EXPERT_PATTERN}"))
+            .map(layer_expert_pattern)
             .collect(),
     }
+}
+
+/// The pattern of the expert tensors of layer `il`.
+fn layer_expert_pattern(il: u32) -> String {
+    format!(r"blk\.{il}{EXPERT_PATTERN}")
 }
 
 /// Where the weights of a model go under a MoE offload mode.
@@ -332,26 +337,24 @@ pub fn plan_with(
     placement
 }
 
-/// How many leading layers must keep their experts in host memory to cover every expert
-/// tensor `patterns` sends there: one more than the highest block index matched (0 when none
-/// is). Used to turn llama.cpp's fit into a whole-layer `--n-cpu-moe N`.
-pub fn expert_layers_covered(gguf: &GgufFile, patterns: &[String]) -> u32 {
-    let Ok(overrides) = RegexSet::new(patterns) else {
-        return 0;
+/// Rounds override `patterns` (e.g. llama.cpp's fit) up to whole expert layers: one pattern
+/// moving every expert tensor of a layer to host memory for each layer in which `patterns`
+/// match at least one expert tensor, in layer order. A layer the patterns split between the
+/// devices then keeps all its experts in host memory: less GPU memory, and no split per token.
+pub fn whole_expert_layers(gguf: &GgufFile, patterns: &[String]) -> Vec<String> {
+    let (Ok(overrides), Ok(expert)) = (RegexSet::new(patterns), Regex::new(EXPERT_PATTERN)) else {
+        return Vec::new();
     };
-    let Ok(expert) = Regex::new(EXPERT_PATTERN) else {
-        return 0;
-    };
-    gguf.tensors
+    let layers: std::collections::BTreeSet<u32> = gguf
+        .tensors
         .iter()
         .filter(|t| expert.is_match(&t.name) && overrides.is_match(&t.name))
         .filter_map(|t| match part_of(&t.name) {
-            Part::Block(i) => Some(i + 1),
+            Part::Block(i) => Some(i),
             _ => None,
         })
-        .max()
-        .unwrap_or(0)
-        .min(layer_count(gguf))
+        .collect();
+    layers.into_iter().map(layer_expert_pattern).collect()
 }
 
 impl fmt::Display for Placement {
@@ -823,19 +826,21 @@ mod tests {
     #[test]
     fn fit_patterns_round_up_to_whole_layers() {
         let g = model(4, true, false);
-        let mut patterns: Vec<String> = (0..2)
-            .map(|il| format!(r"blk\.{il}\.ffn_(up|down|gate_up|gate)_(ch|)exps"))
-            .collect();
-        assert_eq!(expert_layers_covered(&g, &patterns), 2);
-        // The fit split layer 2: one of its expert tensors in host memory.
-        patterns.push(r"blk\.2\.ffn_up_exps".to_string());
-        assert_eq!(expert_layers_covered(&g, &patterns), 3);
-        assert_eq!(expert_layers_covered(&g, &[]), 0);
-        // Patterns that match nothing of the model, or no expert tensor.
-        assert_eq!(
-            expert_layers_covered(&g, &[r"blk\.0\.attn_q".to_string()]),
-            0
-        );
+        // llama.cpp's fit moves the experts of the last layers, the first of them partly.
+        let fitted = vec![
+            r"blk\.2\.ffn_(gate|gate_up|down).*".to_string(),
+            r"blk\.3\.ffn_(up|down|gate_up|gate)_(ch|)exps".to_string(),
+        ];
+        let whole = whole_expert_layers(&g, &fitted);
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        let p = plan_with(&g, &MoeOffload::Auto, whole, Some("CUDA0"), 5);
+        assert_eq!(p.expert_tensors_host, 6, "layers 2 and 3 whole");
+        assert_eq!(p.layers_offloaded_by_moe, 2);
+        let split = plan_with(&g, &MoeOffload::Auto, fitted, Some("CUDA0"), 5);
+        assert_eq!(split.expert_tensors_host, 5);
+        assert!(bytes(&p, "CUDA0") <= bytes(&split, "CUDA0"));
+        assert!(whole_expert_layers(&g, &[]).is_empty());
+        assert!(whole_expert_layers(&g, &[r"blk\.0\.attn_q".to_string()]).is_empty());
     }
 
     #[test]
