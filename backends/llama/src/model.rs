@@ -232,11 +232,10 @@ pub(crate) fn fit_margin(options: &ModelOptions, free: u64) -> u64 {
 /// Runs llama.cpp's fit (`--moe-offload auto`) for `path` on `device` and returns the override
 /// patterns to load with and the GPU layers it chose.
 ///
-/// The fit may split one layer between the GPU and host memory (some of its expert tensors
-/// here, some there); that adds a graph split, and a synchronisation, to every token. On an
-/// H100 the fit's split placement decoded 13 % slower than whole layers using less VRAM
-/// (docs/benchmarks.md), so the patterns are rounded up to whole layers: each layer in which
-/// the fit moves an expert tensor keeps all its experts in host memory.
+/// The fit moves the experts of the last layers to host memory and may split one layer between
+/// the devices. The host keeps the fit's GPU layers and its number of expert layers, but takes
+/// them whole and from the first layer on, as `--n-cpu-moe N` does: the same memory, and on the
+/// H100 and H200 12-13 % faster decoding than the fit's own placement (docs/benchmarks.md).
 fn fit_whole_layers(
     path: &Path,
     gguf: &GgufFile,
@@ -292,9 +291,9 @@ fn fit_whole_layers(
         n => (n as u32).min(n_layer + 1),
     };
     let fitted = probe.tensor_buft_override_patterns();
-    let whole = placement::whole_expert_layers(gguf, &fitted);
+    let whole = placement::leading_expert_layers(gguf, &fitted);
     tracing::info!(
-        "auto fit: {ngl} GPU layers, {} overrides rounded to the experts of {} whole layers, \
+        "auto fit: {ngl} GPU layers, {} overrides, as the experts of the first {} layers, \
          margin {} on {}",
         fitted.len(),
         whole.len(),

@@ -337,24 +337,33 @@ pub fn plan_with(
     placement
 }
 
-/// Rounds override `patterns` (e.g. llama.cpp's fit) up to whole expert layers: one pattern
-/// moving every expert tensor of a layer to host memory for each layer in which `patterns`
-/// match at least one expert tensor, in layer order. A layer the patterns split between the
-/// devices then keeps all its experts in host memory: less GPU memory, and no split per token.
-pub fn whole_expert_layers(gguf: &GgufFile, patterns: &[String]) -> Vec<String> {
+/// Turns override `patterns` (e.g. llama.cpp's fit) into whole expert layers taken from the
+/// first layer on, like `--n-cpu-moe N`: as many layers as the patterns touch (a layer in which
+/// they match at least one expert tensor), each with all its experts in host memory, counted
+/// over the layers that have experts (leading dense layers are skipped).
+///
+/// llama.cpp's fit moves the experts of the *last* layers and may split one layer between the
+/// devices; the same number of whole *leading* layers needs the same memory on a model whose
+/// expert layers are alike, and decoded 12-13 % faster on H100 and H200 (docs/benchmarks.md).
+pub fn leading_expert_layers(gguf: &GgufFile, patterns: &[String]) -> Vec<String> {
     let (Ok(overrides), Ok(expert)) = (RegexSet::new(patterns), Regex::new(EXPERT_PATTERN)) else {
         return Vec::new();
     };
-    let layers: std::collections::BTreeSet<u32> = gguf
-        .tensors
-        .iter()
-        .filter(|t| expert.is_match(&t.name) && overrides.is_match(&t.name))
-        .filter_map(|t| match part_of(&t.name) {
-            Part::Block(i) => Some(i),
-            _ => None,
-        })
-        .collect();
-    layers.into_iter().map(layer_expert_pattern).collect()
+    let mut with_experts = std::collections::BTreeSet::new();
+    let mut touched = std::collections::BTreeSet::new();
+    for t in gguf.tensors.iter().filter(|t| expert.is_match(&t.name)) {
+        if let Part::Block(i) = part_of(&t.name) {
+            with_experts.insert(i);
+            if overrides.is_match(&t.name) {
+                touched.insert(i);
+            }
+        }
+    }
+    with_experts
+        .into_iter()
+        .take(touched.len())
+        .map(layer_expert_pattern)
+        .collect()
 }
 
 impl fmt::Display for Placement {
@@ -824,23 +833,23 @@ mod tests {
     }
 
     #[test]
-    fn fit_patterns_round_up_to_whole_layers() {
+    fn fit_patterns_become_whole_leading_layers() {
         let g = model(4, true, false);
         // llama.cpp's fit moves the experts of the last layers, the first of them partly.
         let fitted = vec![
             r"blk\.2\.ffn_(gate|gate_up|down).*".to_string(),
             r"blk\.3\.ffn_(up|down|gate_up|gate)_(ch|)exps".to_string(),
         ];
-        let whole = whole_expert_layers(&g, &fitted);
-        assert_eq!(whole.len(), 2, "{whole:?}");
-        let p = plan_with(&g, &MoeOffload::Auto, whole, Some("CUDA0"), 5);
-        assert_eq!(p.expert_tensors_host, 6, "layers 2 and 3 whole");
+        let leading = leading_expert_layers(&g, &fitted);
+        assert_eq!(leading, override_patterns(&MoeOffload::FirstLayers(2), 4));
+        let p = plan_with(&g, &MoeOffload::Auto, leading, Some("CUDA0"), 5);
+        assert_eq!(p.expert_tensors_host, 6, "layers 0 and 1 whole");
         assert_eq!(p.layers_offloaded_by_moe, 2);
         let split = plan_with(&g, &MoeOffload::Auto, fitted, Some("CUDA0"), 5);
         assert_eq!(split.expert_tensors_host, 5);
         assert!(bytes(&p, "CUDA0") <= bytes(&split, "CUDA0"));
-        assert!(whole_expert_layers(&g, &[]).is_empty());
-        assert!(whole_expert_layers(&g, &[r"blk\.0\.attn_q".to_string()]).is_empty());
+        assert!(leading_expert_layers(&g, &[]).is_empty());
+        assert!(leading_expert_layers(&g, &[r"blk\.0\.attn_q".to_string()]).is_empty());
     }
 
     #[test]
