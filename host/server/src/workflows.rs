@@ -175,6 +175,14 @@ impl RunHost {
         r.trace.push(step);
     }
 
+    /// Ends a step that failed with `error` (recorded in the trace) and returns the error.
+    fn fail(&self, mut step: Value, error: GuestError, started: Instant) -> GuestError {
+        step["status"] = json!("error");
+        step["error"] = json!(error.to_string());
+        self.end(step, None, started);
+        error
+    }
+
     /// A job for the run's model with the plugin's sampling options; `max_tokens` is capped
     /// by what is left of the token budget.
     fn job(&self, input: Input, options: SamplingOptions) -> Job {
@@ -296,12 +304,7 @@ impl WorkflowHost for RunHost {
                     finish_reason: finish,
                 })
             }
-            Err(e) => {
-                step["status"] = json!("error");
-                step["error"] = json!(e.to_string());
-                self.end(step, None, started);
-                Err(e)
-            }
+            Err(e) => Err(self.fail(step, e, started)),
         }
     }
 
@@ -352,12 +355,7 @@ impl WorkflowHost for RunHost {
                     finish_reason: finish,
                 })
             }
-            Err(e) => {
-                step["status"] = json!("error");
-                step["error"] = json!(e.to_string());
-                self.end(step, None, started);
-                Err(e)
-            }
+            Err(e) => Err(self.fail(step, e, started)),
         }
     }
 
@@ -404,12 +402,7 @@ impl WorkflowHost for RunHost {
                 self.end(step, None, started);
                 Ok(result)
             }
-            Err(e) => {
-                step["status"] = json!("error");
-                step["error"] = json!(e.to_string());
-                self.end(step, None, started);
-                Err(tool_error(e))
-            }
+            Err(e) => Err(self.fail(step, tool_error(e), started)),
         }
     }
 }
