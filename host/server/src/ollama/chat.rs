@@ -76,8 +76,7 @@ pub async fn handler(
     job.max_tokens = settings.max_tokens;
     job.stop = settings.stop;
     job.sampling = settings.sampling;
-    (job.grammar, job.json_schema) = types::format_constraint(&body)?;
-    job.json_schema_param = "format";
+    types::apply_format(&body, &mut job)?;
     job.keep_alive = keep_alive;
     job.logprobs = types::logprobs(&body)?;
     let think = types::think(&body)?;

@@ -9,7 +9,7 @@ use shimmy_plugins::{ChatMessage, ToolCall};
 
 use crate::app::json_kind;
 use crate::error::ServerError;
-use crate::generation::{Done, Generation};
+use crate::generation::{Done, Generation, Job};
 use crate::grammar::JSON_GRAMMAR;
 use crate::keep_alive::KeepAlive;
 use crate::openai::types::{parse_seed, parse_stop, range};
@@ -197,6 +197,13 @@ pub fn format_constraint(
             format!("`format` must be \"json\" or a JSON schema, not {other}"),
         )),
     }
+}
+
+/// Puts `format`'s constraint on `job` (errors about the schema then name `format`).
+pub fn apply_format(body: &Map<String, Value>, job: &mut Job) -> Result<(), ServerError> {
+    (job.grammar, job.json_schema) = format_constraint(body)?;
+    job.json_schema_param = "format";
+    Ok(())
 }
 
 /// `keep_alive`.
