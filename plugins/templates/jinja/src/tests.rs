@@ -9,7 +9,7 @@
 
 use super::*;
 use shimmy_plugin_sdk::testing::conversation;
-use shimmy_plugin_sdk::{ModelContext, ToolCall};
+use shimmy_plugin_sdk::{ChatMessage, ModelContext, ToolCall};
 
 const QWEN25: &str = include_str!("../fixtures/qwen2.5.jinja");
 const LLAMA3: &str = include_str!("../fixtures/llama3.jinja");
