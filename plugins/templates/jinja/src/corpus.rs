@@ -218,3 +218,46 @@ fn compare(want: &Json, got: Result<Rendered, PluginError>) -> Outcome {
         }
     }
 }
+
+/// `fixtures/known-differences.json`: `"TEMPLATE/CONVERSATION"` → reason key, and the
+/// reasons' texts.
+pub struct KnownDifferences {
+    pub cases: std::collections::BTreeMap<String, String>,
+    pub reasons: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads `fixtures/known-differences.json`.
+pub fn known_differences(dir: &Path) -> Result<KnownDifferences, String> {
+    let v = read_json(&dir.join("known-differences.json"))?;
+    let map = |k: &str| -> std::collections::BTreeMap<String, String> {
+        v[k].as_object()
+            .into_iter()
+            .flatten()
+            .map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    Ok(KnownDifferences {
+        cases: map("cases"),
+        reasons: map("reasons"),
+    })
+}
+
+impl Report {
+    /// The differences that are not listed in `known`, and the listed ones that no longer
+    /// differ: both must be empty.
+    pub fn unexpected(&self, known: &KnownDifferences) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.cases {
+            let key = format!("{}/{}", c.template, c.conversation);
+            match (&c.outcome, known.cases.contains_key(&key)) {
+                (Outcome::Different(why), false) => out.push(format!("{key}: {why}")),
+                (Outcome::Different(_), true) => {}
+                (_, true) => out.push(format!(
+                    "{key}: listed in known-differences.json but renders as transformers does now"
+                )),
+                _ => {}
+            }
+        }
+        out
+    }
+}

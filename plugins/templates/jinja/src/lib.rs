@@ -16,45 +16,35 @@
 //!   `json.dumps` output: `", "`/`": "` separators, insertion order; `indent`, `ensure_ascii`,
 //!   `sort_keys`, `separators` keyword arguments accepted).
 //!
-//! Stop strings: the EOS text, then the usual turn-end markers that occur in the template text.
-//! add-bos: false when the prompt already starts with the BOS text, else true.
-//! `parse`: reasoning split off; when tools were offered, tool calls extracted in the format set
-//! by the `tool-call-format` setting (`hermes`, `llama3`, `mistral`, `json`, `auto`; e.g.
-//! `--plugin-config jinja:tool-call-format=llama3`), by default `auto` (Hermes `<tool_call>`,
-//! Mistral `[TOOL_CALLS]`, Llama 3 `<|python_tag|>`, then bare JSON, the first that finds a
-//! call). The contract's `parse` does not receive the chat template, so the format cannot be
-//! detected from it there; [`ToolCallFormat::detect`] gives what a template text teaches.
+//! Stop strings: the EOS text, then the turn-end markers of the template's family that occur
+//! in the template text ([`stops`]). add-bos: false when the prompt already starts with the BOS
+//! text, else true.
+//!
+//! `parse`: reasoning and tool calls in the format of the model's family
+//! ([`shimmy_plugin_sdk::tool_calls`]: Hermes, Qwen3-Coder XML, Llama 3, Mistral, gpt-oss
+//! harmony, DeepSeek, Kimi K2, GLM, Functionary v3.1/v3.2, Command R7B, Granite). The setting
+//! `tool-call-format` names it (e.g. `--plugin-config jinja:tool-call-format=qwen3-coder`);
+//! by default `auto`, which reads the format off the markup the output carries. The contract's
+//! `parse` does not receive the chat template; [`ToolCallFormat::detect`] gives what a template
+//! text teaches (the render uses it for the stop strings).
 
 mod context;
 mod environment;
 mod pyvalues;
+mod stops;
 mod strftime;
 
 pub use pyvalues::{json_to_value, value_to_json};
+pub use stops::{stop_strings, TURN_END_MARKERS};
 pub use strftime::strftime;
 
 use environment::{environment, rewrite_generation_tags, Raised};
 use minijinja::Error;
-use shimmy_plugin_sdk::prompt::push_stop;
-use shimmy_plugin_sdk::tool_calls::{extract_offered, ToolCallFormat};
+use shimmy_plugin_sdk::tool_calls::{self, ToolCallFormat, ALL_FORMATS};
 use shimmy_plugin_sdk::{
-    export_template, reasoning, Parsed, PluginError, RenderRequest, Rendered, Template,
-    TemplateInfo, ToolDefinition,
+    export_template, Parsed, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
+    ToolDefinition,
 };
-
-/// Turn-end markers looked for in the template text; each one found becomes a stop string.
-pub const TURN_END_MARKERS: &[&str] = &[
-    "<|im_end|>",
-    "<|eot_id|>",
-    "<|eom_id|>",
-    "<end_of_turn>",
-    "<|end|>",
-    "<|end_of_text|>",
-    "<|endoftext|>",
-    "<｜end▁of▁sentence｜>",
-    "<|return|>",
-    "<|END_OF_TURN_TOKEN|>",
-];
 
 /// The template.
 pub struct Jinja;
@@ -77,13 +67,7 @@ pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, Plugi
 
     let eos = req.model.eos_token.clone().unwrap_or_default();
     let bos = req.model.bos_token.clone().unwrap_or_default();
-    let mut stop = Vec::new();
-    push_stop(&mut stop, &eos);
-    for marker in TURN_END_MARKERS {
-        if source.contains(marker) {
-            push_stop(&mut stop, marker);
-        }
-    }
+    let stop = stop_strings(source, ToolCallFormat::detect(source), &eos);
     let add_bos = bos.is_empty() || !prompt.starts_with(&bos);
     Ok(Rendered {
         prompt,
@@ -133,15 +117,23 @@ pub fn parse_output(output: &str, tools: &[ToolDefinition]) -> Parsed {
     parse_output_with(output, tools, ToolCallFormat::Auto)
 }
 
-/// Reasoning split off; when tools were offered, tool calls in `format` extracted.
+/// Reasoning, answer and (when tools were offered) tool calls in `format`.
 pub fn parse_output_with(output: &str, tools: &[ToolDefinition], format: ToolCallFormat) -> Parsed {
-    let (reasoning, content) = reasoning::split_reasoning(output);
-    let (content, tool_calls) = extract_offered(&content, format, tools);
-    Parsed {
-        content,
-        reasoning,
-        tool_calls,
-    }
+    tool_calls::parse(format, output, tools)
+}
+
+/// The format the `tool-call-format` setting names (`auto` when unset).
+pub fn configured_format(setting: Option<String>) -> Result<ToolCallFormat, PluginError> {
+    let Some(name) = setting else {
+        return Ok(ToolCallFormat::Auto);
+    };
+    ToolCallFormat::from_name(&name).ok_or_else(|| {
+        let names: Vec<&str> = ALL_FORMATS.iter().map(|f| f.name()).collect();
+        PluginError::invalid_input(format!(
+            "jinja: setting tool-call-format = \"{name}\" is not one of {}",
+            names.join(", ")
+        ))
+    })
 }
 
 impl Template for Jinja {
@@ -159,21 +151,15 @@ impl Template for Jinja {
     }
 
     fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
-        let format = match shimmy_plugin_sdk::config::get("tool-call-format") {
-            None => ToolCallFormat::Auto,
-            Some(name) => ToolCallFormat::from_name(&name).ok_or_else(|| {
-                PluginError::invalid_input(format!(
-                    "jinja: setting tool-call-format = \"{name}\" is not one of hermes, llama3, \
-                     mistral, json, auto"
-                ))
-            })?,
-        };
+        let format = configured_format(shimmy_plugin_sdk::config::get("tool-call-format"))?;
         Ok(parse_output_with(&output, &tools, format))
     }
 }
 
 export_template!(Jinja);
 
+#[cfg(test)]
+mod compat;
 #[cfg(test)]
 mod corpus;
 #[cfg(test)]
