@@ -69,6 +69,9 @@ pub struct Vocab {
     pub scores: Vec<f32>,
     /// Token types, indexed by token id.
     pub types: Vec<TokenType>,
+    /// For a tokenizer read from a file ([`crate::TokenizerFile`]): its `tokenizer.ggml.*`
+    /// metadata, written as it is (the built-in vocabulary writes its own keys).
+    pub tokenizer_metadata: Option<Vec<(String, crate::GgufValue)>>,
 }
 
 impl Vocab {
@@ -118,7 +121,13 @@ impl Vocab {
         match self.types.get(id as usize) {
             Some(TokenType::Control | TokenType::Unknown | TokenType::Unused) => true,
             Some(TokenType::Byte) => {
-                let b = id - FIRST_BYTE_ID;
+                // `<0xXX>`: the byte it stands for.
+                let piece = &self.tokens[id as usize];
+                let b = piece
+                    .strip_prefix("<0x")
+                    .and_then(|h| h.strip_suffix('>'))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .unwrap_or(id.wrapping_sub(FIRST_BYTE_ID));
                 (b < 0x20 && !matches!(b, 0x09 | 0x0A | 0x0D)) || b == 0x7F
             }
             _ => false,
@@ -541,6 +550,7 @@ pub fn vocabulary() -> Vocab {
         tokens: b.tokens,
         scores: b.scores,
         types: b.types,
+        tokenizer_metadata: None,
     }
 }
 

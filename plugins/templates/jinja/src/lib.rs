@@ -20,6 +20,9 @@
 //! in the template text ([`stops`]). add-bos: false when the prompt already starts with the BOS
 //! text, else true.
 //!
+//! Settings: `now` (Unix seconds) fixes the time `strftime_now` formats; `tool-call-format`
+//! (below).
+//!
 //! `parse`: reasoning and tool calls in the format of the model's family
 //! ([`shimmy_plugin_sdk::tool_calls`]: Hermes, Qwen3-Coder XML, Llama 3, Mistral, gpt-oss
 //! harmony, DeepSeek, Kimi K2, GLM, Functionary v3.1/v3.2, Command R7B, Granite). The setting
@@ -105,6 +108,19 @@ fn template_error(what: &str, e: &Error) -> PluginError {
     PluginError::failed(msg)
 }
 
+/// The time `strftime_now` formats: the setting `now` (Unix seconds, for reproducible
+/// prompts, e.g. `--plugin-config jinja:now=1721995200`) or the clock.
+pub fn clock(setting: Option<String>) -> Result<i64, PluginError> {
+    match setting {
+        None => Ok(unix_now()),
+        Some(s) => s.trim().parse().map_err(|_| {
+            PluginError::invalid_input(format!(
+                "jinja: setting now = \"{s}\" is not a Unix time in seconds (e.g. 1721995200)"
+            ))
+        }),
+    }
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -147,7 +163,7 @@ impl Template for Jinja {
     }
 
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
-        render_with_time(&req, unix_now())
+        render_with_time(&req, clock(shimmy_plugin_sdk::config::get("now"))?)
     }
 
     fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
