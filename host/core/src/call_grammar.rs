@@ -290,7 +290,7 @@ pub fn embed(gbnf: &str, prefix: &str) -> String {
         out.push_str(&format!(
             "{prefix}{} ::= {}\n",
             name.trim(),
-            rename(body, prefix, &defined)
+            rename(body.trim(), prefix, &defined)
         ));
     }
     out
@@ -339,7 +339,7 @@ fn rename(body: &str, prefix: &str, defined: &BTreeSet<&str>) -> String {
     out
 }
 
-/// Text of an XML parameter value: anything without `</` (GBNF).
+/// Text of an XML string parameter without a `maxLength`: anything without `</` (GBNF).
 const XML_TEXT: &str = "xml-text ::= ( [^<] | \"<\" [^/] )*\n";
 
 /// The grammar forcing one call (or with `parallel` 1 to `max_calls` calls) of one of `tools`
@@ -371,8 +371,14 @@ pub fn forced_call_grammar<E>(
                 .enumerate()
             {
                 let value = if prop["type"] == "string" {
-                    uses_text = true;
-                    "xml-text".to_string()
+                    match prop["maxLength"].as_u64() {
+                        // As many characters as the schema allows.
+                        Some(n) => format!("( [^<] ){{0,{n}}}"),
+                        None => {
+                            uses_text = true;
+                            "xml-text".to_string()
+                        }
+                    }
                 } else {
                     let prefix = format!("t{i}-p{j}-");
                     rules.push_str(&embed(&schema_grammar(prop)?, &prefix));
