@@ -107,9 +107,11 @@ fn messages(output: &str) -> Vec<Message<'_>> {
     out
 }
 
-/// Whether `output` is written in harmony at all.
+/// Whether `output` is written in harmony at all (a channel header, or a first message
+/// addressed to a recipient; a header still being written counts, so no part of it is shown
+/// as text).
 pub(crate) fn looks_like_harmony(output: &str) -> bool {
-    output.contains(CHANNEL) && output.contains(MESSAGE)
+    output.contains(CHANNEL) || output.trim_start().starts_with("to=")
 }
 
 /// Reasoning, answer and calls (calls only when `tools_offered`; a message to a recipient
@@ -232,6 +234,22 @@ mod tests {
             assert_eq!(p.reasoning.as_deref(), Some("Need weather."), "{out}");
             assert_eq!(p.content, "", "{out}");
             assert_eq!(p.tool_calls, vec![c(0, "get_weather", r#"{"city":"Paris"}"#)], "{out}");
+        }
+    }
+
+    #[test]
+    fn a_header_being_written_is_not_text() {
+        for prefix in [
+            "<|channel|>analy",
+            "<|channel|>analysis",
+            " to=functions.get_w",
+        ] {
+            let p = parse(prefix, true);
+            assert_eq!(
+                (p.content.as_str(), p.reasoning.as_deref()),
+                ("", None),
+                "{prefix}"
+            );
         }
     }
 
