@@ -320,3 +320,36 @@ fn families_tokenize_chat_stream_and_call_tools_in_their_own_syntax() {
         assert_eq!(status, 200, "{family:?}: {v}");
     }
 }
+
+#[test]
+fn template_render_command_takes_tools() {
+    let sb = Sandbox::new();
+    let model = small_model(sb.path(), "qwen3-coder", template("Qwen3-Coder"));
+    let spec = read_json(&fixtures().join("conversations.json"));
+    let chat = sb.path().join("chat.json");
+    let tools = sb.path().join("tools.json");
+    std::fs::write(&chat, spec["conversations"]["tools"]["messages"].to_string()).unwrap();
+    std::fs::write(&tools, json!({"tools": spec["tools"]}).to_string()).unwrap();
+    let run = sb
+        .run(&[
+            "--plugin-config",
+            NOW,
+            "template",
+            "render",
+            "--model",
+            s(&model),
+            "--messages",
+            s(&chat),
+            "--tools",
+            s(&tools),
+        ])
+        .ok();
+    let expected = read_json(&fixtures().join("expected/Qwen3-Coder.json"));
+    assert_eq!(run.stdout, expected["renders"]["tools"]["prompt"].as_str().unwrap());
+    // A tools file that is not a list of tools is named in the error.
+    std::fs::write(&tools, "{\"tools\": 3}").unwrap();
+    let run = sb
+        .run(&["template", "render", "--model", s(&model), "--messages", s(&chat), "--tools", s(&tools)])
+        .fails();
+    assert!(run.stderr.contains("tools.json") && run.stderr.contains("\"tools\" list"), "{}", run.stderr);
+}

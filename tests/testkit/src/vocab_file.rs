@@ -29,6 +29,9 @@ pub fn vocab_dir() -> PathBuf {
     }
 }
 
+/// `tokenizer.ggml.*` key/value pairs.
+type Metadata = Vec<(String, GgufValue)>;
+
 /// A tokenizer taken from a vocabulary file (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TokenizerFile {
@@ -54,8 +57,7 @@ impl TokenizerFile {
     /// Reads the file (once per process and path) into a [`Vocab`] that carries the file's
     /// tokenizer metadata.
     pub fn load(&self) -> io::Result<Vocab> {
-        static CACHE: OnceLock<Mutex<BTreeMap<PathBuf, Arc<Vec<(String, GgufValue)>>>>> =
-            OnceLock::new();
+        static CACHE: OnceLock<Mutex<BTreeMap<PathBuf, Arc<Metadata>>>> = OnceLock::new();
         let cache = CACHE.get_or_init(Default::default);
         let raw = {
             let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -72,7 +74,7 @@ impl TokenizerFile {
                             ),
                         )
                     })?;
-                    let raw: Vec<(String, GgufValue)> = header
+                    let raw: Metadata = header
                         .metadata
                         .into_iter()
                         .filter(|(k, _)| k.starts_with("tokenizer.ggml."))
@@ -83,7 +85,7 @@ impl TokenizerFile {
                 }
             }
         };
-        let mut meta: Vec<(String, GgufValue)> = raw.as_ref().clone();
+        let mut meta: Metadata = raw.as_ref().clone();
         let mut tokens: Vec<String> = Vec::new();
         let mut types: Vec<TokenType> = Vec::new();
         for (k, v) in &mut meta {

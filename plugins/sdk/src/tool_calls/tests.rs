@@ -266,3 +266,91 @@ fn new_format_names_round_trip_and_prompts_that_open_reasoning() {
         ToolCallFormat::Hermes
     ));
 }
+
+#[test]
+fn streaming_reasoning_of_each_style() {
+    let open = StreamOptions {
+        tools_offered: false,
+        reasoning_open: true,
+    };
+    // The prompt opened `<think>`: everything is reasoning until the close tag.
+    let v = stream_view(ToolCallFormat::DeepSeek, "Let me think</thi", open);
+    assert_eq!(
+        (v.reasoning.as_str(), v.content.as_str()),
+        ("Let me think", "")
+    );
+    let v = stream_view(ToolCallFormat::DeepSeek, "Let me think</think>\n\nHi", open);
+    assert_eq!(
+        (v.reasoning.as_str(), v.content.as_str()),
+        ("Let me think", "Hi")
+    );
+    // Mistral's and Command R7B's own tags.
+    let closed = StreamOptions::default();
+    let v = stream_view(ToolCallFormat::Mistral, "[THINK]Hmm[/TH", closed);
+    assert_eq!((v.reasoning.as_str(), v.content.as_str()), ("Hmm", ""));
+    let v = stream_view(
+        ToolCallFormat::CommandR7B,
+        "<|START_THINKING|>Hmm<|END_THINKING|><|START_RESPONSE|>Hel",
+        closed,
+    );
+    assert_eq!((v.reasoning.as_str(), v.content.as_str()), ("Hmm", "Hel"));
+    // A cut-off answer wrapper is held back.
+    let v = stream_view(
+        ToolCallFormat::CommandR7B,
+        "<|START_RESPONSE|>Hello<|END_RES",
+        closed,
+    );
+    assert_eq!(v.content, "Hello");
+}
+
+#[test]
+fn functionary_v32_needs_its_format_named() {
+    let t = tools(&["get_weather"]);
+    let out = "get_weather\n{\"city\": \"Paris\"}";
+    let p = parse(ToolCallFormat::FunctionaryV32, out, &t);
+    assert_eq!(
+        p.tool_calls,
+        vec![call(0, "get_weather", r#"{"city":"Paris"}"#)]
+    );
+    assert_eq!(
+        parse(ToolCallFormat::FunctionaryV32, "all\nHello", &t).content,
+        "Hello"
+    );
+    let v = stream_view(
+        ToolCallFormat::FunctionaryV32,
+        "all\nHello>>>get_",
+        StreamOptions {
+            tools_offered: true,
+            reasoning_open: false,
+        },
+    );
+    assert_eq!((v.content.as_str(), v.markup_started), ("Hello", true));
+    // Without the setting the output has no marker: it stays text.
+    assert!(parse(ToolCallFormat::Auto, out, &t).tool_calls.is_empty());
+}
+
+#[test]
+fn detection_of_real_template_markers() {
+    use ToolCallFormat::*;
+    for (template, format) in [
+        (
+            "{{ '<|start|>assistant<|channel|>final<|message|>' }}",
+            Harmony,
+        ),
+        (
+            "{{ '<tool_call>\\n<function=' + name + '>\\n<parameter=' }}",
+            Qwen3Coder,
+        ),
+        ("{{ '<｜tool▁calls▁begin｜>' }}", DeepSeek),
+        ("{{ '<|tool_calls_section_begin|>' }}", KimiK2),
+        ("{{ '<tool_call>' + name + '<arg_key>' }}", Glm),
+        ("{{ '<|START_ACTION|>' }}", CommandR7B),
+        ("{{ '<|tool_call|>' }}", Granite),
+        ("{{ '>>>all\\n' }}", FunctionaryV32),
+        ("{{ '<function=' + name + '>' }}", FunctionaryV31),
+        ("{{ '[TOOL_CALLS]' }}", Mistral),
+        ("{{ '<minimax:tool_call><invoke name=' }}", Auto),
+    ] {
+        assert_eq!(ToolCallFormat::detect(template), format, "{template}");
+    }
+}
