@@ -131,49 +131,51 @@ fn family_model(dir: &Path, family: VocabFamily, template_name: &str) -> PathBuf
     path
 }
 
-/// `(family, template, control tokens its prompt must hold as single ids, stop strings the
-/// render must give, one it must not)`.
-fn families() -> Vec<(
-    VocabFamily,
-    &'static str,
-    Vec<&'static str>,
-    Vec<&'static str>,
-    Option<&'static str>,
-)> {
+/// A family under test: its tokenizer, template, the control tokens its prompt must hold as
+/// single ids, stop strings the render must give, and one it must not.
+struct Family {
+    vocab: VocabFamily,
+    template: &'static str,
+    controls: Vec<&'static str>,
+    stops: Vec<&'static str>,
+    not_stop: Option<&'static str>,
+}
+
+fn families() -> Vec<Family> {
     vec![
-        (
-            VocabFamily::GptOss,
-            "openai-gpt-oss-120b",
-            vec!["<|start|>", "<|message|>", "<|end|>"],
-            vec!["<|return|>", "<|call|>"],
-            Some("<|end|>"),
-        ),
-        (
-            VocabFamily::Qwen3,
-            "Qwen3-Coder",
-            vec!["<|im_start|>", "<|im_end|>"],
-            vec!["<|im_end|>"],
-            None,
-        ),
-        (
-            VocabFamily::Llama31,
-            "meta-llama-Llama-3.1-8B-Instruct",
-            vec![
+        Family {
+            vocab: VocabFamily::GptOss,
+            template: "openai-gpt-oss-120b",
+            controls: vec!["<|start|>", "<|message|>", "<|end|>"],
+            stops: vec!["<|return|>", "<|call|>"],
+            not_stop: Some("<|end|>"),
+        },
+        Family {
+            vocab: VocabFamily::Qwen3,
+            template: "Qwen3-Coder",
+            controls: vec!["<|im_start|>", "<|im_end|>"],
+            stops: vec!["<|im_end|>"],
+            not_stop: None,
+        },
+        Family {
+            vocab: VocabFamily::Llama31,
+            template: "meta-llama-Llama-3.1-8B-Instruct",
+            controls: vec![
                 "<|begin_of_text|>",
                 "<|start_header_id|>",
                 "<|end_header_id|>",
                 "<|eot_id|>",
             ],
-            vec!["<|eot_id|>", "<|eom_id|>"],
-            None,
-        ),
-        (
-            VocabFamily::DeepSeekV3,
-            "deepseek-ai-DeepSeek-V3.1",
-            vec!["<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"],
-            vec!["<｜end▁of▁sentence｜>"],
-            None,
-        ),
+            stops: vec!["<|eot_id|>", "<|eom_id|>"],
+            not_stop: None,
+        },
+        Family {
+            vocab: VocabFamily::DeepSeekV3,
+            template: "deepseek-ai-DeepSeek-V3.1",
+            controls: vec!["<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"],
+            stops: vec!["<｜end▁of▁sentence｜>"],
+            not_stop: None,
+        },
     ]
 }
 
@@ -186,8 +188,8 @@ fn weather_tool() -> Value {
 fn families_tokenize_chat_stream_and_call_tools_in_their_own_syntax() {
     let sb = Sandbox::new();
     let mut args: Vec<String> = Vec::new();
-    for (family, tpl, ..) in families() {
-        let path = family_model(sb.path(), family, tpl);
+    for f in families() {
+        let path = family_model(sb.path(), f.vocab, f.template);
         args.extend(["--model".into(), s(&path).to_string()]);
     }
     args.extend(
@@ -204,7 +206,14 @@ fn families_tokenize_chat_stream_and_call_tools_in_their_own_syntax() {
         .map(String::from),
     );
     let server = sb.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    for (family, _, controls, stops, not_stop) in families() {
+    for Family {
+        vocab: family,
+        controls,
+        stops,
+        not_stop,
+        ..
+    } in families()
+    {
         let model = format!("{family:?}").to_lowercase();
         let vocab = family.tokenizer().unwrap().load().unwrap();
         let user = json!([{"role": "user", "content": "What is the weather in Paris?"}]);
@@ -328,7 +337,11 @@ fn template_render_command_takes_tools() {
     let spec = read_json(&fixtures().join("conversations.json"));
     let chat = sb.path().join("chat.json");
     let tools = sb.path().join("tools.json");
-    std::fs::write(&chat, spec["conversations"]["tools"]["messages"].to_string()).unwrap();
+    std::fs::write(
+        &chat,
+        spec["conversations"]["tools"]["messages"].to_string(),
+    )
+    .unwrap();
     std::fs::write(&tools, json!({"tools": spec["tools"]}).to_string()).unwrap();
     let run = sb
         .run(&[
@@ -345,11 +358,27 @@ fn template_render_command_takes_tools() {
         ])
         .ok();
     let expected = read_json(&fixtures().join("expected/Qwen3-Coder.json"));
-    assert_eq!(run.stdout, expected["renders"]["tools"]["prompt"].as_str().unwrap());
+    assert_eq!(
+        run.stdout,
+        expected["renders"]["tools"]["prompt"].as_str().unwrap()
+    );
     // A tools file that is not a list of tools is named in the error.
     std::fs::write(&tools, "{\"tools\": 3}").unwrap();
     let run = sb
-        .run(&["template", "render", "--model", s(&model), "--messages", s(&chat), "--tools", s(&tools)])
+        .run(&[
+            "template",
+            "render",
+            "--model",
+            s(&model),
+            "--messages",
+            s(&chat),
+            "--tools",
+            s(&tools),
+        ])
         .fails();
-    assert!(run.stderr.contains("tools.json") && run.stderr.contains("\"tools\" list"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("tools.json") && run.stderr.contains("\"tools\" list"),
+        "{}",
+        run.stderr
+    );
 }
