@@ -28,11 +28,7 @@ pub(crate) const MARKERS: &[&str] = &[ACTION_OPEN];
 
 /// The answer without its wrappers.
 pub(crate) fn clean(text: &str) -> String {
-    let mut s = text.to_string();
-    for tag in RESPONSE_TAGS {
-        s = s.replace(tag, "");
-    }
-    s.trim().to_string()
+    super::text::remove_tags(text, RESPONSE_TAGS)
 }
 
 /// Text and calls.
@@ -59,8 +55,7 @@ pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
     }
     let after = body[used..].trim_start();
     let after = after.strip_prefix(ACTION_CLOSE).unwrap_or(after);
-    let text = format!("{}\n{}", &output[..at], after);
-    Some((clean(&text), calls))
+    Some((clean(&super::text::join(&output[..at], after)), calls))
 }
 
 #[cfg(test)]

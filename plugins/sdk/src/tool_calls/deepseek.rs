@@ -65,12 +65,7 @@ pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
     if calls.is_empty() {
         return None;
     }
-    let text = if after.is_empty() {
-        text
-    } else {
-        format!("{text}\n{after}").trim().to_string()
-    };
-    Some((text, calls))
+    Some((super::text::join(&text, after), calls))
 }
 
 #[cfg(test)]

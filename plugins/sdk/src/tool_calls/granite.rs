@@ -16,11 +16,7 @@ pub(crate) const MARKERS: &[&str] = &[TOOL_CALL, hermes::OPEN];
 
 /// The answer without its wrappers.
 pub(crate) fn clean(text: &str) -> String {
-    let mut s = text.to_string();
-    for tag in RESPONSE_TAGS {
-        s = s.replace(tag, "");
-    }
-    s.trim().to_string()
+    super::text::remove_tags(text, RESPONSE_TAGS)
 }
 
 /// Text and calls.
@@ -29,8 +25,10 @@ pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
         let body = output[at + TOOL_CALL.len()..].trim_start();
         let (value, used) = first_json_value(body)?;
         let calls = calls_from_value(&value, 0)?;
-        let text = format!("{}\n{}", &output[..at], &body[used..]);
-        return Some((clean(&text), calls));
+        return Some((
+            clean(&super::text::join(&output[..at], &body[used..])),
+            calls,
+        ));
     }
     let (text, calls) = hermes::extract(output);
     (!calls.is_empty()).then(|| (clean(&text), calls))

@@ -34,7 +34,7 @@ pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
     let begin = output
         .find(SECTION_BEGIN)
         .or_else(|| output.find(CALL_BEGIN))?;
-    let mut text = output[..begin].trim().to_string();
+    let text = output[..begin].trim().to_string();
     let mut rest = &output[begin..];
     let mut calls = Vec::new();
     while let Some(at) = rest.find(CALL_BEGIN) {
@@ -53,11 +53,8 @@ pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
         return None;
     }
     let after = rest.trim_start();
-    let after = after.strip_prefix(SECTION_END).unwrap_or(after).trim();
-    if !after.is_empty() {
-        text = format!("{text}\n{after}").trim().to_string();
-    }
-    Some((text, calls))
+    let after = after.strip_prefix(SECTION_END).unwrap_or(after);
+    Some((super::text::join(&text, after), calls))
 }
 
 #[cfg(test)]

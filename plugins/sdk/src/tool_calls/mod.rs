@@ -50,6 +50,7 @@ pub mod kimi_k2;
 pub mod llama3;
 pub mod mistral;
 pub mod qwen3_coder;
+mod text;
 
 pub use json::{call_from_value, parse_call_object};
 
