@@ -12,7 +12,8 @@
 //!   streaming parser sends the growth and stops streaming text once `markup_started` is set;
 //!   [`parse`] of the whole output gives the calls at the end. [`markup_start`] and
 //!   [`partial_marker`] are the two halves of that decision for callers that keep their own
-//!   buffer.
+//!   buffer, and [`incremental::Incremental`] wraps it all (push pieces, get the growth,
+//!   finish with the calls).
 //!
 //! | format | family | calls | reasoning |
 //! |---|---|---|---|
@@ -45,6 +46,7 @@ pub mod glm;
 pub mod granite;
 pub mod harmony;
 pub mod hermes;
+pub mod incremental;
 pub mod json;
 pub mod kimi_k2;
 pub mod llama3;
