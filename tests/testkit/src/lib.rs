@@ -61,7 +61,7 @@ pub use vocab_file::{vocab_dir, TokenizerFile, VocabFamily, VOCAB_DIR_ENV};
 
 /// Version of the generator; part of [`ModelSpec::file_name`] so cached files
 /// are regenerated when the output of this crate changes.
-pub const GENERATOR_VERSION: u32 = 4;
+pub const GENERATOR_VERSION: u32 = 5;
 
 /// Data alignment of the written files (the GGUF default; no
 /// `general.alignment` key is written).

@@ -116,7 +116,10 @@ impl Vocab {
     /// control, unknown and unused tokens, and the byte tokens of ASCII
     /// control characters other than `\t`, `\n`, `\r` (`<0x00>`..`<0x1F>`,
     /// `<0x7F>`), so generated text never contains NUL and friends. Byte
-    /// tokens `<0x80>`..`<0xFF>` stay live: generation can emit partial UTF-8.
+    /// tokens `<0x80>`..`<0xF4>` stay live: generation can emit partial UTF-8.
+    /// (The bytes that never occur in UTF-8, `<0xC0>`, `<0xC1>` and
+    /// `<0xF5>`..`<0xFF>`, are unused tokens: llama.cpp's grammar would take
+    /// them as lead bytes of characters that are not UTF-8.)
     pub fn is_suppressed(&self, id: u32) -> bool {
         match self.types.get(id as usize) {
             Some(TokenType::Control | TokenType::Unknown | TokenType::Unused) => true,
@@ -520,7 +523,13 @@ pub fn vocabulary() -> Vocab {
     b.add("<|im_start|>".into(), 0.0, TokenType::Control);
     b.add("<|im_end|>".into(), 0.0, TokenType::Control);
     for byte in 0..=255u8 {
-        b.add(format!("<0x{byte:02X}>"), 0.0, TokenType::Byte);
+        let never_in_utf8 = matches!(byte, 0xC0 | 0xC1 | 0xF5..=0xFF);
+        let ty = if never_in_utf8 {
+            TokenType::Unused
+        } else {
+            TokenType::Byte
+        };
+        b.add(format!("<0x{byte:02X}>"), 0.0, ty);
     }
     // Score of a normal piece: its length in characters, so that longer
     // merges win; single characters score 1.
@@ -570,7 +579,8 @@ mod tests {
         assert_eq!(v.tokens[IM_START_ID as usize], "<|im_start|>");
         assert_eq!(v.tokens[IM_END_ID as usize], "<|im_end|>");
         assert_eq!(v.tokens[Vocab::byte_id(0x0A) as usize], "<0x0A>");
-        assert_eq!(v.types[Vocab::byte_id(0xFF) as usize], TokenType::Byte);
+        assert_eq!(v.types[Vocab::byte_id(0xF4) as usize], TokenType::Byte);
+        assert_eq!(v.types[Vocab::byte_id(0xFF) as usize], TokenType::Unused);
         assert_eq!(v.tokens[SPACE_ID as usize], SPM_SPACE);
         assert_eq!(v.id_of("\u{2581}hello"), v.id_of("\u{2581}hello"));
         assert!(v.id_of("\u{2581}hello").is_some());
