@@ -102,7 +102,9 @@ pub fn run(
                 break FinishReason::Cancelled;
             }
         }
-        let text = utf8.push(&vocab.token_to_piece(token, false, None));
+        // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
+        // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
+        let text = utf8.push(&vocab.token_to_piece(token, true, None));
         let scan = stops.push(&text);
         if !scan.emit.is_empty() && sink(GenerateEvent::Text(scan.emit)) == Flow::Stop {
             break FinishReason::Cancelled;

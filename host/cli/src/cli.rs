@@ -296,6 +296,9 @@ pub struct TemplateRenderArgs {
     /// Chat as JSON: a list of OpenAI-style messages, or an object with "messages".
     #[arg(long, value_name = "FILE.json")]
     pub messages: PathBuf,
+    /// Tools offered, as JSON: a list of OpenAI-style tools, or an object with "tools".
+    #[arg(long, value_name = "FILE.json")]
+    pub tools: Option<PathBuf>,
     /// Template plugin to use (default: chosen for the model; see `probe`).
     #[arg(long)]
     pub template: Option<String>,

@@ -6,7 +6,7 @@ use shimmy_core::backend::LoadedModel;
 use shimmy_core::template_choice::{self, ModelTraits, TemplateChoice, TELLTALE_TOKENS};
 use shimmy_plugins::{
     ChatMessage, Grants, ModelContext, PluginKind, PluginRegistry, PluginRuntime, PluginSource,
-    RenderRequest, Rendered, RuntimeConfig, Settings,
+    RenderRequest, Rendered, RuntimeConfig, Settings, ToolDefinition,
 };
 
 use crate::cli::PluginOptions;
@@ -113,10 +113,21 @@ impl Plugins {
         model: &dyn LoadedModel,
         messages: Vec<ChatMessage>,
     ) -> Result<Rendered> {
+        self.render_with_tools(choice, model, messages, Vec::new())
+    }
+
+    /// [`Plugins::render`] with `tools` offered.
+    pub fn render_with_tools(
+        &self,
+        choice: &TemplateChoice,
+        model: &dyn LoadedModel,
+        messages: Vec<ChatMessage>,
+        tools: Vec<ToolDefinition>,
+    ) -> Result<Rendered> {
         let info = model.info();
         let request = RenderRequest {
             messages,
-            tools: Vec::new(),
+            tools,
             add_generation_prompt: true,
             model: ModelContext {
                 architecture: info.architecture.clone(),

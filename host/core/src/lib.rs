@@ -12,6 +12,7 @@
 //! * [`error`]: the one error enum of this crate.
 
 pub mod backend;
+pub mod call_grammar;
 pub mod discovery;
 pub mod error;
 pub mod gguf;

@@ -15,13 +15,16 @@ use serde_json::Value;
 use shimmy_core::backend::{
     GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
+use shimmy_core::call_grammar::CallSyntax;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::app::{new_id, AppState};
 use crate::error::ServerError;
-use crate::grammar::{forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice};
+use crate::grammar::{
+    family_call_grammar, forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice,
+};
 use crate::keep_alive::KeepAlive;
 use crate::models::ModelLease;
 use crate::sink::{ChannelSink, Message};
@@ -233,6 +236,8 @@ pub struct Generation {
     streaming: bool,
     tools: Vec<ToolDefinition>,
     forced_calls: bool,
+    /// The forced call is `{"name", "arguments"}` JSON (read here, not by the template).
+    forced_json: bool,
     parallel_tool_calls: Option<bool>,
     raw: String,
     sent_content: String,
@@ -241,6 +246,32 @@ pub struct Generation {
     all_logprobs: Vec<TokenLogprob>,
     last_text_at: Option<Instant>,
     done: bool,
+}
+
+/// The family syntax of forced calls for the chat's template (`None`: plain JSON): the
+/// `jinja` plugin's `tool-call-format` setting, else its model's chat template.
+fn call_syntax(
+    state: &AppState,
+    lease: &ModelLease,
+    prompt: &PreparedPrompt,
+) -> Option<CallSyntax> {
+    let plugin = prompt.template.as_ref()?.name.as_str();
+    let chat_template = lease.model.info().chat_template.as_deref();
+    let setting = state
+        .plugins
+        .runtime()
+        .config()
+        .settings
+        .for_plugin(plugin)
+        .and_then(|s| s.get("tool-call-format"));
+    if plugin == "jinja" {
+        if let Some(configured) =
+            setting.and_then(|f| CallSyntax::for_format_name(f, chat_template))
+        {
+            return configured;
+        }
+    }
+    CallSyntax::for_template(plugin, chat_template)
 }
 
 /// Leases the model, renders the prompt and submits the job. `streaming` decides whether
@@ -271,8 +302,21 @@ pub async fn start(
     )?;
     let forced_calls = forced.is_some();
     let backend = state.manager.backend().as_ref();
+    let prompt = prepare_prompt(state, &lease, &input).await?;
+    // A forced call is written in the family's own syntax when the template's is known (the
+    // template then parses it), else as `{"name", "arguments"}` JSON read here.
+    let syntax = call_syntax(state, &lease, &prompt);
     let grammar = match (forced, &job.json_schema, job.grammar) {
-        (Some(schema), None, None) => Some(schema_grammar(backend, &schema, "tools")?),
+        (Some(schema), None, None) => Some(match syntax {
+            Some(syntax) => family_call_grammar(
+                backend,
+                syntax,
+                &tools,
+                &job.tool_choice,
+                job.parallel_tool_calls == Some(true),
+            )?,
+            None => schema_grammar(backend, &schema, "tools")?,
+        }),
         (Some(_), ..) => {
             return Err(ServerError::invalid(
                 "tool_choice",
@@ -282,7 +326,6 @@ pub async fn start(
         (None, Some(schema), _) => Some(schema_grammar(backend, schema, job.json_schema_param)?),
         (None, None, grammar) => grammar,
     };
-    let prompt = prepare_prompt(state, &lease, &input).await?;
     let mut stop = prompt.stop.clone();
     for s in job.stop {
         if !s.is_empty() && !stop.contains(&s) {
@@ -319,6 +362,7 @@ pub async fn start(
         streaming,
         tools,
         forced_calls,
+        forced_json: forced_calls && syntax.is_none(),
         parallel_tool_calls: job.parallel_tool_calls,
         raw: String::new(),
         sent_content: String::new(),
@@ -448,7 +492,7 @@ impl Generation {
     async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, ServerError> {
         let (content, reasoning, mut tool_calls) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), None, Vec::new()),
-            Some(_) if self.forced_calls => match parse_forced_calls(&self.raw) {
+            Some(_) if self.forced_json => match parse_forced_calls(&self.raw) {
                 Some(calls) => (
                     String::new(),
                     None,
@@ -517,6 +561,10 @@ const TOOL_MARKERS: &[&str] = &[
     "[TOOL_CALLS]",
     "<｜tool▁calls▁begin｜>",
     "<function=",
+    " to=functions.",
+    "<|tool_calls_section_begin|>",
+    "<|START_ACTION|>",
+    "<|tool_call|>",
 ];
 
 /// Where tool-call markup may begin in `raw`: the first marker, a trailing prefix of one, or

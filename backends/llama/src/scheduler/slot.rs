@@ -209,7 +209,9 @@ impl Job {
                 return Some(Ending::CANCELLED);
             }
         }
-        let text = self.utf8.push(&vocab.token_to_piece(token, false, None));
+        // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
+        // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
+        let text = self.utf8.push(&vocab.token_to_piece(token, true, None));
         let scan = self.stops.push(&text);
         if !scan.emit.is_empty() && self.sink.event(GenerateEvent::Text(scan.emit)) == Flow::Stop {
             return Some(Ending::CANCELLED);
