@@ -193,6 +193,20 @@ pub fn find_local(hub: &Path, reference: &crate::ModelRef) -> Option<PathBuf> {
     first.exists().then_some(first)
 }
 
+/// Whether `file` is a snapshot file of a model repository in the hub cache `hub`
+/// (`HUB/models--ORG--NAME/snapshots/COMMIT/...`).
+pub fn is_in_cache(hub: &Path, file: &Path) -> bool {
+    let hub_c = fs::canonicalize(hub).unwrap_or_else(|_| hub.to_path_buf());
+    let parent = file.parent().unwrap_or(Path::new("."));
+    let parent_c = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    parent_c.strip_prefix(&hub_c).is_ok_and(|rel| {
+        let parts: Vec<_> = rel.components().collect();
+        parts.len() >= 3
+            && parts[0].as_os_str().to_string_lossy().starts_with("models--")
+            && parts[1].as_os_str() == "snapshots"
+    })
+}
+
 /// What [`delete_model`] removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -206,26 +220,16 @@ pub struct Deleted {
 /// shard of it in its snapshot, and the blobs no other snapshot file uses. Files outside the
 /// hub cache are refused.
 pub fn delete_model(hub: &Path, first: &Path) -> Result<Deleted> {
-    let hub_c = fs::canonicalize(hub).unwrap_or_else(|_| hub.to_path_buf());
-    let parent = first.parent().unwrap_or(Path::new("."));
-    let parent_c = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
-    let inside = parent_c
-        .strip_prefix(&hub_c)
-        .ok()
-        .filter(|rel| {
-            let parts: Vec<_> = rel.components().collect();
-            parts.len() >= 3
-                && parts[0].as_os_str().to_string_lossy().starts_with("models--")
-                && parts[1].as_os_str() == "snapshots"
-        })
-        .is_some();
-    if !inside {
+    if !is_in_cache(hub, first) {
         return Err(HubError::NotInCache(format!(
             "{} is not in the Hugging Face cache {}; shimmy-host only deletes models it can pull (delete other files yourself)",
             first.display(),
             hub.display()
         )));
     }
+    let hub_c = fs::canonicalize(hub).unwrap_or_else(|_| hub.to_path_buf());
+    let parent = first.parent().unwrap_or(Path::new("."));
+    let parent_c = fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     let name = first
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

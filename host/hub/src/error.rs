@@ -190,7 +190,6 @@ impl HubError {
                 | HubError::FileNotFound { .. }
                 | HubError::QuantNotFound { .. }
                 | HubError::NoGguf { .. }
-                | HubError::NotInCache(_)
         )
     }
 
@@ -198,7 +197,7 @@ impl HubError {
     pub fn is_bad_request(&self) -> bool {
         matches!(
             self,
-            HubError::BadReference { .. } | HubError::Ambiguous { .. }
+            HubError::BadReference { .. } | HubError::Ambiguous { .. } | HubError::NotInCache(_)
         )
     }
 }
