@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use config::{hf_home, hf_hub_cache, split_path_list, DiscoveryConfig};
-pub use walk::{parse_shard, Shard};
+pub use walk::{model_size, parse_shard, Shard};
 
 /// How deep below a search root directories are walked.
 pub const MAX_DEPTH: usize = 4;

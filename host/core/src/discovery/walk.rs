@@ -250,6 +250,17 @@ fn shard_sizes(first: &Path, shard: &Shard<'_>) -> Result<u64, String> {
     Ok(total)
 }
 
+/// The size of the model whose file is `path`: for the first shard of a split model
+/// (`NAME-00001-of-0000N.gguf`) every shard next to it together, else the file's size.
+pub fn model_size(path: &Path) -> std::io::Result<u64> {
+    let own = fs::metadata(path)?.len();
+    let name = file_name(path);
+    Ok(match parse_shard(&name) {
+        Some(s) if s.index == 1 => shard_sizes(path, &s).unwrap_or(own).max(own),
+        _ => own,
+    })
+}
+
 /// How many shards of a split model are missing next to its first shard.
 fn missing_count(first: &Path, shard: &Shard<'_>) -> u32 {
     let dir = first.parent().unwrap_or(Path::new("."));
