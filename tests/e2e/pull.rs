@@ -28,10 +28,18 @@ impl Mirror {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("ports");
         let log = dir.path().join("requests.jsonl");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/python/hub_mirror.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/python/hub_mirror.py");
         let child = Command::new(python())
             .arg(script)
-            .args(["--root", s(root), "--port-file", s(&port_file), "--log", s(&log)])
+            .args([
+                "--root",
+                s(root),
+                "--port-file",
+                s(&port_file),
+                "--log",
+                s(&log),
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -137,7 +145,11 @@ fn pull_fills_the_hub_cache_that_discovery_and_other_tools_read() {
     })
     .ok();
     assert!(run.stdout.contains("name: tiny-q8_0"), "{}", run.stdout);
-    assert!(run.stderr.contains("tiny-Q8_0.gguf: verifying"), "plain lines: {}", run.stderr);
+    assert!(
+        run.stderr.contains("tiny-Q8_0.gguf: verifying"),
+        "plain lines: {}",
+        run.stderr
+    );
 
     // huggingface_hub's layout: blobs/SHA256, snapshots/COMMIT/FILE -> ../../blobs/SHA256, refs/main.
     let repo = hub(&sb).join("models--test-org--Tiny-GGUF");
@@ -161,7 +173,13 @@ fn pull_fills_the_hub_cache_that_discovery_and_other_tools_read() {
     );
     // The token went to the hub, never to the blob host it redirects to.
     let requests = mirror.requests();
-    assert!(requests.iter().filter(|r| r["server"] == "api").all(|r| r["auth"] == true), "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r["server"] == "api")
+            .all(|r| r["auth"] == true),
+        "{requests:?}"
+    );
     let blob_gets: Vec<&Value> = requests.iter().filter(|r| r["server"] == "cdn").collect();
     assert_eq!(blob_gets.len(), 1, "{requests:?}");
     assert_eq!(blob_gets[0]["auth"], false, "token leaked to the blob host");
@@ -176,10 +194,23 @@ fn pull_fills_the_hub_cache_that_discovery_and_other_tools_read() {
         cmd
     })
     .ok();
-    assert!(again.stderr.contains("already in the cache"), "{}", again.stderr);
-    assert!(again.stdout.contains("(0 B downloaded)"), "{}", again.stdout);
-    let refused = common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:Q8_0"])).fails();
-    assert!(refused.stderr.contains("refused the token") && refused.stderr.contains("HF_TOKEN"), "{}", refused.stderr);
+    assert!(
+        again.stderr.contains("already in the cache"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stdout.contains("(0 B downloaded)"),
+        "{}",
+        again.stdout
+    );
+    let refused =
+        common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:Q8_0"])).fails();
+    assert!(
+        refused.stderr.contains("refused the token") && refused.stderr.contains("HF_TOKEN"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]
@@ -198,16 +229,25 @@ fn an_interrupted_download_resumes_with_range() {
         .collect();
     assert_eq!(ranges, [Value::Null, json!("bytes=100000-")]);
     let etag = sha256(&models().dense);
-    let blob = hub(&sb).join("models--test-org--Tiny-GGUF/blobs").join(&etag);
+    let blob = hub(&sb)
+        .join("models--test-org--Tiny-GGUF/blobs")
+        .join(&etag);
     assert_eq!(sha256(&blob), etag);
 
     // A download killed earlier left `.incomplete`: the next pull asks only for the rest.
-    let partial = hub(&sb).join("models--test-org--Tiny-GGUF/blobs").join(format!("{etag}.incomplete"));
+    let partial = hub(&sb)
+        .join("models--test-org--Tiny-GGUF/blobs")
+        .join(format!("{etag}.incomplete"));
     std::fs::remove_file(&blob).unwrap();
     let bytes = std::fs::read(&models().dense).unwrap();
     std::fs::write(&partial, &bytes[..54321]).unwrap();
     common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:F16"])).ok();
-    let last = mirror.requests().into_iter().rev().find(|r| r["server"] == "cdn").unwrap();
+    let last = mirror
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r["server"] == "cdn")
+        .unwrap();
     assert_eq!(last["range"], "bytes=54321-", "{last}");
     assert_eq!(sha256(&blob), etag);
     assert!(!partial.exists());
@@ -220,7 +260,9 @@ fn a_corrupt_download_is_refused_and_leaves_nothing_discoverable() {
     let sb = Sandbox::new();
     let run = common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:Q8_0"])).fails();
     assert!(
-        run.stderr.contains("corrupt") && run.stderr.contains("sha256") && run.stderr.contains("pull again"),
+        run.stderr.contains("corrupt")
+            && run.stderr.contains("sha256")
+            && run.stderr.contains("pull again"),
         "{}",
         run.stderr
     );
@@ -238,7 +280,10 @@ fn bad_names_missing_repos_and_unknown_quants_are_clear_errors() {
     let sb = Sandbox::new();
     let fails = |args: &[&str]| common::run_cmd(hub_cmd(&sb, &mirror, args)).fails().stderr;
     let e = fails(&["pull", "nobody/Nothing-GGUF"]);
-    assert!(e.contains("repository nobody/Nothing-GGUF not found") && e.contains(&mirror.endpoint), "{e}");
+    assert!(
+        e.contains("repository nobody/Nothing-GGUF not found") && e.contains(&mirror.endpoint),
+        "{e}"
+    );
     let e = fails(&["pull", "test-org/Tiny-GGUF:Q3_K_M"]);
     assert!(
         e.contains("no GGUF file with quantization Q3_K_M")
@@ -247,7 +292,10 @@ fn bad_names_missing_repos_and_unknown_quants_are_clear_errors() {
         "{e}"
     );
     let e = fails(&["pull", "test-org/Tiny-GGUF"]);
-    assert!(e.contains("several GGUF models") && e.contains("tiny-Q8_0.gguf"), "{e}");
+    assert!(
+        e.contains("several GGUF models") && e.contains("tiny-Q8_0.gguf"),
+        "{e}"
+    );
     let e = fails(&["pull", "llama3.2"]);
     assert!(e.contains("ORG/NAME"), "{e}");
     let e = fails(&["pull", "test-org/Tiny-GGUF@v9:Q8_0"]);
@@ -269,16 +317,26 @@ fn an_unwritable_or_full_cache_is_a_clear_error_and_leaves_no_model() {
     })
     .fails()
     .stderr;
-    assert!(e.contains("cannot create") && e.contains("HF_HUB_CACHE"), "{e}");
+    assert!(
+        e.contains("cannot create") && e.contains("HF_HUB_CACHE"),
+        "{e}"
+    );
 
     // The disk fills up while writing (the partial file is /dev/full).
     let blobs = hub(&sb).join("models--test-org--Tiny-GGUF/blobs");
     std::fs::create_dir_all(&blobs).unwrap();
     let etag = sha256(&models().dense);
     std::os::unix::fs::symlink("/dev/full", blobs.join(format!("{etag}.incomplete"))).unwrap();
-    let e = common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:Q8_0"])).fails().stderr;
-    assert!(e.contains("disk is full") && e.contains("free some space"), "{e}");
-    assert!(!hub(&sb).join("models--test-org--Tiny-GGUF/snapshots").exists());
+    let e = common::run_cmd(hub_cmd(&sb, &mirror, &["pull", "test-org/Tiny-GGUF:Q8_0"]))
+        .fails()
+        .stderr;
+    assert!(
+        e.contains("disk is full") && e.contains("free some space"),
+        "{e}"
+    );
+    assert!(!hub(&sb)
+        .join("models--test-org--Tiny-GGUF/snapshots")
+        .exists());
     let list = common::run_cmd(hub_cmd(&sb, &mirror, &["list"])).ok();
     assert!(list.stdout.contains("no models found"), "{}", list.stdout);
 }
@@ -289,13 +347,24 @@ fn a_split_model_is_pulled_over_the_ollama_route_and_served_as_one() {
     let repo = root.path().join("test-org/Split-GGUF");
     std::fs::create_dir_all(&repo).unwrap();
     let shards = shimmy_testkit::split_model(&models().dense, &repo, "split-Q8_0", 3).unwrap();
-    let total: u64 = shards.iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let total: u64 = shards
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     let mirror = Mirror::start(root.path(), &[]);
     let sb = Sandbox::new();
     let server = sb.serve_cmd(hub_cmd(
         &sb,
         &mirror,
-        &["serve", "--bind", "127.0.0.1:0", "--ctx-size", "256", "--parallel", "1"],
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--ctx-size",
+            "256",
+            "--parallel",
+            "1",
+        ],
     ));
 
     let r = http(120)
@@ -305,26 +374,50 @@ fn a_split_model_is_pulled_over_the_ollama_route_and_served_as_one() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
-    let lines: Vec<Value> = r.text().unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = r
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0], json!({"status": "pulling manifest"}));
-    assert_eq!(lines.last().unwrap(), &json!({"status": "success"}), "{lines:?}");
-    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
-    let at = |s: &str| statuses.iter().position(|x| *x == s).unwrap_or_else(|| panic!("{s} missing: {statuses:?}"));
+    assert_eq!(
+        lines.last().unwrap(),
+        &json!({"status": "success"}),
+        "{lines:?}"
+    );
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    let at = |s: &str| {
+        statuses
+            .iter()
+            .position(|x| *x == s)
+            .unwrap_or_else(|| panic!("{s} missing: {statuses:?}"))
+    };
     assert!(at("verifying sha256 digest") < at("writing manifest"));
     for shard in &shards {
         let digest = format!("sha256:{}", sha256(shard));
         let done = lines
             .iter()
-            .filter(|l| l["digest"] == digest.as_str())
-            .last()
+            .rfind(|l| l["digest"] == digest.as_str())
             .unwrap_or_else(|| panic!("no progress for {digest}: {lines:?}"));
         let size = std::fs::metadata(shard).unwrap().len();
-        assert_eq!((done["total"].as_u64(), done["completed"].as_u64()), (Some(size), Some(size)));
+        assert_eq!(
+            (done["total"].as_u64(), done["completed"].as_u64()),
+            (Some(size), Some(size))
+        );
         assert_eq!(done["status"], format!("pulling {}", &digest[7..19]));
     }
 
     // Offered at once, once, with the size of every shard; answers under the name pulled.
-    let tags: Value = http(30).get(format!("{}/api/tags", server.base)).send().unwrap().json().unwrap();
+    let tags: Value = http(30)
+        .get(format!("{}/api/tags", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let listed = tags["models"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{tags}");
     assert_eq!(listed[0]["name"], "split-q8_0");
@@ -338,18 +431,36 @@ fn a_split_model_is_pulled_over_the_ollama_route_and_served_as_one() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["usage"]["completion_tokens"], 4, "{v}");
     let list = common::run_cmd(hub_cmd(&sb, &mirror, &["list"])).ok();
-    assert_eq!(list.stdout.matches("split-q8_0").count(), 1, "{}", list.stdout);
+    assert_eq!(
+        list.stdout.matches("split-q8_0").count(),
+        1,
+        "{}",
+        list.stdout
+    );
 
     // The official client reads the same stream; errors come as Ollama's.
-    let out = common::run_python("ollama_pull.py", &server.base, &["hf.co/test-org/Split-GGUF:Q8_0"]);
+    let out = common::run_python(
+        "ollama_pull.py",
+        &server.base,
+        &["hf.co/test-org/Split-GGUF:Q8_0"],
+    );
     assert!(out.contains("success"), "{out}");
-    let (status, text) = server.post_text("/api/pull", &json!({"model": "nobody/None-GGUF", "stream": false}));
+    let (status, text) = server.post_text(
+        "/api/pull",
+        &json!({"model": "nobody/None-GGUF", "stream": false}),
+    );
     assert_eq!(status, 404, "{text}");
-    assert!(text.contains("repository nobody/None-GGUF not found"), "{text}");
+    assert!(
+        text.contains("repository nobody/None-GGUF not found"),
+        "{text}"
+    );
     let (status, text) = server.post_text("/api/pull", &json!({"model": "nobody/None-GGUF"}));
     assert_eq!(status, 200);
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert!(last["error"].as_str().unwrap().contains("not found"), "{text}");
+    assert!(
+        last["error"].as_str().unwrap().contains("not found"),
+        "{text}"
+    );
 
     // Delete: unloaded, no longer offered, files gone; twice is a 404.
     let delete = |name: &str| {
@@ -361,7 +472,12 @@ fn a_split_model_is_pulled_over_the_ollama_route_and_served_as_one() {
         (r.status().as_u16(), r.text().unwrap())
     };
     assert_eq!(delete("split-q8_0").0, 200);
-    let tags: Value = http(30).get(format!("{}/api/tags", server.base)).send().unwrap().json().unwrap();
+    let tags: Value = http(30)
+        .get(format!("{}/api/tags", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(tags["models"], json!([]));
     let snapshots = hub(&sb).join("models--test-org--Split-GGUF/snapshots");
     assert!(tree(&snapshots).is_empty(), "{:?}", tree(&snapshots));

@@ -84,7 +84,10 @@ impl RepoCache {
     pub fn prepare(&self, etag: &str) -> Result<()> {
         for dir in [
             self.dir().join("blobs"),
-            self.lock(etag).parent().map(Path::to_path_buf).unwrap_or_default(),
+            self.lock(etag)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
         ] {
             fs::create_dir_all(&dir).map_err(|e| HubError::io("create", &dir, e))?;
         }
@@ -100,7 +103,9 @@ impl RepoCache {
         let blob = self.blob(etag);
         let tmp = parent.join(format!(
             ".{}.{}.tmp",
-            pointer.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            pointer
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
             std::process::id()
         ));
         let _ = fs::remove_file(&tmp);
@@ -202,7 +207,10 @@ pub fn is_in_cache(hub: &Path, file: &Path) -> bool {
     parent_c.strip_prefix(&hub_c).is_ok_and(|rel| {
         let parts: Vec<_> = rel.components().collect();
         parts.len() >= 3
-            && parts[0].as_os_str().to_string_lossy().starts_with("models--")
+            && parts[0]
+                .as_os_str()
+                .to_string_lossy()
+                .starts_with("models--")
             && parts[1].as_os_str() == "snapshots"
     })
 }
@@ -308,7 +316,10 @@ mod tests {
             c.incomplete("abc"),
             Path::new("/hub/models--Org--Name/blobs/abc.incomplete")
         );
-        assert_eq!(c.lock("abc"), Path::new("/hub/.locks/models--Org--Name/abc.lock"));
+        assert_eq!(
+            c.lock("abc"),
+            Path::new("/hub/.locks/models--Org--Name/abc.lock")
+        );
         assert_eq!(
             c.pointer("c0ffee", "sub/m.gguf"),
             Path::new("/hub/models--Org--Name/snapshots/c0ffee/sub/m.gguf")
@@ -350,6 +361,9 @@ mod tests {
         let outside = dir.path().join("x.gguf");
         fs::write(&outside, b"x").unwrap();
         let e = delete_model(&hub.join("nothing"), &outside).unwrap_err();
-        assert!(e.to_string().contains("not in the Hugging Face cache"), "{e}");
+        assert!(
+            e.to_string().contains("not in the Hugging Face cache"),
+            "{e}"
+        );
     }
 }

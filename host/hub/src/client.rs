@@ -71,7 +71,10 @@ pub struct HubClient {
 fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -149,7 +152,14 @@ impl HubClient {
             encode(revision, false)
         );
         let response = self.send(&url, self.authorized(self.api.get(&url)))?;
-        let response = check(repo, revision, None, &self.settings.endpoint, &url, response)?;
+        let response = check(
+            repo,
+            revision,
+            None,
+            &self.settings.endpoint,
+            &url,
+            response,
+        )?;
         let body: RevisionBody = response.json().map_err(|e| HubError::Protocol {
             url: url.clone(),
             reason: format!("the repository listing is not the hub's JSON: {e}"),
@@ -175,7 +185,14 @@ impl HubClient {
         let response = if redirect {
             response
         } else {
-            check(repo, revision, Some(file), &self.settings.endpoint, &url, response)?
+            check(
+                repo,
+                revision,
+                Some(file),
+                &self.settings.endpoint,
+                &url,
+                response,
+            )?
         };
         let headers = response.headers();
         let etag = header(headers, "x-linked-etag")
@@ -187,11 +204,16 @@ impl HubClient {
                 reason: "the hub sent no ETag for the file, so the download cannot be verified or cached".into(),
             })?;
         let size = header(headers, "x-linked-size")
-            .or_else(|| (!redirect).then(|| header(headers, CONTENT_LENGTH.as_str())).flatten())
+            .or_else(|| {
+                (!redirect)
+                    .then(|| header(headers, CONTENT_LENGTH.as_str()))
+                    .flatten()
+            })
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| HubError::Protocol {
                 url: url.clone(),
-                reason: "the hub sent no size (X-Linked-Size or Content-Length) for the file".into(),
+                reason: "the hub sent no size (X-Linked-Size or Content-Length) for the file"
+                    .into(),
             })?;
         Ok(FileMeta {
             etag,
@@ -221,7 +243,14 @@ impl HubClient {
         if offset > 0 && status == StatusCode::PARTIAL_CONTENT {
             return Ok((response, true));
         }
-        let response = check(repo, revision, Some(file), &self.settings.endpoint, &url, response)?;
+        let response = check(
+            repo,
+            revision,
+            Some(file),
+            &self.settings.endpoint,
+            &url,
+            response,
+        )?;
         Ok((response, false))
     }
 }

@@ -246,7 +246,10 @@ fn fetch_range(
                 out.flush().map_err(|e| HubError::io("write", partial, e))?;
                 return Err(HubError::Network {
                     url,
-                    reason: format!("the connection broke after {} of {} bytes: {e}", *have, meta.size),
+                    reason: format!(
+                        "the connection broke after {} of {} bytes: {e}",
+                        *have, meta.size
+                    ),
                 });
             }
         };
@@ -255,7 +258,10 @@ fn fetch_range(
             let _ = fs::remove_file(partial);
             return Err(HubError::Corrupt {
                 file: file.to_string(),
-                reason: format!("the hub sent more than the {} bytes it announced", meta.size),
+                reason: format!(
+                    "the hub sent more than the {} bytes it announced",
+                    meta.size
+                ),
             });
         }
         out.write_all(&buf[..n])
@@ -270,11 +276,15 @@ fn fetch_range(
         }
     }
     out.flush().map_err(|e| HubError::io("write", partial, e))?;
-    out.sync_all().map_err(|e| HubError::io("write", partial, e))?;
+    out.sync_all()
+        .map_err(|e| HubError::io("write", partial, e))?;
     if *have < meta.size {
         return Err(HubError::Network {
             url,
-            reason: format!("the connection closed after {} of {} bytes", *have, meta.size),
+            reason: format!(
+                "the connection closed after {} of {} bytes",
+                *have, meta.size
+            ),
         });
     }
     Ok(())
@@ -318,7 +328,9 @@ fn hash_file(path: &Path, update: &mut dyn FnMut(&[u8])) -> Result<()> {
     let mut f = File::open(path).map_err(|e| HubError::io("read", path, e))?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = f.read(&mut buf).map_err(|e| HubError::io("read", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| HubError::io("read", path, e))?;
         if n == 0 {
             return Ok(());
         }

@@ -76,7 +76,9 @@ pub enum HubError {
         candidates: String,
     },
     /// The repository holds no GGUF file at all.
-    #[error("{repo} has no GGUF file (llama.cpp needs GGUF; look for a repository named ...-GGUF)")]
+    #[error(
+        "{repo} has no GGUF file (llama.cpp needs GGUF; look for a repository named ...-GGUF)"
+    )]
     NoGguf {
         /// `org/name`.
         repo: String,

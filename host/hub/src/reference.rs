@@ -96,7 +96,9 @@ impl ModelRef {
         let selector = match (path, quant) {
             (Some(p), _) => {
                 if !valid_path(p) {
-                    return Err(bad(&format!("\"{p}\" is not a file path inside a repository")));
+                    return Err(bad(&format!(
+                        "\"{p}\" is not a file path inside a repository"
+                    )));
                 }
                 Selector::File(p.to_string())
             }
@@ -127,9 +129,7 @@ impl ModelRef {
         let t = text.trim();
         let lower = t.to_ascii_lowercase();
         let explicit = HUB_PREFIXES.iter().any(|p| lower.starts_with(p));
-        let plain = !t.starts_with(['/', '.', '~'])
-            && !lower.ends_with(".gguf")
-            && t.contains('/');
+        let plain = !t.starts_with(['/', '.', '~']) && !lower.ends_with(".gguf") && t.contains('/');
         (explicit || plain) && ModelRef::parse(t).is_ok()
     }
 }
@@ -168,8 +168,7 @@ pub(crate) fn valid_path(p: &str) -> bool {
     !p.is_empty()
         && !p.contains('\\')
         && !p.contains('\0')
-        && p.split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 #[cfg(test)]

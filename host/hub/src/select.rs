@@ -48,7 +48,12 @@ impl GgufModel {
     /// `Llama-3.2-1B-Instruct-Q4_K_M.gguf`, not in `...-IQ4_K_M` or `...-Q4_K_M_L`).
     pub fn is_quant(&self, quant: &str) -> bool {
         let q = quant.to_ascii_lowercase();
-        let folder_match = self.first().split('/').rev().skip(1).any(|d| d.eq_ignore_ascii_case(&q));
+        let folder_match = self
+            .first()
+            .split('/')
+            .rev()
+            .skip(1)
+            .any(|d| d.eq_ignore_ascii_case(&q));
         folder_match || contains_token(&self.stem(), &q)
     }
 
@@ -67,9 +72,8 @@ impl GgufModel {
 const KNOWN_QUANTS: &[&str] = &[
     "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_K", "Q5_1", "Q5_0", "Q4_K_M",
     "Q4_K_S", "Q4_K", "Q4_1", "Q4_0", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "Q3_K_XL", "Q3_K_L",
-    "Q3_K_M", "Q3_K_S", "Q2_K", "Q2_K_L", "Q2_K_S", "IQ4_NL", "IQ4_XS", "IQ3_M", "IQ3_S",
-    "IQ3_XS", "IQ3_XXS", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "TQ1_0",
-    "TQ2_0", "MXFP4",
+    "Q3_K_M", "Q3_K_S", "Q2_K", "Q2_K_L", "Q2_K_S", "IQ4_NL", "IQ4_XS", "IQ3_M", "IQ3_S", "IQ3_XS",
+    "IQ3_XXS", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "TQ1_0", "TQ2_0", "MXFP4",
 ];
 
 /// `needle` in `hay` with a non-alphanumeric character (or the edge) before it and `-`, `.`
@@ -279,7 +283,13 @@ mod tests {
         let e = select("o/r", &files(REPO), &Selector::Quant("Q3_K_M".into()))
             .unwrap_err()
             .to_string();
-        for want in ["Q3_K_M", "Q4_K_M (Llama-3.2-1B-Instruct-Q4_K_M.gguf)", "IQ4_XS", "Q8_0", "Q6_K (Llama-Q6_K-*-of-00002.gguf)"] {
+        for want in [
+            "Q3_K_M",
+            "Q4_K_M (Llama-3.2-1B-Instruct-Q4_K_M.gguf)",
+            "IQ4_XS",
+            "Q8_0",
+            "Q6_K (Llama-Q6_K-*-of-00002.gguf)",
+        ] {
             assert!(e.contains(want), "{want} missing: {e}");
         }
         assert!(!e.contains("mmproj"), "{e}");

@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(s.endpoint, "http://127.0.0.1:9");
         assert_eq!(s.token.as_deref(), Some("hf_file"));
         assert_eq!(s.cache, hf.join("hub"));
-        assert!(!format!("{s:?}").contains("hf_file"), "the token is not printed");
+        assert!(
+            !format!("{s:?}").contains("hf_file"),
+            "the token is not printed"
+        );
 
         let s = HubSettings::from_lookup(dir.path(), Some(dir.path()), |k| match k {
             "HF_HOME" => Some(hf_s.clone().into()),

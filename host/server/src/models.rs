@@ -313,7 +313,9 @@ impl ModelManager {
         catalog
             .models
             .iter()
-            .find(|m| m.path == path || std::fs::canonicalize(&m.path).ok() == Some(canonical.clone()))
+            .find(|m| {
+                m.path == path || std::fs::canonicalize(&m.path).ok() == Some(canonical.clone())
+            })
             .cloned()
     }
 

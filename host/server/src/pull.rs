@@ -115,10 +115,8 @@ impl Lines {
                 }
             }
             PullEvent::Cached { file } => Some(progress_line(file, file.size)),
-            PullEvent::Verifying { .. } => {
-                (!std::mem::replace(&mut self.verifying_said, true))
-                    .then(|| json!({"status": "verifying sha256 digest"}))
-            }
+            PullEvent::Verifying { .. } => (!std::mem::replace(&mut self.verifying_said, true))
+                .then(|| json!({"status": "verifying sha256 digest"})),
             PullEvent::Linking => Some(json!({"status": "writing manifest"})),
         }
     }
@@ -157,10 +155,9 @@ async fn offer(state: &SharedState, pulled: &Pulled) -> Result<CatalogEntry, Ser
     let path = pulled.first().clone();
     let plugins = state.plugins.clone();
     let templates = state.manager.config().operator_templates.clone();
-    let catalog = tokio::task::spawn_blocking(move || {
-        Catalog::build([(name, path)], &plugins, &templates)
-    })
-    .await?;
+    let catalog =
+        tokio::task::spawn_blocking(move || Catalog::build([(name, path)], &plugins, &templates))
+            .await?;
     match (catalog.models.into_iter().next(), catalog.skipped.first()) {
         (Some(entry), _) => Ok(state.manager.add_model(entry)),
         (None, Some(skip)) => Err(ServerError::invalid(

@@ -40,8 +40,10 @@ fn serve(content_type: &str, body: &'static str) -> Response {
         body,
     )
         .into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     r.headers_mut().insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -69,7 +71,11 @@ pub async fn asset(Path(name): Path<String>) -> Response {
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!(
                 "no file /ui/{name}; the page is at /ui/ (its files: {})\n",
-                ASSETS.iter().map(|(n, ..)| *n).collect::<Vec<_>>().join(", ")
+                ASSETS
+                    .iter()
+                    .map(|(n, ..)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
             .into_response(),
@@ -103,6 +109,9 @@ mod tests {
         for linked in ["/ui/app.js", "/ui/style.css", "/ui/icon.svg"] {
             assert!(html.contains(linked), "{linked}");
         }
-        assert!(!html.contains("<script>"), "no inline script (the CSP forbids it)");
+        assert!(
+            !html.contains("<script>"),
+            "no inline script (the CSP forbids it)"
+        );
     }
 }

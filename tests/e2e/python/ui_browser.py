@@ -48,6 +48,13 @@ def set_field(driver, field, value):
         " e.dispatchEvent(new Event('change'));", field, str(value))
 
 
+def text_of(driver, css):
+    """The text of the first element matching `css` ('' when none), read in one step (the
+    page may re-render between a find and a read)."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", css)
+
+
 def health():
     with urllib.request.urlopen(BASE + "/health", timeout=10) as r:
         return json.load(r)
@@ -64,7 +71,10 @@ try:
     assert d.find_element(By.ID, "model").get_attribute("value") == MODEL
 
     # Shift+Enter is a new line, Enter sends; the answer streams into the DOM.
+    assert not d.find_element(By.ID, "settings").is_displayed(), "settings start folded"
+    assert not d.find_element(By.ID, "stop").is_displayed()
     d.find_element(By.ID, "toggle-settings").click()
+    assert d.find_element(By.ID, "toggle-settings").get_attribute("aria-expanded") == "true"
     tokens = d.find_element(By.ID, "max_tokens")
     tokens.send_keys("48", Keys.TAB)
     set_field(d, "temperature", 0)
@@ -94,7 +104,7 @@ try:
     assert user.text.endswith("Tell me about the sea\nin one line."), user.text
     # Now loaded, with its placement.
     d.find_element(By.ID, "refresh-models").click()
-    wait(d, lambda d: "loaded" in d.find_element(By.CSS_SELECTOR, f'#models li[data-model="{MODEL}"] .loaded').text)
+    wait(d, lambda d: text_of(d, f'#models li[data-model="{MODEL}"] .loaded').startswith("loaded: CPU"))
 
     # Esc stops a long answer; the slot is freed.
     set_field(d, "max_tokens", 3000)

@@ -52,8 +52,8 @@ use half::f16;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use split::split_model;
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
+pub use split::split_model;
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
     SPM_SPACE, UNK_ID, VOCAB_PAD_MULTIPLE,

@@ -14,7 +14,12 @@ use crate::gguf::{read_header, GgufValue, GgufWriter};
 
 /// Writes `source` as `parts` shards `dir/PREFIX-0000k-of-0000n.gguf`; returns their paths
 /// in order. The tensors are shared out in file order, as evenly as their count allows.
-pub fn split_model(source: &Path, dir: &Path, prefix: &str, parts: u16) -> io::Result<Vec<PathBuf>> {
+pub fn split_model(
+    source: &Path,
+    dir: &Path,
+    prefix: &str,
+    parts: u16,
+) -> io::Result<Vec<PathBuf>> {
     let header = read_header(source)?;
     let n = header.tensors.len();
     if parts == 0 || usize::from(parts) > n {
@@ -55,7 +60,10 @@ pub fn split_model(source: &Path, dir: &Path, prefix: &str, parts: u16) -> io::R
         let mut sizes = Vec::with_capacity(tensors.len());
         for t in tensors {
             let size = t.n_bytes().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("unknown type of {}", t.name))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unknown type of {}", t.name),
+                )
             })?;
             w.tensor_info(&t.name, &t.dims, t.ggml_type, offset)?;
             sizes.push(size);

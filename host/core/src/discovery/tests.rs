@@ -130,15 +130,15 @@ fn config_from_lookup() {
 
 #[test]
 fn hub_cache_is_found_as_huggingface_hub_finds_it() {
-    let with = |pairs: &'static [(&'static str, &'static str)]| {
-        let cfg = DiscoveryConfig::from_lookup(PathBuf::from("/w"), None, move |key: &str| {
+    fn with(pairs: &[(&str, &str)]) -> PathBuf {
+        let cfg = DiscoveryConfig::from_lookup(PathBuf::from("/w"), None, |key: &str| {
             pairs
                 .iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, v)| OsString::from(*v))
         });
         cfg.hub_cache().unwrap()
-    };
+    }
     let home = ("HOME", "/home/u");
     assert_eq!(
         with(&[("HOME", "/home/u")]),

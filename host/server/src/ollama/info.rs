@@ -72,7 +72,7 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
                 "model": l.name,
                 "size": entry.size_bytes,
                 "digest": entry.digest,
-                "details": details(&entry),
+                "details": details(entry),
                 "expires_at": rfc3339(expires),
                 "size_vram": vram,
                 "context_length": l.scheduler.stats().ctx_per_sequence,
