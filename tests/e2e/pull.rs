@@ -186,6 +186,22 @@ fn pull_fills_the_hub_cache_that_discovery_and_other_tools_read() {
 
     let list = common::run_cmd(hub_cmd(&sb, &mirror, &["list"])).ok();
     assert!(list.stdout.contains("tiny-q8_0"), "{}", list.stdout);
+    // huggingface_hub finds the file offline, and what it downloads shimmy-host does not fetch again.
+    let hf = |mode: &str, file: &str| {
+        let mut cmd = Command::new(python());
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/python/hf_cache_interop.py"))
+            .args([mode, "test-org/Tiny-GGUF", file])
+            .env("HF_ENDPOINT", &mirror.endpoint)
+            .env("HF_HUB_CACHE", hub(&sb))
+            .env("HF_TOKEN", "hf_secret")
+            .env("HF_HUB_DISABLE_TELEMETRY", "1")
+            .stdin(Stdio::null());
+        let out = common::run_cmd(cmd).ok();
+        PathBuf::from(out.stdout.trim())
+    };
+    assert_eq!(hf("read", "tiny-Q8_0.gguf"), link);
+    let theirs = hf("download", "README.md");
+    assert_eq!(std::fs::read_to_string(theirs).unwrap(), "# tiny\n");
 
     // Again: nothing is downloaded; a wrong token is refused clearly.
     let again = common::run_cmd({
