@@ -189,13 +189,16 @@ fn pull_fills_the_hub_cache_that_discovery_and_other_tools_read() {
     // huggingface_hub finds the file offline, and what it downloads shimmy-host does not fetch again.
     let hf = |mode: &str, file: &str| {
         let mut cmd = Command::new(python());
-        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/python/hf_cache_interop.py"))
-            .args([mode, "test-org/Tiny-GGUF", file])
-            .env("HF_ENDPOINT", &mirror.endpoint)
-            .env("HF_HUB_CACHE", hub(&sb))
-            .env("HF_TOKEN", "hf_secret")
-            .env("HF_HUB_DISABLE_TELEMETRY", "1")
-            .stdin(Stdio::null());
+        cmd.arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/e2e/python/hf_cache_interop.py"),
+        )
+        .args([mode, "test-org/Tiny-GGUF", file])
+        .env("HF_ENDPOINT", &mirror.endpoint)
+        .env("HF_HUB_CACHE", hub(&sb))
+        .env("HF_TOKEN", "hf_secret")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .stdin(Stdio::null());
         let out = common::run_cmd(cmd).ok();
         PathBuf::from(out.stdout.trim())
     };

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use shimmy_core::discovery::{hf_home, hf_hub_cache};
+use shimmy_core::discovery::{env_value, hf_home, hf_hub_cache};
 
 /// The public hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -50,11 +50,7 @@ impl HubSettings {
         home: Option<&Path>,
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Option<HubSettings> {
-        let var = |key: &str| {
-            lookup(key)
-                .map(|v| v.to_string_lossy().trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |key: &str| env_value(&lookup, key);
         let cache = hf_hub_cache(cwd, home, &lookup)?;
         let endpoint = var("HF_ENDPOINT")
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())

@@ -2,7 +2,8 @@
 (BASE_URL SERVER_PID MODEL [SCREENSHOT_DIR]): the page loads and lists the model, a message
 streams an answer into the DOM, Esc stops a long answer, conversations survive a reload and
 can be renamed, added and deleted, an unknown model and a stopped server show readable
-errors. Prints "ok" at the end; any failed check raises."""
+errors, and a stored answer renders its Markdown, reasoning and tool calls with hostile text
+kept as text. Prints "ok" at the end; any failed check raises."""
 
 import json
 import os
@@ -151,6 +152,41 @@ try:
             time.sleep(0.2)
             d.save_screenshot(os.path.join(SHOTS, f"ui-{scheme}.png"))
         browser.color_scheme(d, "light")
+
+    # A stored answer with Markdown, reasoning, a tool call and hostile text renders safely.
+    fixture = [{"id": "fixture", "title": "Rendering", "model": MODEL, "created": 0, "messages": [
+        {"role": "user", "content": "<b>not bold</b>"},
+        {"role": "assistant", "model": MODEL,
+         "content": "# Title\n\n**bold** and `code` <img src=x onerror=\"window.__xss=1\">"
+                    " [bad](javascript:window.__xss=2) [good](https://example.com/x)\n\n"
+                    "```python\nprint('<script>')\n```\n\n- one\n- two",
+         "reasoning": "thinking about <i>it</i>",
+         "tool_calls": [{"id": "call_1", "type": "function",
+                         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}],
+         "stats": {"prompt_tokens": 5, "completion_tokens": 9, "ttft_ms": 120, "decode_ms": 400,
+                   "total_ms": 520, "finish": "tool_calls"}}]}]
+    d.execute_script("localStorage.setItem('shimmy.conversations.v1', arguments[0]);"
+                     "localStorage.setItem('shimmy.current', 'fixture');", json.dumps(fixture))
+    d.refresh()
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#log .tool-call"))
+    log = d.find_element(By.ID, "log")
+    assert not log.find_elements(By.TAG_NAME, "img") and not log.find_elements(By.TAG_NAME, "b")
+    assert d.execute_script("return window.__xss") is None
+    assert "<img src=x" in log.text and "<b>not bold</b>" in log.text, log.text
+    reasoning = log.find_element(By.CSS_SELECTOR, "details.reasoning")
+    assert reasoning.get_attribute("open") is None, "stored reasoning starts folded"
+    reasoning.find_element(By.TAG_NAME, "summary").click()
+    assert "thinking about <i>it</i>" in reasoning.find_element(By.CSS_SELECTOR, ".text").text
+    card = log.find_element(By.CSS_SELECTOR, ".tool-call")
+    assert card.find_element(By.CSS_SELECTOR, ".fn").text == "get_weather"
+    assert '"city": "Paris"' in card.find_element(By.TAG_NAME, "pre").text
+    assert log.find_element(By.CSS_SELECTOR, "h3").text == "Title"
+    assert log.find_element(By.CSS_SELECTOR, "strong").text == "bold"
+    assert "print('<script>')" in log.find_element(By.CSS_SELECTOR, "pre code.language-python").text
+    assert len(log.find_elements(By.CSS_SELECTOR, "ul li")) == 2
+    links = {a.text: a.get_attribute("href") for a in log.find_elements(By.TAG_NAME, "a")}
+    assert links == {"good": "https://example.com/x"}, links
+    assert "prompt 5 tok" in log.find_element(By.CSS_SELECTOR, ".stats").text
 
     # A model the server does not serve (a stale list): the server's error, readable.
     set_field(d, "max_tokens", 8)

@@ -40,11 +40,7 @@ impl DiscoveryConfig {
         cli_model_dirs: Option<&str>,
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Self {
-        let var = |key: &str| {
-            lookup(key)
-                .map(|v| v.to_string_lossy().trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |key: &str| env_value(&lookup, key);
         let home = var("HOME")
             .or_else(|| var("USERPROFILE"))
             .map(PathBuf::from);
@@ -94,11 +90,7 @@ pub fn hf_home(
     home: Option<&Path>,
     lookup: impl Fn(&str) -> Option<OsString>,
 ) -> Option<PathBuf> {
-    let var = |key: &str| {
-        lookup(key)
-            .map(|v| v.to_string_lossy().trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let var = |key: &str| env_value(&lookup, key);
     if let Some(h) = var("HF_HOME") {
         return Some(absolute(cwd, home, &h));
     }
@@ -116,14 +108,18 @@ pub fn hf_hub_cache(
     lookup: impl Fn(&str) -> Option<OsString>,
 ) -> Option<PathBuf> {
     for key in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"] {
-        if let Some(v) = lookup(key)
-            .map(|v| v.to_string_lossy().trim().to_string())
-            .filter(|v| !v.is_empty())
-        {
+        if let Some(v) = env_value(&lookup, key) {
             return Some(absolute(cwd, home, &v));
         }
     }
     hf_home(cwd, home, lookup).map(|h| h.join("hub"))
+}
+
+/// The variable `key` through `lookup`, trimmed; `None` when unset or blank.
+pub fn env_value(lookup: impl Fn(&str) -> Option<OsString>, key: &str) -> Option<String> {
+    lookup(key)
+        .map(|v| v.to_string_lossy().trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Splits a path list on `;` and `,`, trimming entries and dropping blank ones.

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use config::{hf_home, hf_hub_cache, split_path_list, DiscoveryConfig};
+pub use config::{env_value, hf_home, hf_hub_cache, split_path_list, DiscoveryConfig};
 pub use walk::{model_size, parse_shard, Shard};
 
 /// How deep below a search root directories are walked.
