@@ -72,6 +72,20 @@ pub enum Command {
     /// Workflow plugins: list them, run one against a model.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Download a GGUF model from Hugging Face into the hub cache (HF_HUB_CACHE), where
+    /// discovery, `serve` and huggingface-cli find it. Resumes an interrupted download.
+    Pull(PullArgs),
+}
+
+/// `pull` arguments.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// ORG/NAME[:QUANT] (e.g. bartowski/Qwen_Qwen3-0.6B-GGUF:Q4_K_M; without QUANT the only
+    /// model, else Q4_K_M), or ORG/NAME/FILE.gguf; `hf.co/` in front and `@REVISION` after
+    /// NAME are accepted. The hub is HF_ENDPOINT (default https://huggingface.co), the token
+    /// HF_TOKEN.
+    #[arg(value_name = "REPO[:QUANT]")]
+    pub model: String,
 }
 
 /// `tool` subcommands.

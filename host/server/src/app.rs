@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -22,7 +22,7 @@ use crate::error::{flavor_of, ApiError, ServerError};
 use crate::metrics::Metrics;
 use crate::models::ModelManager;
 use crate::templates::Templates;
-use crate::{native, ollama, openai, tools, workflows};
+use crate::{native, ollama, openai, pull, tools, ui, workflows};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -72,6 +72,7 @@ pub type SharedState = Arc<AppState>;
 
 /// Every route: method, path, what it does (shown in the startup banner).
 pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/", "the chat page (also /ui/)"),
     (
         "POST",
         "/v1/chat/completions",
@@ -97,6 +98,16 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/show", "Ollama: model details"),
     ("GET", "/api/ps", "Ollama: models loaded"),
     ("GET", "/api/version", "Ollama: version"),
+    (
+        "POST",
+        "/api/pull",
+        "Ollama: pull hf.co/ORG/NAME:QUANT from Hugging Face (NDJSON progress)",
+    ),
+    (
+        "DELETE",
+        "/api/delete",
+        "Ollama: delete a pulled model from the Hugging Face cache",
+    ),
     ("GET", "/health", "readiness, models and slot usage"),
     ("GET", "/metrics", "Prometheus metrics"),
     ("POST", "/tokenize", "text to token ids"),
@@ -124,7 +135,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 pub fn router(state: SharedState) -> Router {
     let limit = state.manager.config().max_body_bytes;
     Router::new()
-        .route("/", get(root))
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::to_index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
+        .route("/api/pull", post(pull::pull))
+        .route("/api/delete", delete(pull::delete))
         .route("/v1/chat/completions", post(openai::chat::handler))
         .route("/v1/completions", post(openai::completions::handler))
         .route("/v1/models", get(openai::models::list))
@@ -149,10 +165,6 @@ pub fn router(state: SharedState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-async fn root() -> &'static str {
-    "shimmy-host is running\n"
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Limits of one workflow run (`--workflow-max-steps`, ...); a request may only lower them.
     pub workflow_limits: WorkflowLimits,
+    /// The Hugging Face hub and cache `/api/pull` and `/api/delete` use (`None`: off).
+    pub hub: Option<shimmy_hub::HubSettings>,
 }
 
 /// What one workflow run may use. Reaching a limit ends the run with an error that carries the
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
             show_progress: false,
             max_body_bytes: 16 * 1024 * 1024,
             workflow_limits: WorkflowLimits::default(),
+            hub: None,
         }
     }
 }

@@ -110,6 +110,9 @@ pub enum ServerError {
         /// The steps done before it failed.
         trace: Vec<serde_json::Value>,
     },
+    /// Pulling or deleting a model (`/api/pull`, `/api/delete`) failed.
+    #[error(transparent)]
+    Hub(#[from] shimmy_hub::HubError),
     /// A bug or an unexpected failure (a task panicked...).
     #[error("internal error: {0}")]
     Internal(String),
@@ -169,6 +172,7 @@ impl ServerError {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
             }
+            ServerError::Hub(e) => hub_status(e),
             ServerError::Internal(_) | ServerError::Bind { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -215,6 +219,7 @@ impl ServerError {
             ServerError::Plugin(e) => plugin_code(e),
             ServerError::WorkflowFailed { error, .. } => plugin_code(error),
             ServerError::WorkflowLimit { .. } => "workflow_limit_exceeded",
+            ServerError::Hub(e) => hub_code(e),
             ServerError::Bind { .. } => "bind_failed",
             ServerError::Internal(_) => "internal_error",
         }
@@ -271,6 +276,41 @@ impl ServerError {
             }),
             Flavor::Ollama => json!({ "error": self.to_string() }),
         }
+    }
+}
+
+/// The status of a failed pull or delete.
+fn hub_status(e: &shimmy_hub::HubError) -> StatusCode {
+    use shimmy_hub::HubError as H;
+    match e {
+        _ if e.is_not_found() => StatusCode::NOT_FOUND,
+        _ if e.is_bad_request() => StatusCode::BAD_REQUEST,
+        H::Gated { .. } | H::Unauthorized { .. } => StatusCode::FORBIDDEN,
+        H::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        H::Network { .. }
+        | H::Http { .. }
+        | H::Protocol { .. }
+        | H::Corrupt { .. }
+        | H::IncompleteSplit { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error `code` of a failed pull or delete.
+fn hub_code(e: &shimmy_hub::HubError) -> &'static str {
+    use shimmy_hub::HubError as H;
+    match e {
+        H::BadReference { .. } => "invalid_model_reference",
+        H::RepoNotFound { .. } | H::RevisionNotFound { .. } => "repo_not_found",
+        H::FileNotFound { .. } | H::QuantNotFound { .. } | H::NoGguf { .. } => "file_not_found",
+        H::Ambiguous { .. } => "ambiguous_model",
+        H::Gated { .. } | H::Unauthorized { .. } => "hub_unauthorized",
+        H::NoSpace { .. } => "no_space",
+        H::Corrupt { .. } => "download_corrupt",
+        H::Cancelled => "cancelled",
+        H::NotInCache(_) => "not_in_cache",
+        H::Io { .. } => "cache_not_writable",
+        _ => "hub_unreachable",
     }
 }
 

@@ -37,9 +37,11 @@ pub mod models;
 pub mod native;
 pub mod ollama;
 pub mod openai;
+pub mod pull;
 pub mod sink;
 pub mod templates;
 pub mod tools;
+pub mod ui;
 pub mod workflows;
 
 #[cfg(test)]
@@ -162,12 +164,13 @@ impl Server {
             .iter()
             .map(|f| (f.source.clone(), f.error.to_string()))
             .collect();
+        let catalog = manager.catalog();
         diagnostics::Banner {
             version,
             backend: manager.backend().name(),
             devices: &devices,
             config: manager.config(),
-            catalog: manager.catalog(),
+            catalog: &catalog,
             plugins: &plugins,
             plugin_failures: &failures,
             addr: self.addr,

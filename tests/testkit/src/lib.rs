@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod gguf;
+pub mod split;
 mod vocab;
 mod vocab_file;
 
@@ -53,6 +54,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
+pub use split::split_model;
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
     SPM_SPACE, UNK_ID, VOCAB_PAD_MULTIPLE,

@@ -8,6 +8,7 @@ mod gpu_info;
 mod make_test_model;
 mod plugin;
 mod probe;
+mod pull;
 mod serve;
 mod template;
 mod tool;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Tool(command) => tool::run(&ctx, command),
         Command::Workflow(command) => workflow::run(&ctx, command),
+        Command::Pull(args) => pull::run(args),
     }
 }
 
@@ -63,6 +65,29 @@ impl Context {
     /// Runs model discovery with the environment and `--model-dirs`.
     fn discover(&self) -> DiscoveryReport {
         discovery::discover(&DiscoveryConfig::from_env(self.model_dirs.as_deref()))
+    }
+
+    /// The file for a model name, a path, or a pulled hub reference (`org/name:QUANT`, found
+    /// in the Hugging Face cache without asking the hub).
+    fn resolve(&self, report: &DiscoveryReport, asked: &str) -> Result<PathBuf> {
+        match report.resolve(asked) {
+            Ok(path) => Ok(path),
+            Err(err) => {
+                let Ok(reference) = shimmy_hub::ModelRef::parse(asked) else {
+                    return Err(err.into());
+                };
+                if !shimmy_hub::ModelRef::looks_like(asked) {
+                    return Err(err.into());
+                }
+                let hub = DiscoveryConfig::from_env(self.model_dirs.as_deref()).hub_cache();
+                match hub.and_then(|h| shimmy_hub::find_local(&h, &reference)) {
+                    Some(path) => Ok(path),
+                    None => anyhow::bail!(
+                        "{reference} is not in the Hugging Face cache; download it with `shimmy-host pull {reference}`"
+                    ),
+                }
+            }
+        }
     }
 
     /// Starts llama.cpp with the configured backend libraries and `--gpu-backend`.
@@ -85,7 +110,7 @@ impl Context {
         model: &str,
         options: &ModelOptions,
     ) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
-        let path = self.discover().resolve(model)?;
+        let path = self.resolve(&self.discover(), model)?;
         let engine = self.engine()?;
         let loaded = engine.load(&path, options)?;
         Ok((engine, loaded))

@@ -42,7 +42,7 @@ pub(super) fn prepare(ctx: &Context, models: &[String]) -> Result<Parts> {
         models
             .iter()
             .map(|asked| {
-                let path = report.resolve(asked)?;
+                let path = ctx.resolve(&report, asked)?;
                 let name = report
                     .find(asked)
                     .map_or_else(|| model_name(asked), |m| m.name.clone());
@@ -114,6 +114,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
     config.keep_alive = args.keep_alive;
     config.workflow_limits = super::workflow::limits(&args.workflow_limits)?;
     config.max_loaded_models = args.max_loaded_models;
+    config.hub = shimmy_hub::HubSettings::from_env();
     let preload: Vec<String> = if args.preload {
         parts
             .catalog

@@ -121,7 +121,7 @@ pub async fn show(
         "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
         "parameters": "",
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
-        "details": details(entry),
+        "details": details(&entry),
         "model_info": info,
         "capabilities": ["completion"],
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),

@@ -39,5 +39,5 @@ pub async fn get_one(
     Path(model): Path<String>,
 ) -> Result<Json<Value>, OpenAiError> {
     let entry = state.manager.resolve(Some(&model))?;
-    Ok(Json(model_object(entry)))
+    Ok(Json(model_object(&entry)))
 }
