@@ -141,6 +141,9 @@ pub struct ModelStatus {
     /// buffer sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memory: Vec<DeviceMemory>,
+    /// Host/GPU split and MoE placement when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<shimmy_core::backend::PlacementSummary>,
 }
 
 /// Loads, leases and unloads models.
@@ -271,6 +274,7 @@ impl ModelManager {
                         .as_ref()
                         .map(|l| l.model.memory())
                         .unwrap_or_default(),
+                    placement: loaded.as_ref().map(|l| l.model.placement_summary()),
                 }
             })
             .collect()
@@ -402,6 +406,7 @@ impl ModelManager {
             model = %loaded.name,
             template = %loaded.template.name,
             seconds = loaded.load_duration.as_secs_f64(),
+            placement = %loaded.model.placement(),
             "loaded"
         );
         self.metrics.model_loaded(loaded.load_duration);

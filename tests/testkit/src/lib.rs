@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod gguf;
+pub mod shapes;
 mod vocab;
 
 use std::fs::{self, File};
@@ -51,6 +52,7 @@ use half::f16;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use shapes::{write_shape, write_shape_header_only, ShapeSpec};
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
