@@ -13,10 +13,10 @@
 #   5. prompt speed and per-process device memory (nvidia-smi) against the micro-batch with
 #      the experts in host memory (llama-bench pp4096).
 # Everything goes to OUT (explore.log, results/*.txt in results.tar.gz); the build comes back
-# as prebuilt.tar.zst.* pieces so that later runs can skip it (PREBUILT=DIR).
+# as prebuilt.tar.xz.* pieces so that later runs can skip it (PREBUILT=DIR).
 #
 # Usage: tests/gpu/explore-placement.sh BUNDLE [OUT]
-#   BUNDLE/bin.tar.zst        shimmy-host, lib*.so.0, libggml-cpu-*.so (tests/gpu/make-bundle.sh)
+#   BUNDLE/bin.tar.xz        shimmy-host, lib*.so.0, libggml-cpu-*.so (tests/gpu/make-bundle.sh)
 #   BUNDLE/llama-cpp-src.tar.xz  the trimmed llama.cpp tree of the sdist
 # Env: DEADLINE_S (540), STEPS ("share dry shimmy decode fit"; also: prompt).
 set -uo pipefail
@@ -36,15 +36,17 @@ mem_of() { nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader
 say "machine: $(nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader)"
 say "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 BIN="$W/bin"; rm -rf "$BIN"; mkdir -p "$BIN"
-tar -I zstd -xf "$BUNDLE/bin.tar.zst" -C "$BIN"
+tar -xJf "$BUNDLE/bin.tar.xz" -C "$BIN"
 rm -f "$BIN/libggml-cpu-sapphirerapids.so"   # SIGILL on this VM's AMX (docs/gpu.md)
 HOST="$BIN/shimmy-host"
 if ! command -v nvcc >/dev/null; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 
 # --- build (background) -----------------------------------------------------------------------
 LB="$W/build/bin"
-if [ -n "${PREBUILT:-}" ]; then
-    mkdir -p "$LB"; cat "$PREBUILT"/prebuilt.tar.zst.* | tar -I zstd -xf - -C "$LB"
+if [ -x "$LB/llama-server" ] && [ -f "$LB/libggml-cuda.so" ]; then
+    BUILD_PID=""; say "reusing the llama.cpp build in $LB"
+elif [ -n "${PREBUILT:-}" ]; then
+    mkdir -p "$LB"; cat "$PREBUILT"/prebuilt.tar.xz.* | tar -xJf - -C "$LB"
     BUILD_PID=""
     say "using the prebuilt llama.cpp tools"
 else
@@ -222,7 +224,7 @@ fi
 # --- pack ------------------------------------------------------------------------------------------
 if [ -z "${PREBUILT:-}" ]; then
     ( cd "$LB" && tar -cf - libggml-cuda.so llama-server llama-bench llama-fit-params $(ls lib*.so* | grep -v ggml-cpu) \
-        | zstd -T0 -19 -q -o "$W/prebuilt.tar.zst" ) && split -b 15M "$W/prebuilt.tar.zst" "$OUT/prebuilt.tar.zst."
+        | xz -T0 -6 > "$W/prebuilt.tar.xz" ) && split -b 15M "$W/prebuilt.tar.xz" "$OUT/prebuilt.tar.xz."
     ls -la "$OUT"
 fi
 tar -czf "$OUT/results.tar.gz" -C "$W" res

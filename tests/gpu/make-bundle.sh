@@ -24,7 +24,7 @@ for v in ${CPU_VARIANTS:-x64 sse42 sandybridge haswell skylakex icelake}; do
 done
 strip --strip-unneeded "$TMP/bin"/* 2>/dev/null || true
 ( cd "$ROOT" && git log -1 --format='%h %s' ) > "$TMP/bin/VERSION" 2>/dev/null || true
-tar -C "$TMP/bin" -cf - . | zstd -q -19 -T0 -o "$DIR/bin.tar.zst" -f
+tar -C "$TMP/bin" -cf - . | xz -9 -T0 > "$DIR/bin.tar.xz"
 
 if [ ! -f "$DIR/llama-cpp-src.tar.xz" ]; then
     SDIST="${SDIST:-}"

@@ -88,12 +88,16 @@ def main():
     ap.add_argument("--model", default="m")
     ap.add_argument("--tag", default="")
     ap.add_argument("--skip-prompt", action="store_true")
+    ap.add_argument("--check-sampling", action="store_true",
+                    help="compare greedy text across the servers, and seeded text of the first twice")
     a = ap.parse_args()
     servers = [s.split("=", 1) for s in a.server]
     # Every word is one token of the test kit's vocabulary (" the": "\u2581the"); the servers
     # report the real count.
     for name, url in servers:  # warm-up
         stream(url, a.model, "Once upon a time", 8)
+    if a.check_sampling:
+        check_sampling(a, servers)
     for r in range(a.rounds):
         order = servers if r % 2 == 0 else servers[::-1]
         for name, url in order:
@@ -111,6 +115,31 @@ def main():
             print(json.dumps({"tag": a.tag, "engine": name, "round": r, "kind": "prompt",
                               "usage": usage, "ttft_ms": round(ttft, 1) if ttft else None}),
                   flush=True)
+
+
+def check_sampling(a, servers):
+    """Greedy output of every server (same llama.cpp: must be equal), and a seeded
+    temperature-0.9 request to the first server twice (must be equal)."""
+    greedy = {}
+    for name, url in servers:
+        greedy[name] = stream(url, a.model, "Write a story about a robot", 48)[3]
+    def seeded(url, seed):
+        u = urllib.parse.urlparse(url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        conn.request("POST", "/v1/completions", json.dumps({
+            "model": a.model, "prompt": "Once upon a time", "max_tokens": 48, "temperature": 0.9,
+            "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0, "seed": seed}),
+            {"Content-Type": "application/json"})
+        out = json.loads(conn.getresponse().read())["choices"][0]["text"]
+        conn.close()
+        return out
+    name, url = servers[0]
+    s1, s2, s3 = seeded(url, 7), seeded(url, 7), seeded(url, 8)
+    names = [n for n, _ in servers]
+    print(json.dumps({"tag": a.tag, "kind": "sampling",
+                      "greedy_equal": len(set(greedy.values())) == 1,
+                      "greedy_chars": {n: len(greedy[n]) for n in names},
+                      "seeded_repeatable": s1 == s2, "seeds_differ": s1 != s3}), flush=True)
 
 
 if __name__ == "__main__":

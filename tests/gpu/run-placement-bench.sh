@@ -15,9 +15,10 @@
 # OUT/placement-<shape>.md, every measurement to OUT/*.jsonl.
 #
 # Usage: tests/gpu/run-placement-bench.sh BUNDLE [OUT]
-#   BUNDLE: tests/gpu/make-bundle.sh output (bin.tar.zst, llama-cpp-src.tar.xz)
-# Env: SHAPES ("qwen3-30b-a3b mixtral-8x7b"), BUDGETS ("6 8 12 16 24 all", GiB), ROUNDS (3),
-#      CTX (4608), GEN (128), PROMPT_TOKENS (4096), PREBUILT (a folder with prebuilt.tar.zst.*
+#   BUNDLE: tests/gpu/make-bundle.sh output (bin.tar.xz, llama-cpp-src.tar.xz)
+# Env: SHAPES ("qwen3-30b-a3b mixtral-8x7b"), BUDGETS ("6 8 12 16 24 all cpumoe": GiB, all on
+#      the GPU, and both engines' --cpu-moe with their own default micro-batch), ROUNDS (3),
+#      CTX (4608), GEN (128), PROMPT_TOKENS (4096), PREBUILT (a folder with prebuilt.tar.xz.*
 #      from an earlier run: skips the build), DEADLINE_S (560), LAYERS (all: a shorter model
 #      for a quick check).
 set -uo pipefail
@@ -26,7 +27,7 @@ BUNDLE="$(cd "${1:?bundle dir}" && pwd)"
 OUT="${2:-${OUT:-$PWD/gpu-out}}"
 W="${WORK:-/tmp/shimmy-placement}"
 SHAPES="${SHAPES:-qwen3-30b-a3b mixtral-8x7b}"
-BUDGETS="${BUDGETS:-6 8 12 16 24 all}"
+BUDGETS="${BUDGETS:-6 8 12 16 24 all cpumoe}"
 ROUNDS="${ROUNDS:-3}"; CTX="${CTX:-4608}"; GEN="${GEN:-128}"; PROMPT_TOKENS="${PROMPT_TOKENS:-4096}"
 DEADLINE_S="${DEADLINE_S:-560}"
 mkdir -p "$OUT" "$W/m" "$W/logs"
@@ -38,14 +39,14 @@ left() { echo $(( DEADLINE_S - ($(date +%s) - T0) )); }
 say "machine: $(nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader)"
 say "cpu: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 BIN="$W/bin"; rm -rf "$BIN"; mkdir -p "$BIN"
-tar -I zstd -xf "$BUNDLE/bin.tar.zst" -C "$BIN"
+tar -xJf "$BUNDLE/bin.tar.xz" -C "$BIN"
 rm -f "$BIN/libggml-cpu-sapphirerapids.so"   # SIGILL with AMX on some VMs (docs/gpu.md)
 say "shimmy-host: $(cat "$BIN/VERSION" 2>/dev/null)"
 HOST="$BIN/shimmy-host"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
 LB="$W/build/bin"
-if [ -n "${PREBUILT:-}" ] && ls "$PREBUILT"/prebuilt.tar.zst.* >/dev/null 2>&1; then
-    mkdir -p "$LB"; cat "$PREBUILT"/prebuilt.tar.zst.* | tar -I zstd -xf - -C "$LB"; BUILD_PID=""
+if [ -n "${PREBUILT:-}" ] && ls "$PREBUILT"/prebuilt.tar.xz.* >/dev/null 2>&1; then
+    mkdir -p "$LB"; cat "$PREBUILT"/prebuilt.tar.xz.* | tar -xJf - -C "$LB"; BUILD_PID=""
     say "prebuilt llama.cpp tools from $PREBUILT"
 else
     ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' .')"
@@ -106,13 +107,21 @@ for s in $SHAPES; do
     for b in $BUDGETS; do
         if [ "$(left)" -lt 75 ]; then say "SKIPPED $s $b GiB (deadline)"; continue; fi
         tag="$s-$b"
-        if [ "$b" = all ]; then SB=(); else SB=(--vram-budget-mb $(( b * 1024 ))); fi
+        case "$b" in
+            all) SB=(--moe-offload auto) ;;
+            cpumoe) SB=(--cpu-moe) ;;
+            *) SB=(--moe-offload auto --vram-budget-mb $(( b * 1024 ))) ;;
+        esac
         "$HOST" serve --model "$M" --bind 127.0.0.1:18080 --parallel 1 --ctx-size "$CTX" \
-            --moe-offload auto "${SB[@]}" --preload > "$W/logs/shimmy-$tag.log" 2>&1 &
+            "${SB[@]}" --preload > "$W/logs/shimmy-$tag.log" 2>&1 &
         SP=$!
         wait_ready $SP 18080 "$W/logs/shimmy-$tag.log" || { stop $SP; continue; }
         FREE=$(free_mib)
-        if [ "$b" = all ]; then LF=(); else LF=(--fit on --fit-target $(( FREE - b * 1024 ))); fi
+        case "$b" in
+            all) LF=() ;;
+            cpumoe) LF=(--cpu-moe) ;;
+            *) LF=(--fit on --fit-target $(( FREE - b * 1024 ))) ;;
+        esac
         "$LB/llama-server" -m "$M" --host 127.0.0.1 --port 18081 -c "$CTX" -np 1 -fa on \
             "${LF[@]}" > "$W/logs/llama-$tag.log" 2>&1 &
         LP=$!
@@ -120,7 +129,8 @@ for s in $SHAPES; do
         say "$tag: both ready (free before llama-server: $FREE MiB)"
         python3 "$HERE/placement_bench.py" --server "shimmy=http://127.0.0.1:18080" \
             --server "llama=http://127.0.0.1:18081" --rounds "$ROUNDS" --gen "$GEN" \
-            --prompt-tokens "$PROMPT_TOKENS" --model "$s" --tag "$tag" >> "$J" 2> "$W/logs/bench-$tag.err" \
+            --prompt-tokens "$PROMPT_TOKENS" --model "$s" --tag "$tag" $([ "$b" = all ] && echo --check-sampling) \
+            >> "$J" 2> "$W/logs/bench-$tag.err" \
             || { say "bench $tag failed"; tail -n 5 "$W/logs/bench-$tag.err"; }
         sm=$(proc_mib $SP); lm=$(proc_mib $LP)
         plan="$(grep -m1 'MoE offload' "$W/logs/shimmy-$tag.log" | sed 's/^ *//')"
@@ -135,7 +145,13 @@ with open(j, "a") as f:
                         "shimmy_plan": plan, "llama_overrides": int(lot or 0), "llama_buffers": lbuf}) + "\n")
 PY
         say "$tag: device MiB shimmy $sm, llama-server $lm; $plan"
+        grep -E 'CUDA0 (model|KV|compute) buffer size|planned' "$W/logs/shimmy-$tag.log" | sed 's/^ *//' | head -4
         stop $SP; stop $LP
+        if [ "$b" = all ]; then
+            "$LB/llama-bench" -m "$M" -p 0 -n 128 -r 3 -fa 1 -o jsonl > "$W/logs/tg128-$s.jsonl" 2>/dev/null
+            python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]; print(json.dumps({'tag': sys.argv[2], 'kind': 'tg128', 'avg_ts': r[-1]['avg_ts'], 'samples_ts': r[-1].get('samples_ts')}))" \
+                "$W/logs/tg128-$s.jsonl" "$tag" >> "$J" && tail -n1 "$J"
+        fi
         sleep 1
     done
     python3 - "$J" "$s" "$TOTAL_MIB" "$ROUNDS" > "$OUT/placement-$s.md" <<'PY'
@@ -159,9 +175,16 @@ for b in budgets:
         d = [r["decode_tps"] for r in rows if r.get("engine") == e and r["kind"] == "decode" and r["tag"].endswith("-" + b)]
         t = [r["ttft_ms"] for r in rows if r.get("engine") == e and r["kind"] == "prompt" and r["tag"].endswith("-" + b)]
         place = mem.get("shimmy_plan", "") if e == "shimmy" else f"{mem.get('llama_overrides', 0)} tensors overridden; {mem.get('llama_buffers', '')}"
-        label = "all on GPU" if b == "all" else f"{b} GiB ({int(b) * 1024} MiB)"
-        print(f"| {label} | {'shimmy-host auto' if e == 'shimmy' else 'llama-server --fit'} | {stat(d, lambda v: f'{v:.1f}')} | "
+        label = {"all": "all on GPU", "cpumoe": "--cpu-moe"}.get(b) or f"{b} GiB ({int(b) * 1024} MiB)"
+        who = ("shimmy-host --cpu-moe" if e == "shimmy" else "llama-server --cpu-moe") if b == "cpumoe" else \
+              ("shimmy-host auto" if e == "shimmy" else ("llama-server" if b == "all" else "llama-server --fit"))
+        print(f"| {label} | {who} | {stat(d, lambda v: f'{v:.1f}')} | "
               f"{stat(t, lambda v: f'{v:.0f}')} | {mem.get(e + '_mib', '-')} | {place} |")
+for r in rows:
+    if r["kind"] == "tg128":
+        print(f"\nllama-bench tg128, all on the GPU: {r['avg_ts']:.1f} tok/s {r.get('samples_ts')}")
+    if r["kind"] == "sampling":
+        print(f"\n{r['tag']}: {r}")
 PY
     cat "$OUT/placement-$s.md"
 done

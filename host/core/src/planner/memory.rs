@@ -76,57 +76,70 @@ pub fn kv_cache_bytes_one_slot(shape: &ModelShape, ctx: &ContextShape) -> u64 {
     )
 }
 
+/// Values (f32) per micro-batch token that llama.cpp's graph keeps alive at its widest point
+/// without host-resident weights: the larger of the FFN's two peaks (gate, up and their
+/// product live together; then the product, the experts' down projections and their weighted
+/// copies) and attention.
+///
+/// Calibrated on an H200 with llama.cpp's metadata-only dry run (`llama-fit-params
+/// --fit-print`) at micro-batches 512, 2048 and 4096, contexts 4096 and 32768: exact for the
+/// Qwen3-30B-A3B and Mixtral-8x7B shapes (docs/gpu.md).
+fn peak_values_per_token(shape: &ModelShape, flash_attn: bool, n_kv: u64) -> u64 {
+    let embd = u64::from(shape.n_embd);
+    let (width, used) = if shape.n_expert > 0 {
+        (u64::from(shape.n_ff_exp), u64::from(shape.n_expert_used.max(1)))
+    } else {
+        (u64::from(shape.n_ff), 1)
+    };
+    let gate_up = 3 * width * used + 4 * embd;
+    let down = width * used + 2 * embd * used + 2 * embd;
+    let q = u64::from(shape.n_head) * u64::from(shape.head_dim_k);
+    let kv = u64::from(shape.n_head_kv) * (u64::from(shape.head_dim_k) + u64::from(shape.head_dim_v));
+    let mut attention = 2 * embd + q + kv + u64::from(shape.n_head) * u64::from(shape.head_dim_v);
+    if !flash_attn {
+        // The score matrix and its softmax.
+        attention += 2 * n_kv * u64::from(shape.n_head);
+    }
+    gate_up.max(down).max(attention)
+}
+
 /// llama.cpp's compute buffer on the GPU for `shape` under `ctx`, in bytes.
 ///
-/// `host_expert_group` is the largest set of host-resident expert tensors llama.cpp copies to
-/// the GPU at once to run a micro-batch of 32 tokens or more there (op offload): the bytes of
-/// the expert tensors of the widest host layer; 0 when every expert stays on the GPU.
-pub fn compute_bytes(shape: &ModelShape, ctx: &ContextShape, host_expert_group: u64) -> u64 {
+/// `host_expert` is the largest host-resident expert tensor (0 when every expert is on the
+/// GPU): for a micro-batch of [`OP_OFFLOAD_MIN_BATCH`] tokens or more llama.cpp copies such
+/// a tensor to the GPU to run its matrix product there, and the copy lives in the compute
+/// buffer next to the activations of that product.
+pub fn compute_bytes(shape: &ModelShape, ctx: &ContextShape, host_expert: u64) -> u64 {
     let u = ctx.reserve_tokens();
     let f32b = 4u64;
     let embd = u64::from(shape.n_embd);
-    let q = u64::from(shape.n_head) * u64::from(shape.head_dim_k);
-    let kv = u64::from(shape.n_head_kv) * (u64::from(shape.head_dim_k) + u64::from(shape.head_dim_v));
-    let out_v = u64::from(shape.n_head) * u64::from(shape.head_dim_v);
-    // Inputs of the whole graph: the embeddings of the micro-batch and the attention mask
-    // (f16, rows padded to 64 tokens).
+    // The attention mask, an input of the whole graph: f16, rows padded to 64 tokens.
     let mask = ctx.kv_cells() * u.div_ceil(64) * 64 * 2;
-    let inputs = u * embd * f32b + mask;
-    // Attention: residual + normed input, Q, new K/V, the attention output; without flash
-    // attention also the score matrix and its softmax.
-    let mut attention = u * (2 * embd + q + kv + out_v) * f32b;
-    if !ctx.flash_attn {
-        attention += 2 * ctx.kv_cells() * u * u64::from(shape.n_head) * f32b;
+    let mut act = u * peak_values_per_token(shape, ctx.flash_attn, ctx.kv_cells()) * f32b;
+    if host_expert > 0 && u >= OP_OFFLOAD_MIN_BATCH {
+        let (width, used) = if shape.n_expert > 0 {
+            (u64::from(shape.n_ff_exp), u64::from(shape.n_expert_used.max(1)))
+        } else {
+            (u64::from(shape.n_ff), 1)
+        };
+        act = if u >= u64::from(super::HOST_EXPERT_UBATCH) {
+            // Seen at 4096: the copy on top of the widest point, plus two hidden states.
+            act + host_expert + u * 2 * embd * f32b
+        } else {
+            act.max(host_expert + u * (2 * width * used + 2 * embd * used) * f32b)
+        };
     }
-    // FFN: residual + normed input, and for MoE the router logits/probabilities, the gate, up
-    // and activation outputs of the used experts and their down projections.
-    let ffn = if shape.n_expert > 0 {
-        let used = u64::from(shape.n_expert_used.max(1));
-        let ff = u64::from(shape.n_ff_exp);
-        u * (2 * embd
-            + 3 * u64::from(shape.n_expert)
-            + 3 * used * ff
-            + 2 * used * embd)
-            * f32b
-    } else {
-        u * (2 * embd + 3 * u64::from(shape.n_ff)) * f32b
-    };
-    // Output layer: the normed hidden state and the logits of the requested rows.
-    let output = ctx.outputs() * (embd + u64::from(shape.n_vocab)) * f32b + u * embd * f32b;
-    let copies = if u >= OP_OFFLOAD_MIN_BATCH {
-        host_expert_group
-    } else {
-        0
-    };
-    inputs + attention.max(ffn).max(output) + copies + COMPUTE_SLACK
+    // The output layer: the logits of one row per sequence.
+    let output = ctx.outputs() * (u64::from(shape.n_vocab) + embd) * f32b;
+    mask + act + output + COMPUTE_SLACK
 }
 
 /// The smallest micro-batch for which llama.cpp runs the matrix products of host-resident
 /// weights on the GPU (copying the weights over): ggml-cuda's `min_batch_size` for op offload.
 pub const OP_OFFLOAD_MIN_BATCH: u64 = 32;
 
-/// Small buffers of the graph not modelled one by one (positions, ids, norms' scratch).
-const COMPUTE_SLACK: u64 = 16 * MIB;
+/// Small buffers of the graph not modelled one by one (positions, ids, the sampling graph).
+const COMPUTE_SLACK: u64 = 8 * MIB;
 
 /// What a GPU backend holds of a process's device memory beyond llama.cpp's buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,25 +147,32 @@ pub struct DeviceProfile {
     /// The ggml backend (`CUDA`).
     pub backend: &'static str,
     /// The backend's context: the CUDA context with its loaded kernels, cuBLAS's handle and
-    /// workspace, as `nvidia-smi` shows a process that has allocated nothing else.
+    /// workspace, as `nvidia-smi` shows it for a process beyond llama.cpp's buffers.
     pub context_bytes: u64,
-    /// The backend's scratch pool (ggml-cuda's memory pool for dequantized or quantized
-    /// operands) per micro-batch token, which grows to its largest use on the first request.
-    pub pool_bytes_per_token: u64,
+    /// The backend's scratch pool (ggml-cuda's pool for the quantized activations of matrix
+    /// products, which grows to its largest use on the first prompt), in eighths of a byte per
+    /// micro-batch token and value of the widest activation row.
+    pub pool_eighths_per_value: u64,
 }
 
 impl DeviceProfile {
-    /// An NVIDIA GPU through `libggml-cuda.so` (measured on an H200 with CUDA 13: see
-    /// docs/gpu.md).
+    /// An NVIDIA GPU through `libggml-cuda.so`. Measured on an H200 (CUDA 13, driver 580)
+    /// after loading and a 4096-token prompt: nvidia-smi's figure for the process minus
+    /// llama.cpp's buffers was 698-714 MiB at micro-batch 512 and 758-813 MiB at 4096 for the
+    /// two shapes of docs/gpu.md; this profile gives 729-736 and 792-846 MiB.
     pub const CUDA: DeviceProfile = DeviceProfile {
         backend: "CUDA",
-        context_bytes: 600 * MIB,
-        pool_bytes_per_token: 64 * 1024,
+        context_bytes: 720 * MIB,
+        pool_eighths_per_value: 9,
     };
 
-    /// The backend's part for a context of `ctx`.
-    pub fn overhead_bytes(&self, ctx: &ContextShape) -> u64 {
-        self.context_bytes + self.pool_bytes_per_token * ctx.reserve_tokens()
+    /// The backend's part for `shape` under `ctx`.
+    pub fn overhead_bytes(&self, shape: &ModelShape, ctx: &ContextShape) -> u64 {
+        let used = u64::from(shape.n_expert_used.max(1));
+        let row = (u64::from(shape.n_embd) * used)
+            .max(u64::from(shape.n_ff_exp) * used)
+            .max(u64::from(shape.n_ff));
+        self.context_bytes + (ctx.reserve_tokens() * row * self.pool_eighths_per_value).div_ceil(8)
     }
 }
 

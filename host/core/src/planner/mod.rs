@@ -10,14 +10,15 @@
 //!
 //! The device total is the weights on the GPU (every tensor but the token embeddings and the
 //! host-resident experts, each as the CUDA buffer stores it), the KV cache of all slots, the
-//! compute buffer of the chosen micro-batch (with the host experts llama.cpp copies over to run
-//! large micro-batches on the GPU) and the backend's context. With `--moe-offload auto` the
-//! planner first tries every expert on the GPU; when that does not fit it switches to the
-//! larger micro-batch of host-resident experts ([`HOST_EXPERT_UBATCH`]) and fills what is
-//! left of the budget with expert tensors in a fixed order ([`gpu_order`]): the experts of the
-//! last layers first, so the host keeps whole leading layers and at most one layer is split,
-//! tensor by tensor. A fixed order filled as far as the budget goes is monotonic: more budget
-//! never puts fewer tensors on the GPU.
+//! compute buffer of the chosen micro-batch (with the host expert llama.cpp copies over to run
+//! a large micro-batch on the GPU) and the backend's context. With `--moe-offload auto` the
+//! planner first tries every expert on the GPU; when that does not fit it takes the micro-batch
+//! of [`auto_ubatch`] and fills what is left of the budget with the experts of whole layers,
+//! the last layer first (so the host keeps whole leading layers, as `--n-cpu-moe N` does),
+//! and then of one more layer in part: its down projection alone when one tensor fits, its
+//! gate and up projections when two do. Every step adds tensors, so more budget never puts
+//! fewer tensors on the GPU. On an H200 the first or last layers on the host and a split
+//! layer decoded alike within the noise; gate+up on the GPU beat down alone (docs/gpu.md).
 
 pub mod memory;
 pub mod shape;
@@ -37,14 +38,14 @@ pub use shape::ModelShape;
 /// The micro-batch when every expert is on the GPU (llama.cpp's default).
 pub const DEFAULT_UBATCH: u32 = 512;
 
-/// The micro-batch when experts live in host memory: llama.cpp copies every host-resident
-/// expert tensor to the GPU once per micro-batch of a prompt, so larger micro-batches make
-/// prompts several times faster (pp4096 on an H200 with `--n-cpu-moe 48`: 437 tok/s at 512,
-/// 1424 at 2048, 2183 at 4096), at the price of a larger compute buffer.
+/// The micro-batch with experts in host memory (`--cpu-moe`, `--n-cpu-moe N`): llama.cpp copies
+/// every host-resident expert tensor to the GPU once per micro-batch of a prompt, so larger
+/// micro-batches make prompts several times faster (pp4096 on an H200 with `--n-cpu-moe 48`:
+/// 437 tok/s at 512, 1424 at 2048, 2183 at 4096), at the price of a larger compute buffer.
 pub const HOST_EXPERT_UBATCH: u32 = 4096;
 
-/// Within a split layer, the order in which expert tensors go to the GPU.
-const KIND_ORDER: [&str; 4] = ["down", "gate", "up", "gate_up"];
+/// The micro-batches `auto` chooses from, largest first.
+const UBATCH_STEPS: [u32; 4] = [4096, 2048, 1024, 512];
 
 /// What to plan for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,17 +170,13 @@ struct Expert<'a> {
     device_bytes: u64,
 }
 
-fn kind_rank(name: &str) -> usize {
-    KIND_ORDER
-        .iter()
-        .position(|k| {
-            name.contains(&format!(".ffn_{k}_exps")) || name.contains(&format!(".ffn_{k}_chexps"))
-        })
-        .unwrap_or(KIND_ORDER.len())
+/// Whether `name` is the expert tensor of kind `kind` (`gate`, `up`, `down`).
+fn is_kind(name: &str, kind: &str) -> bool {
+    name.contains(&format!(".ffn_{kind}_exps")) || name.contains(&format!(".ffn_{kind}_chexps"))
 }
 
-/// The expert tensors of `gguf` in the order they go to the GPU as the budget grows: the last
-/// layer's first, and within a layer by [`KIND_ORDER`].
+/// The expert tensors of `gguf`, the last layer's first (the order in which whole layers go
+/// to the GPU as the budget grows).
 fn gpu_order(gguf: &GgufFile) -> Vec<Expert<'_>> {
     let Ok(expert) = Regex::new(EXPERT_PATTERN) else {
         return Vec::new();
@@ -199,7 +196,6 @@ fn gpu_order(gguf: &GgufFile) -> Vec<Expert<'_>> {
     experts.sort_by(|a, b| {
         b.layer
             .cmp(&a.layer)
-            .then(kind_rank(&a.tensor.name).cmp(&kind_rank(&b.tensor.name)))
             .then(a.tensor.name.cmp(&b.tensor.name))
     });
     experts
@@ -258,13 +254,69 @@ fn host_patterns(all: &[Expert<'_>], host: &[Expert<'_>]) -> (Vec<String>, u32, 
     (patterns, whole, split)
 }
 
-/// The largest bytes of host experts of one layer (what llama.cpp copies to the GPU together).
-fn widest_host_layer(host: &[Expert<'_>]) -> u64 {
-    let mut per_layer: BTreeMap<u32, u64> = BTreeMap::new();
-    for e in host {
-        *per_layer.entry(e.layer).or_default() += e.tensor.n_bytes;
+/// The largest host-resident expert tensor (what llama.cpp copies to the GPU for a large
+/// micro-batch).
+fn largest(host: &[Expert<'_>]) -> u64 {
+    host.iter().map(|e| e.device_bytes).max().unwrap_or(0)
+}
+
+/// Which expert tensors go to the GPU within `room` bytes: whole layers in `all`'s order, then
+/// of the next layer the gate and up projections if both fit, else its down projection if it
+/// fits (else any one tensor that fits, for other layouts). Returns indexes into `all`.
+fn fill(all: &[Expert<'_>], mut room: u64) -> Vec<usize> {
+    let mut chosen = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let layer = all[i].layer;
+        let end = (i..all.len()).find(|&j| all[j].layer != layer).unwrap_or(all.len());
+        let whole: u64 = all[i..end].iter().map(|e| e.device_bytes).sum();
+        if whole <= room {
+            room -= whole;
+            chosen.extend(i..end);
+            i = end;
+            continue;
+        }
+        let of = |kind: &str| (i..end).find(|&j| is_kind(&all[j].tensor.name, kind));
+        let bytes = |js: &[usize]| js.iter().map(|&j| all[j].device_bytes).sum::<u64>();
+        let pair: Vec<usize> = [of("gate"), of("up")].into_iter().flatten().collect();
+        let part = if pair.len() == 2 && bytes(&pair) <= room {
+            pair
+        } else if let Some(down) = of("down").filter(|&j| all[j].device_bytes <= room) {
+            vec![down]
+        } else {
+            (i..end)
+                .find(|&j| all[j].device_bytes <= room)
+                .into_iter()
+                .collect()
+        };
+        chosen.extend(part);
+        break;
     }
-    per_layer.into_values().max().unwrap_or(0)
+    chosen
+}
+
+/// `auto`'s micro-batch with experts in host memory: the largest of 4096, 2048, 1024 and 512
+/// (at most the context) whose compute buffer and backend pool exceed those of 512 by at most
+/// one expert tensor, so the faster prompts cost decoding at most one expert tensor on the GPU.
+/// It depends on the model and the context, never on the budget (which keeps the plan
+/// monotonic in the budget).
+pub fn auto_ubatch(
+    shape: &ModelShape,
+    ctx: &ContextShape,
+    device: &DeviceProfile,
+    expert_bytes: u64,
+) -> u32 {
+    let cost = |ubatch: u32| {
+        let c = ContextShape { ubatch, ..*ctx };
+        memory::compute_bytes(shape, &c, expert_bytes) + device.overhead_bytes(shape, &c)
+    };
+    let floor = DEFAULT_UBATCH.min(ctx.ctx_per_seq);
+    let base = cost(floor);
+    UBATCH_STEPS
+        .into_iter()
+        .filter(|&u| u <= ctx.ctx_per_seq && u >= floor)
+        .find(|&u| cost(u) <= base + expert_bytes)
+        .unwrap_or(floor)
 }
 
 /// Checks `--ubatch-size` against the context.
@@ -286,8 +338,9 @@ pub fn check_ubatch(ubatch: Option<u32>, ctx_per_seq: u32) -> Result<()> {
 ///
 /// [`MoeOffload::Auto`] chooses the host-resident experts (see the module docs); the other
 /// modes are estimated as they are. The micro-batch is `--ubatch-size` when given, else
-/// [`DEFAULT_UBATCH`] with every expert on the GPU and [`HOST_EXPERT_UBATCH`] (at most the
-/// context) with experts in host memory. A budget that cannot hold the tensors that always
+/// [`DEFAULT_UBATCH`] with every expert on the GPU, [`auto_ubatch`] when `auto` keeps experts
+/// in host memory, and [`HOST_EXPERT_UBATCH`] (at most the context) for `--cpu-moe` and
+/// `--n-cpu-moe N`. A budget that cannot hold the tensors that always
 /// stay on the GPU, the KV cache, the compute buffer and the backend's context is an
 /// [`Error::InvalidOption`] that names the smallest budget that works.
 pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
@@ -319,21 +372,28 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
             device: request.device_name.clone(),
             weights: fixed + on_gpu.iter().map(|e| e.device_bytes).sum::<u64>(),
             kv_cache: kv,
-            compute: memory::compute_bytes(&shape, ctx, widest_host_layer(host)),
-            context: request.device.overhead_bytes(ctx),
+            compute: memory::compute_bytes(&shape, ctx, largest(host)),
+            context: request.device.overhead_bytes(&shape, ctx),
             budget: request.budget,
         }
     };
-    let finish = |ctx: ContextShape, split_at: usize| -> Plan {
-        let (gpu, host) = all.split_at(split_at);
-        let (patterns, whole, split) = host_patterns(&all, host);
+    // `on_gpu[i]`: whether expert `all[i]` goes to the GPU.
+    let finish = |ctx: ContextShape, on_gpu: &[bool]| -> Plan {
+        let (gpu, host): (Vec<Expert<'_>>, Vec<Expert<'_>>) = {
+            let (g, h): (Vec<_>, Vec<_>) = all.iter().zip(on_gpu).partition(|(_, &g)| g);
+            (
+                g.into_iter().map(|(e, _)| *e).collect(),
+                h.into_iter().map(|(e, _)| *e).collect(),
+            )
+        };
+        let (patterns, whole, split) = host_patterns(&all, &host);
         let layers: std::collections::BTreeSet<u32> = all.iter().map(|e| e.layer).collect();
         Plan {
             backend: request.device.backend,
             patterns,
             ubatch: ctx.ubatch,
             context: ctx,
-            estimate: estimate(&ctx, gpu, host),
+            estimate: estimate(&ctx, &gpu, &host),
             expert_tensors_host: host.len(),
             expert_tensors_total: all.len(),
             expert_layers_host: whole,
@@ -341,38 +401,41 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
             expert_layers: layers.len() as u32,
         }
     };
+    let every = vec![true; all.len()];
+    let none = vec![false; all.len()];
     match request.mode {
-        MoeOffload::None => Ok(finish(small, all.len())),
-        MoeOffload::All if all.is_empty() => Ok(finish(small, 0)),
-        MoeOffload::All => Ok(finish(big, 0)),
+        MoeOffload::None => Ok(finish(small, &every)),
+        MoeOffload::All if all.is_empty() => Ok(finish(small, &every)),
+        MoeOffload::All => Ok(finish(big, &none)),
         MoeOffload::FirstLayers(n) => {
-            let on_gpu = all.iter().filter(|e| e.layer >= n).count();
-            let ctx = if on_gpu == all.len() { small } else { big };
-            Ok(finish(ctx, on_gpu))
+            let on_gpu: Vec<bool> = all.iter().map(|e| e.layer >= n).collect();
+            let ctx = if on_gpu.iter().all(|&g| g) { small } else { big };
+            Ok(finish(ctx, &on_gpu))
         }
         MoeOffload::Auto => {
-            let everything = finish(small, all.len());
+            let everything = finish(small, &every);
             let Some(budget) = request.budget else {
                 return Ok(everything);
             };
             if everything.estimate.total() <= budget || all.is_empty() {
                 return too_small(&everything, budget, &shape, request).map(|()| everything);
             }
-            // Experts go to host memory: the larger micro-batch, and the copy of the widest
-            // host layer counted from the start (so the base does not depend on the budget).
-            let base = estimate(&big, &[], &all);
-            too_small_estimate(&base, budget, &shape, request, &big)?;
-            let mut room = budget - base.total();
-            let mut taken = 0;
-            for e in &all {
-                if e.device_bytes > room {
-                    break;
-                }
-                room -= e.device_bytes;
-                taken += 1;
+            // Experts go to host memory: `auto`'s micro-batch, and the copy of the largest
+            // expert counted from the start (so the base does not depend on the budget).
+            let expert_bytes = largest(&all);
+            let ctx = ctx_for(
+                request
+                    .ubatch
+                    .unwrap_or_else(|| auto_ubatch(&shape, &big, &request.device, expert_bytes)),
+            );
+            let base = estimate(&ctx, &[], &all);
+            too_small_estimate(&base, budget, &shape, request, &ctx)?;
+            let mut on_gpu = none.clone();
+            for i in fill(&all, budget - base.total()) {
+                on_gpu[i] = true;
             }
-            let mut plan = finish(big, taken);
-            // The copy term stays that of the widest layer, as in the base.
+            let mut plan = finish(ctx, &on_gpu);
+            // The copy term stays that of the largest expert, as in the base.
             plan.estimate.compute = base.compute;
             Ok(plan)
         }

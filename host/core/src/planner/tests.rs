@@ -76,6 +76,18 @@ fn request(mode: MoeOffload, budget: Option<u64>) -> PlanRequest {
     }
 }
 
+/// `request` with a fixed micro-batch (so `auto` and `--cpu-moe` have the same base).
+fn request_ub(mode: MoeOffload, budget: Option<u64>, ubatch: u32) -> PlanRequest {
+    PlanRequest {
+        ubatch: Some(ubatch),
+        ..request(mode, budget)
+    }
+}
+
+fn tensor_bytes(g: &GgufFile) -> u64 {
+    memory::device_tensor_bytes(g.tensor("blk.0.ffn_down_exps.weight").unwrap())
+}
+
 fn gpu_experts(p: &Plan) -> usize {
     p.expert_tensors_total - p.expert_tensors_host
 }
@@ -108,8 +120,10 @@ fn monotonic_in_the_budget_and_never_over_it() {
     let all = plan(&g, &request(MoeOffload::Auto, None)).unwrap();
     let min = plan(&g, &request(MoeOffload::All, None)).unwrap();
     let (lo, hi) = (min.estimate.total(), all.estimate.total() + 8 * MIB);
+    let tensor = tensor_bytes(&g);
     let mut last = 0;
     let mut seen_split = false;
+    let mut ubatch = None;
     for budget in (lo..hi).step_by((MIB / 4) as usize) {
         let p = plan(&g, &request(MoeOffload::Auto, Some(budget))).unwrap();
         assert!(
@@ -121,13 +135,13 @@ fn monotonic_in_the_budget_and_never_over_it() {
         assert!(n >= last, "budget {budget}: {n} expert tensors on the GPU, fewer than {last}");
         last = n;
         seen_split |= p.split_layer.is_some();
-        // The whole budget is used: the next tensor in line would not have fitted.
-        if p.expert_tensors_host > 0 && p.ubatch == HOST_EXPERT_UBATCH {
-            let order = gpu_order(&g);
-            let next = order[n].device_bytes;
+        if p.expert_tensors_host > 0 {
+            // The micro-batch does not depend on the budget.
+            assert_eq!(*ubatch.get_or_insert(p.ubatch), p.ubatch);
+            // The whole budget is used, up to the gate+up pair of a split layer.
             assert!(
-                budget - p.estimate.total() < next,
-                "budget {budget}: {} left unused, the next tensor needs {next}",
+                budget - p.estimate.total() < 2 * tensor,
+                "budget {budget}: {} left unused: {p}",
                 budget - p.estimate.total()
             );
         }
@@ -139,37 +153,57 @@ fn monotonic_in_the_budget_and_never_over_it() {
 #[test]
 fn the_host_keeps_leading_layers_and_splits_at_most_one() {
     let g = qwen_like(8, 16);
-    let min = plan(&g, &request(MoeOffload::All, None)).unwrap();
-    let tensor = memory::device_tensor_bytes(g.tensor("blk.0.ffn_down_exps.weight").unwrap());
-    // Room for 7 expert tensors: layers 6 and 7 on the GPU, and one tensor of layer 5.
-    let budget = min.estimate.total() + 7 * tensor + tensor / 2;
-    let p = plan(&g, &request(MoeOffload::Auto, Some(budget))).unwrap();
-    assert_eq!(gpu_experts(&p), 7, "{p}");
-    assert_eq!(p.expert_layers_host, 5);
-    assert_eq!(p.split_layer, Some(5));
-    let host = host_names(&g, &p);
-    let mut expected: Vec<String> = (0..5)
-        .flat_map(|i| ["gate", "up", "down"].map(|k| format!("blk.{i}.ffn_{k}_exps.weight")))
-        .collect();
-    // In the split layer the down projection goes to the GPU first.
-    expected.push("blk.5.ffn_gate_exps.weight".into());
-    expected.push("blk.5.ffn_up_exps.weight".into());
-    let mut host_sorted = host.clone();
-    host_sorted.sort();
+    let min = plan(&g, &request_ub(MoeOffload::All, None, 512)).unwrap();
+    let tensor = tensor_bytes(&g);
+    let at = |room_tensors: f64| {
+        let budget = min.estimate.total() + (room_tensors * tensor as f64) as u64;
+        let p = plan(&g, &request_ub(MoeOffload::Auto, Some(budget), 512)).unwrap();
+        let mut host = host_names(&g, &p);
+        host.sort();
+        (p, host)
+    };
+    let names = |layers: std::ops::Range<u32>, kinds: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = layers
+            .flat_map(|i| kinds.iter().map(move |k| format!("blk.{i}.ffn_{k}_exps.weight")))
+            .collect();
+        v.sort();
+        v
+    };
+    // Room for 6.5 tensors: layers 7 and 6 on the GPU, nothing of layer 5.
+    let (p, host) = at(6.5);
+    assert_eq!((gpu_experts(&p), p.split_layer), (6, None), "{p}");
+    assert_eq!(host, names(0..6, &["down", "gate", "up"]));
+    // 7.5: and layer 5's down projection.
+    let (p, host) = at(7.5);
+    assert_eq!(
+        (gpu_experts(&p), p.expert_layers_host, p.split_layer),
+        (7, 5, Some(5))
+    );
+    let mut expected = names(0..5, &["down", "gate", "up"]);
+    expected.extend(names(5..6, &["gate", "up"]));
     expected.sort();
-    assert_eq!(host_sorted, expected);
+    assert_eq!(host, expected);
     assert!(
-        p.to_string()
-            .starts_with("plan for CUDA0: experts of 5 of 8 layers in host memory (+2 tensors of layer 5), micro-batch 4096"),
+        p.to_string().starts_with(
+            "plan for CUDA0: experts of 5 of 8 layers in host memory (+2 tensors of layer 5), \
+             micro-batch 512"
+        ),
         "{p}"
     );
+    // 8.5: its gate and up projections instead (they feed one product; measured faster).
+    let (p, host) = at(8.5);
+    assert_eq!(gpu_experts(&p), 8, "{p}");
+    let mut expected = names(0..5, &["down", "gate", "up"]);
+    expected.extend(names(5..6, &["down"]));
+    expected.sort();
+    assert_eq!(host, expected);
 }
 
 #[test]
 fn a_too_small_budget_names_the_smallest_that_works() {
     let g = qwen_like(8, 16);
-    let min = plan(&g, &request(MoeOffload::All, None)).unwrap();
-    let err = plan(&g, &request(MoeOffload::Auto, Some(min.estimate.total() - 1)))
+    let min = plan(&g, &request_ub(MoeOffload::All, None, 1024)).unwrap();
+    let err = plan(&g, &request_ub(MoeOffload::Auto, Some(min.estimate.total() - 1), 1024))
         .unwrap_err()
         .to_string();
     let needed = min.estimate.total().div_ceil(MIB);
@@ -180,10 +214,10 @@ fn a_too_small_budget_names_the_smallest_that_works() {
     assert!(err.contains("KV cache for one slot of 4096 tokens"), "{err}");
     assert!(err.contains("--ubatch-size 512"), "{err}");
     // That budget works, with every expert in host memory.
-    let p = plan(&g, &request(MoeOffload::Auto, Some(needed * MIB))).unwrap();
+    let p = plan(&g, &request_ub(MoeOffload::Auto, Some(needed * MIB), 1024)).unwrap();
     assert_eq!(gpu_experts(&p), 0);
     // More slots: more KV cache, named per slot.
-    let mut four = request(MoeOffload::Auto, Some(needed * MIB));
+    let mut four = request_ub(MoeOffload::Auto, Some(needed * MIB), 1024);
     four.parallel = 4;
     let err = plan(&g, &four).unwrap_err().to_string();
     assert!(err.contains("for 4 slots of 4096 tokens ("), "{err}");
@@ -210,6 +244,30 @@ fn the_micro_batch_follows_the_placement() {
     // A larger micro-batch needs a larger compute buffer.
     let big = plan(&g, &request(MoeOffload::All, None)).unwrap();
     assert!(big.estimate.compute > p.estimate.compute);
+    // `auto` with experts in host memory: a step of 512..4096 that costs at most one expert
+    // tensor more than 512 would.
+    let shape = ModelShape::from_gguf(&g).unwrap();
+    let ctx = ContextShape {
+        ctx_per_seq: 4096,
+        parallel: 1,
+        ubatch: 4096,
+        kv_value_bytes: 2,
+        flash_attn: true,
+    };
+    let tensor = tensor_bytes(&g);
+    let u = auto_ubatch(&shape, &ctx, &DeviceProfile::CUDA, tensor);
+    assert!([512, 1024, 2048, 4096].contains(&u));
+    let cost = |ubatch| {
+        let c = ContextShape { ubatch, ..ctx };
+        memory::compute_bytes(&shape, &c, tensor) + DeviceProfile::CUDA.overhead_bytes(&shape, &c)
+    };
+    assert!(cost(u) <= cost(512) + tensor);
+    if u < 4096 {
+        assert!(cost(u * 2) > cost(512) + tensor);
+    }
+    // A big expert tensor buys a bigger micro-batch.
+    assert_eq!(auto_ubatch(&shape, &ctx, &DeviceProfile::CUDA, 1 << 40), 4096);
+
     for (u, what) in [(0, "at least 1"), (4097, "larger than the context of 4096")] {
         let mut bad = request(MoeOffload::All, None);
         bad.ubatch = Some(u);
