@@ -9,8 +9,9 @@
 #   shimmy-host serve --moe-offload auto --vram-budget-mb B
 #   llama-server --fit on --fit-target (free - B)          (its fit leaves that much free)
 # ("all" gives shimmy no budget and llama-server its defaults). Both get one slot of CTX tokens
-# and the same requests, interleaved, ROUNDS times: 128 greedy tokens after a short prompt
-# (decode tok/s) and a fresh 4096-token prompt (time to first token). Device memory is
+# and the same requests, interleaved, ROUNDS times: GEN greedy tokens after a short prompt
+# (decode tok/s; temperature 0 with top-k 40, top-p 0.95, min-p 0.05 and no repeat penalty)
+# and a fresh 4096-token prompt (time to first token). Device memory is
 # nvidia-smi's per-process figure after the rounds. One table per shape goes to
 # OUT/placement-<shape>.md, every measurement to OUT/*.jsonl.
 #
@@ -20,7 +21,8 @@
 #      the GPU, and both engines' --cpu-moe with their own default micro-batch), ROUNDS (3),
 #      CTX (4608), GEN (128), PROMPT_TOKENS (4096), PREBUILT (a folder with prebuilt.tar.xz.*
 #      from an earlier run: skips the build), DEADLINE_S (560), LAYERS (all: a shorter model
-#      for a quick check).
+#      for a quick check), SHIMMY_FLAGS (more shimmy-host serve flags, e.g. --ubatch-size 512),
+#      SKIP_PROMPT=1 (decode only).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUNDLE="$(cd "${1:?bundle dir}" && pwd)"
@@ -85,6 +87,8 @@ if ! "$HOST" gpu-info > "$W/logs/gpu-info.txt" 2>&1 || ! grep -q 'CUDA0' "$W/log
         --build-dir "$W/cuda-own" > "$W/logs/cuda-own.log" 2>&1 || { tail -n 20 "$W/logs/cuda-own.log"; exit 1; }
 fi
 grep -E 'CUDA0|backend:' "$W/logs/gpu-info.txt"
+# The llama.cpp tools find their libraries there (a prebuilt copy has another build path).
+LENV=(env LD_LIBRARY_PATH="$LB:${LD_LIBRARY_PATH:-}")
 TOTAL_MIB=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n1)
 
 free_mib() { nvidia-smi --query-gpu=memory.free --format=csv,noheader,nounits | head -n1; }
@@ -92,12 +96,13 @@ proc_mib() { nvidia-smi --query-compute-apps=pid,used_memory --format=csv,nohead
     | awk -F', *' -v p="$1" '$1 == p { print $2 }'; }
 wait_ready() { # pid port log
     local i
-    for ((i = 0; i < 900; i++)); do
+    for ((i = 0; i < 600; i++)); do
         kill -0 "$1" 2>/dev/null || { say "server $1 died:"; tail -n 15 "$3"; return 1; }
-        curl -sf "http://127.0.0.1:$2/health" > /dev/null 2>&1 && return 0
-        sleep 0.2
+        python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+            "http://127.0.0.1:$2/health" > /dev/null 2>&1 && return 0
+        sleep 0.3
     done
-    say "server $1 not ready after 180 s"; return 1
+    say "server $1 not ready after about 200 s"; return 1
 }
 stop() { [ -n "${1:-}" ] && kill "$1" 2>/dev/null; [ -n "${1:-}" ] && wait "$1" 2>/dev/null; }
 
@@ -112,8 +117,9 @@ for s in $SHAPES; do
             cpumoe) SB=(--cpu-moe) ;;
             *) SB=(--moe-offload auto --vram-budget-mb $(( b * 1024 ))) ;;
         esac
+        # shellcheck disable=SC2086
         "$HOST" serve --model "$M" --bind 127.0.0.1:18080 --parallel 1 --ctx-size "$CTX" \
-            "${SB[@]}" --preload > "$W/logs/shimmy-$tag.log" 2>&1 &
+            "${SB[@]}" ${SHIMMY_FLAGS:-} --preload > "$W/logs/shimmy-$tag.log" 2>&1 &
         SP=$!
         wait_ready $SP 18080 "$W/logs/shimmy-$tag.log" || { stop $SP; continue; }
         FREE=$(free_mib)
@@ -122,7 +128,7 @@ for s in $SHAPES; do
             cpumoe) LF=(--cpu-moe) ;;
             *) LF=(--fit on --fit-target $(( FREE - b * 1024 ))) ;;
         esac
-        "$LB/llama-server" -m "$M" --host 127.0.0.1 --port 18081 -c "$CTX" -np 1 -fa on \
+        "${LENV[@]}" "$LB/llama-server" -m "$M" --host 127.0.0.1 --port 18081 -c "$CTX" -np 1 -fa on \
             "${LF[@]}" > "$W/logs/llama-$tag.log" 2>&1 &
         LP=$!
         wait_ready $LP 18081 "$W/logs/llama-$tag.log" || { stop $SP; stop $LP; continue; }
@@ -130,6 +136,7 @@ for s in $SHAPES; do
         python3 "$HERE/placement_bench.py" --server "shimmy=http://127.0.0.1:18080" \
             --server "llama=http://127.0.0.1:18081" --rounds "$ROUNDS" --gen "$GEN" \
             --prompt-tokens "$PROMPT_TOKENS" --model "$s" --tag "$tag" $([ "$b" = all ] && echo --check-sampling) \
+            $([ -n "${SKIP_PROMPT:-}" ] && echo --skip-prompt) \
             >> "$J" 2> "$W/logs/bench-$tag.err" \
             || { say "bench $tag failed"; tail -n 5 "$W/logs/bench-$tag.err"; }
         sm=$(proc_mib $SP); lm=$(proc_mib $LP)
@@ -148,7 +155,7 @@ PY
         grep -E 'CUDA0 (model|KV|compute) buffer size|planned' "$W/logs/shimmy-$tag.log" | sed 's/^ *//' | head -4
         stop $SP; stop $LP
         if [ "$b" = all ]; then
-            "$LB/llama-bench" -m "$M" -p 0 -n 128 -r 3 -fa 1 -o jsonl > "$W/logs/tg128-$s.jsonl" 2>/dev/null
+            "${LENV[@]}" "$LB/llama-bench" -m "$M" -p 0 -n 128 -r 3 -fa 1 -o jsonl > "$W/logs/tg128-$s.jsonl" 2>/dev/null
             python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]; print(json.dumps({'tag': sys.argv[2], 'kind': 'tg128', 'avg_ts': r[-1]['avg_ts'], 'samples_ts': r[-1].get('samples_ts')}))" \
                 "$W/logs/tg128-$s.jsonl" "$tag" >> "$J" && tail -n1 "$J"
         fi

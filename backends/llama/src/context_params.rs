@@ -29,7 +29,9 @@ pub(crate) fn with_n_outputs_max(params: LlamaContextParams, n: u32) -> LlamaCon
     // The plain-data fields read back are compared with the getters before anything is used.
     let mut raw: llama_context_params = unsafe { std::mem::transmute(copy) };
     if (raw.n_ctx, raw.n_batch, raw.n_ubatch, raw.n_seq_max) != expected {
-        tracing::warn!("llama_context_params layout not as expected; n_outputs_max left at n_batch");
+        tracing::warn!(
+            "llama_context_params layout not as expected; n_outputs_max left at n_batch"
+        );
         return params;
     }
     raw.n_outputs_max = n.max(1);
@@ -48,7 +50,10 @@ mod tests {
             .with_n_ubatch(2048)
             .with_n_seq_max(3);
         let set = with_n_outputs_max(params, 3);
-        assert_eq!((set.n_batch(), set.n_ubatch(), set.n_seq_max()), (4096, 2048, 3));
+        assert_eq!(
+            (set.n_batch(), set.n_ubatch(), set.n_seq_max()),
+            (4096, 2048, 3)
+        );
         // SAFETY: as in `with_n_outputs_max`.
         let raw: llama_context_params = unsafe { std::mem::transmute(set) };
         assert_eq!(raw.n_outputs_max, 3);

@@ -14,8 +14,8 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{
-    DeviceInfo, DeviceMemory, DeviceSampling, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel,
-    ModelInfo, ModelOptions,
+    DeviceInfo, DeviceMemory, DeviceSampling, Flow, GenerateEvent, GenerateRequest,
+    GenerateSummary, LoadedModel, ModelInfo, ModelOptions,
 };
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};

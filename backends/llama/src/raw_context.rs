@@ -20,7 +20,8 @@ use shimmy_core::backend::SamplingOptions;
 use shimmy_core::{Error, Result};
 
 // `LlamaModel` is a struct whose only field is a non-null `llama_model` pointer.
-const _: () = assert!(std::mem::size_of::<LlamaModel>() == std::mem::size_of::<*mut sys::llama_model>());
+const _: () =
+    assert!(std::mem::size_of::<LlamaModel>() == std::mem::size_of::<*mut sys::llama_model>());
 
 /// The `llama_model` pointer of `model`, checked against what the safe API reports.
 fn model_ptr(model: &LlamaModel) -> Result<*mut sys::llama_model> {
@@ -179,7 +180,13 @@ impl RawBatch {
     }
 
     /// Adds `token` at `pos` of `seq`, with logits (or a device-sampled token) when `output`.
-    pub(crate) fn add(&mut self, token: LlamaToken, pos: i32, seq: i32, output: bool) -> Result<()> {
+    pub(crate) fn add(
+        &mut self,
+        token: LlamaToken,
+        pos: i32,
+        seq: i32,
+        output: bool,
+    ) -> Result<()> {
         let i = self.raw.n_tokens as usize;
         if i >= self.capacity {
             return Err(Error::Inference(format!(
@@ -224,7 +231,8 @@ impl DeviceChain {
     pub(crate) fn new(options: &SamplingOptions, seed: u32) -> Option<Self> {
         // SAFETY: builds a chain; every sampler added is owned by the chain.
         unsafe {
-            let chain = sys::llama_sampler_chain_init(sys::llama_sampler_chain_params { no_perf: true });
+            let chain =
+                sys::llama_sampler_chain_init(sys::llama_sampler_chain_params { no_perf: true });
             let ptr = NonNull::new(chain)?;
             let add = |s: *mut sys::llama_sampler| {
                 if !s.is_null() {

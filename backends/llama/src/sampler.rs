@@ -103,10 +103,9 @@ impl TokenSampler {
             stages.insert(0, sampler);
         }
         let o = &request.sampling;
-        let penalties = (o.repeat_penalty != 1.0
-            || o.frequency_penalty != 0.0
-            || o.presence_penalty != 0.0)
-            && o.repeat_last_n != 0;
+        let penalties =
+            (o.repeat_penalty != 1.0 || o.frequency_penalty != 0.0 || o.presence_penalty != 0.0)
+                && o.repeat_last_n != 0;
         Ok(TokenSampler {
             chain: LlamaSampler::chain_simple(stages),
             seed,

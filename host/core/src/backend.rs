@@ -585,13 +585,19 @@ mod tests {
             &[],
             "CPU",
         );
-        assert_eq!(tiny.processor, "99%/1% CPU/GPU", "a GPU share never rounds to 0%");
+        assert_eq!(
+            tiny.processor, "99%/1% CPU/GPU",
+            "a GPU share never rounds to 0%"
+        );
     }
 
     #[test]
     fn device_sampling_values() {
         assert_eq!("ON".parse::<DeviceSampling>().unwrap(), DeviceSampling::On);
-        assert_eq!("auto".parse::<DeviceSampling>().unwrap(), DeviceSampling::Auto);
+        assert_eq!(
+            "auto".parse::<DeviceSampling>().unwrap(),
+            DeviceSampling::Auto
+        );
         let err = "gpu".parse::<DeviceSampling>().unwrap_err().to_string();
         assert!(err.contains("auto, on or off"), "{err}");
     }

@@ -52,8 +52,8 @@ use half::f16;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use shapes::{write_shape, write_shape_header_only, ShapeSpec};
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
+pub use shapes::{write_shape, write_shape_header_only, ShapeSpec};
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
     SPM_SPACE, UNK_ID, VOCAB_PAD_MULTIPLE,
@@ -767,7 +767,18 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         m.push((k("attention.key_length"), V::U32(spec.head_dim())));
         m.push((k("attention.value_length"), V::U32(spec.head_dim())));
     }
-    m.extend([
+    m.extend(tokenizer_metadata(vocab, spec.chat_template.as_deref()));
+    m
+}
+
+/// The tokenizer keys of every written model: the SentencePiece vocabulary `vocab`, the
+/// test kit's special token ids, and the chat template if any.
+pub(crate) fn tokenizer_metadata(
+    vocab: &Vocab,
+    chat_template: Option<&str>,
+) -> Vec<(String, GgufValue)> {
+    use GgufValue as V;
+    let mut m: Vec<(String, GgufValue)> = vec![
         ("tokenizer.ggml.model".into(), V::String("llama".into())),
         (
             "tokenizer.ggml.tokens".into(),
@@ -788,9 +799,9 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
         ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
         ("tokenizer.ggml.add_space_prefix".into(), V::Bool(false)),
-    ]);
-    if let Some(tpl) = &spec.chat_template {
-        m.push(("tokenizer.chat_template".into(), V::String(tpl.clone())));
+    ];
+    if let Some(tpl) = chat_template {
+        m.push(("tokenizer.chat_template".into(), V::String(tpl.to_string())));
     }
     m
 }

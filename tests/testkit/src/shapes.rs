@@ -27,8 +27,7 @@ use half::f16;
 use crate::gguf::{GgufValue, GgufWriter};
 use crate::vocab::{TokenType, Vocab};
 use crate::{
-    vocabulary, Arch, ModelSummary, TensorSummary, ALIGNMENT, BOS_ID, CHATML_TEMPLATE, EOS_ID,
-    IM_END_ID, UNK_ID,
+    tokenizer_metadata, vocabulary, Arch, ModelSummary, TensorSummary, ALIGNMENT, CHATML_TEMPLATE,
 };
 
 /// `GGML_TYPE_Q4_K`.
@@ -172,8 +171,7 @@ impl ShapeSpec {
             return err("the llama layout needs head_dim * n_head == n_embd".into());
         }
         if self.arch.is_moe() {
-            if self.n_expert < 2 || self.n_expert_used == 0 || self.n_expert_used > self.n_expert
-            {
+            if self.n_expert < 2 || self.n_expert_used == 0 || self.n_expert_used > self.n_expert {
                 return err(format!(
                     "experts: {} used of {} is not a MoE layout",
                     self.n_expert_used, self.n_expert
@@ -195,7 +193,9 @@ impl ShapeSpec {
             ("head_dim * n_head", self.head_dim * self.n_head),
         ] {
             if u64::from(v) % Q4_K_BLOCK_VALUES != 0 {
-                return err(format!("Q4_K needs {what} to be a multiple of 256, got {v}"));
+                return err(format!(
+                    "Q4_K needs {what} to be a multiple of 256, got {v}"
+                ));
             }
         }
         Ok(())
@@ -376,32 +376,7 @@ fn metadata(s: &ShapeSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
     if qwen {
         m.push((k("expert_feed_forward_length"), V::U32(s.n_ff_exp)));
     }
-    m.extend([
-        ("tokenizer.ggml.model".into(), V::String("llama".into())),
-        (
-            "tokenizer.ggml.tokens".into(),
-            V::StringArray(vocab.tokens.clone()),
-        ),
-        (
-            "tokenizer.ggml.scores".into(),
-            V::F32Array(vocab.scores.clone()),
-        ),
-        (
-            "tokenizer.ggml.token_type".into(),
-            V::I32Array(vocab.types.iter().map(|t| *t as i32).collect()),
-        ),
-        ("tokenizer.ggml.bos_token_id".into(), V::U32(BOS_ID)),
-        ("tokenizer.ggml.eos_token_id".into(), V::U32(EOS_ID)),
-        ("tokenizer.ggml.unknown_token_id".into(), V::U32(UNK_ID)),
-        ("tokenizer.ggml.eot_token_id".into(), V::U32(IM_END_ID)),
-        ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
-        ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
-        ("tokenizer.ggml.add_space_prefix".into(), V::Bool(false)),
-        (
-            "tokenizer.chat_template".into(),
-            V::String(CHATML_TEMPLATE.into()),
-        ),
-    ]);
+    m.extend(tokenizer_metadata(vocab, Some(CHATML_TEMPLATE)));
     m
 }
 
@@ -640,7 +615,11 @@ mod tests {
             head_dim: 128,
             n_expert: 4,
             n_expert_used: 2,
-            n_ff_exp: if preset.arch == Arch::Qwen3Moe { 256 } else { 0 },
+            n_ff_exp: if preset.arch == Arch::Qwen3Moe {
+                256
+            } else {
+                0
+            },
             n_vocab,
             ..preset
         }
@@ -651,7 +630,10 @@ mod tests {
         let q = ShapeSpec::qwen3_30b_a3b();
         let size = q.expected_file_size().unwrap();
         // 16.0 GiB, as the model.
-        assert!((16.0..16.2).contains(&(size as f64 / (1u64 << 30) as f64)), "{size}");
+        assert!(
+            (16.0..16.2).contains(&(size as f64 / (1u64 << 30) as f64)),
+            "{size}"
+        );
         let experts: u64 = q
             .tensor_plan()
             .unwrap()
@@ -680,7 +662,10 @@ mod tests {
             assert_eq!(header.tensors.len(), summary.tensors.len());
             let embd = header.tensor("token_embd.weight").unwrap();
             assert_eq!(embd.ggml_type, Q4_K_TYPE_ID);
-            assert_eq!(embd.dims, vec![u64::from(shape.n_embd), u64::from(shape.n_vocab)]);
+            assert_eq!(
+                embd.dims,
+                vec![u64::from(shape.n_embd), u64::from(shape.n_vocab)]
+            );
             assert_eq!(
                 header
                     .get("tokenizer.ggml.tokens")

@@ -23,7 +23,11 @@ pub fn run(ctx: &Context, args: ProbeArgs) -> Result<()> {
         let engine = ctx.engine()?;
         let gpu = engine.gpu_device();
         if args.plan_only || gpu.is_none() {
-            return print_plan(&path, &options, gpu.as_ref().map(|d| (d.name.as_str(), d.memory_free)));
+            return print_plan(
+                &path,
+                &options,
+                gpu.as_ref().map(|d| (d.name.as_str(), d.memory_free)),
+            );
         }
     }
     let (_engine, model) = ctx.load_with(&args.model, &options)?;
@@ -94,12 +98,11 @@ fn print_plan(
     gpu: Option<(&str, u64)>,
 ) -> Result<()> {
     let gguf = GgufFile::open(path)?;
-    let n_ctx = options.ctx_size.unwrap_or_else(|| {
-        gguf.context_length().unwrap_or(4096).clamp(1, 4096)
-    });
-    let free_budget = gpu.map(|(_, free)| {
-        free.saturating_sub(options.vram_margin_mb.saturating_mul(MIB))
-    });
+    let n_ctx = options
+        .ctx_size
+        .unwrap_or_else(|| gguf.context_length().unwrap_or(4096).clamp(1, 4096));
+    let free_budget =
+        gpu.map(|(_, free)| free.saturating_sub(options.vram_margin_mb.saturating_mul(MIB)));
     let budget = match (options.vram_budget_mb, free_budget) {
         (Some(mb), Some(free)) => Some((mb * MIB).min(free)),
         (Some(mb), None) => Some(mb * MIB),

@@ -41,8 +41,7 @@ pub struct ContextShape {
 impl ContextShape {
     /// KV cells: every slot's context, padded as llama.cpp pads it.
     pub fn kv_cells(&self) -> u64 {
-        (u64::from(self.ctx_per_seq) * u64::from(self.parallel.max(1))).div_ceil(CTX_PAD)
-            * CTX_PAD
+        (u64::from(self.ctx_per_seq) * u64::from(self.parallel.max(1))).div_ceil(CTX_PAD) * CTX_PAD
     }
 
     /// Tokens of llama.cpp's worst-case (reserve) graph: `min(n_ctx, n_ubatch)`.
@@ -87,14 +86,18 @@ pub fn kv_cache_bytes_one_slot(shape: &ModelShape, ctx: &ContextShape) -> u64 {
 fn peak_values_per_token(shape: &ModelShape, flash_attn: bool, n_kv: u64) -> u64 {
     let embd = u64::from(shape.n_embd);
     let (width, used) = if shape.n_expert > 0 {
-        (u64::from(shape.n_ff_exp), u64::from(shape.n_expert_used.max(1)))
+        (
+            u64::from(shape.n_ff_exp),
+            u64::from(shape.n_expert_used.max(1)),
+        )
     } else {
         (u64::from(shape.n_ff), 1)
     };
     let gate_up = 3 * width * used + 4 * embd;
     let down = width * used + 2 * embd * used + 2 * embd;
     let q = u64::from(shape.n_head) * u64::from(shape.head_dim_k);
-    let kv = u64::from(shape.n_head_kv) * (u64::from(shape.head_dim_k) + u64::from(shape.head_dim_v));
+    let kv =
+        u64::from(shape.n_head_kv) * (u64::from(shape.head_dim_k) + u64::from(shape.head_dim_v));
     let mut attention = 2 * embd + q + kv + u64::from(shape.n_head) * u64::from(shape.head_dim_v);
     if !flash_attn {
         // The score matrix and its softmax.
@@ -118,7 +121,10 @@ pub fn compute_bytes(shape: &ModelShape, ctx: &ContextShape, host_expert: u64) -
     let mut act = u * peak_values_per_token(shape, ctx.flash_attn, ctx.kv_cells()) * f32b;
     if host_expert > 0 && u >= OP_OFFLOAD_MIN_BATCH {
         let (width, used) = if shape.n_expert > 0 {
-            (u64::from(shape.n_ff_exp), u64::from(shape.n_expert_used.max(1)))
+            (
+                u64::from(shape.n_ff_exp),
+                u64::from(shape.n_expert_used.max(1)),
+            )
         } else {
             (u64::from(shape.n_ff), 1)
         };
@@ -126,7 +132,10 @@ pub fn compute_bytes(shape: &ModelShape, ctx: &ContextShape, host_expert: u64) -
             // Seen at 4096: the copy on top of the widest point, plus two hidden states.
             act + host_expert + u * 2 * embd * f32b
         } else {
-            act.max(host_expert + u * (2 * width * used + 2 * embd * used) * f32b)
+            // Seen at 512-2048 with whole host layers: the copy next to two expert-wide and
+            // two hidden-wide activations; a layer split between the devices keeps one more
+            // expert-wide activation alive (Mixtral at 1024: 661 against 549 MiB).
+            act.max(host_expert + u * (3 * width * used + 2 * embd * used) * f32b)
         };
     }
     // The output layer: the logits of one row per sequence.

@@ -126,7 +126,11 @@ impl fmt::Display for Plan {
         if self.expert_tensors_total == 0 {
             f.write_str("dense model, every weight on the device")?;
         } else if self.expert_tensors_host == 0 {
-            write!(f, "every expert tensor ({}) on the device", self.expert_tensors_total)?;
+            write!(
+                f,
+                "every expert tensor ({}) on the device",
+                self.expert_tensors_total
+            )?;
         } else {
             write!(
                 f,
@@ -229,11 +233,7 @@ fn host_patterns(all: &[Expert<'_>], host: &[Expert<'_>]) -> (Vec<String>, u32, 
         per_layer.entry(e.layer).or_default().0 += 1;
     }
     for e in host {
-        per_layer
-            .entry(e.layer)
-            .or_default()
-            .1
-            .push(&e.tensor.name);
+        per_layer.entry(e.layer).or_default().1.push(&e.tensor.name);
     }
     let mut patterns = Vec::new();
     let (mut whole, mut split) = (0, None);
@@ -268,7 +268,9 @@ fn fill(all: &[Expert<'_>], mut room: u64) -> Vec<usize> {
     let mut i = 0;
     while i < all.len() {
         let layer = all[i].layer;
-        let end = (i..all.len()).find(|&j| all[j].layer != layer).unwrap_or(all.len());
+        let end = (i..all.len())
+            .find(|&j| all[j].layer != layer)
+            .unwrap_or(all.len());
         let whole: u64 = all[i..end].iter().map(|e| e.device_bytes).sum();
         if whole <= room {
             room -= whole;
@@ -360,23 +362,26 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
         kv_value_bytes: 2,
         flash_attn: true,
     };
-    let small = ctx_for(request.ubatch.unwrap_or(DEFAULT_UBATCH.min(request.ctx_per_seq)));
+    let small = ctx_for(
+        request
+            .ubatch
+            .unwrap_or(DEFAULT_UBATCH.min(request.ctx_per_seq)),
+    );
     let big = ctx_for(
         request
             .ubatch
             .unwrap_or(HOST_EXPERT_UBATCH.min(request.ctx_per_seq)),
     );
     let kv = memory::kv_cache_bytes(&shape, &small);
-    let estimate = |ctx: &ContextShape, on_gpu: &[Expert<'_>], host: &[Expert<'_>]| {
-        DeviceEstimate {
+    let estimate =
+        |ctx: &ContextShape, on_gpu: &[Expert<'_>], host: &[Expert<'_>]| DeviceEstimate {
             device: request.device_name.clone(),
             weights: fixed + on_gpu.iter().map(|e| e.device_bytes).sum::<u64>(),
             kv_cache: kv,
             compute: memory::compute_bytes(&shape, ctx, largest(host)),
             context: request.device.overhead_bytes(&shape, ctx),
             budget: request.budget,
-        }
-    };
+        };
     // `on_gpu[i]`: whether expert `all[i]` goes to the GPU.
     let finish = |ctx: ContextShape, on_gpu: &[bool]| -> Plan {
         let (gpu, host): (Vec<Expert<'_>>, Vec<Expert<'_>>) = {
@@ -409,7 +414,11 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
         MoeOffload::All => Ok(finish(big, &none)),
         MoeOffload::FirstLayers(n) => {
             let on_gpu: Vec<bool> = all.iter().map(|e| e.layer >= n).collect();
-            let ctx = if on_gpu.iter().all(|&g| g) { small } else { big };
+            let ctx = if on_gpu.iter().all(|&g| g) {
+                small
+            } else {
+                big
+            };
             Ok(finish(ctx, &on_gpu))
         }
         MoeOffload::Auto => {
