@@ -6,12 +6,14 @@
 //! ([`shimmy_core::backend::LoadedModel::serve`]).
 
 pub mod bench;
+mod context_params;
 mod engine;
 mod generate;
 pub mod libraries;
 mod logging;
 mod logprobs;
 mod model;
+mod raw_context;
 mod sampler;
 mod scheduler;
 

@@ -327,6 +327,16 @@ pub struct ModelArgs {
     /// Tokens evaluated per batch; longer prompts are fed in chunks.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub batch_size: u32,
+    /// Tokens per micro-batch (llama.cpp's n_ubatch), 1 to --ctx-size. Default: 512 with every
+    /// weight on the GPU, up to 4096 when MoE experts live in host memory (each micro-batch
+    /// copies them to the GPU once, so prompts run several times faster).
+    #[arg(long, value_name = "N")]
+    pub ubatch_size: Option<u32>,
+    /// Draw tokens on the device (llama.cpp's backend sampling) for requests that allow it
+    /// (greedy, top-k/top-p/min-p/temperature; not grammars, penalties or logprobs): auto (on
+    /// a GPU), on or off.
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    pub device_sampling: shimmy_core::backend::DeviceSampling,
     /// Layers to put on the GPU (default: all when a GPU exists, else 0).
     #[arg(long, value_name = "N")]
     pub gpu_layers: Option<u32>,
@@ -420,6 +430,14 @@ pub struct GenerateArgs {
 pub struct ProbeArgs {
     /// Model file path or discovered name.
     pub model: String,
+    /// Print the placement plan for a GPU (the budget, else this machine's GPU) without
+    /// loading the model. Without a GPU, `--moe-offload auto --vram-budget-mb N` plans for a
+    /// CUDA device of N MiB this way too.
+    #[arg(long)]
+    pub plan_only: bool,
+    /// Slots to plan the KV cache for (as `serve --parallel`).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallel: u32,
     /// Model loading options.
     #[command(flatten)]
     pub model_args: ModelArgs,
@@ -471,4 +489,18 @@ pub struct MakeTestModelArgs {
     /// Leave out the embedded chat template (the host then picks a template by architecture).
     #[arg(long)]
     pub no_template: bool,
+    /// Write a full-size model shape with random Q4_K weights instead: qwen3-30b-a3b (16 GiB)
+    /// or mixtral-8x7b (26 GB); --layers shortens it, --seed is ignored.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["moe", "arch", "no_template"])]
+    pub shape: Option<String>,
+    /// Writer threads for --shape (default: one per core).
+    #[arg(long, value_name = "N", requires = "shape")]
+    pub threads: Option<usize>,
+    /// Vocabulary size for --shape (default: the shape's own).
+    #[arg(long, value_name = "N", requires = "shape")]
+    pub vocab: Option<u32>,
+    /// With --shape: write only the header and leave the weights a sparse hole (for dry runs
+    /// and `probe --plan-only`; the file cannot generate).
+    #[arg(long, requires = "shape")]
+    pub header_only: bool,
 }

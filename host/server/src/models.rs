@@ -141,6 +141,9 @@ pub struct ModelStatus {
     /// buffer sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memory: Vec<DeviceMemory>,
+    /// Host/GPU split and MoE placement when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<shimmy_core::backend::PlacementSummary>,
 }
 
 /// The models offered now: the catalog and one slot per entry. Replaced whole when a model
@@ -405,6 +408,7 @@ impl ModelManager {
                         .as_ref()
                         .map(|l| l.model.memory())
                         .unwrap_or_default(),
+                    placement: loaded.as_ref().map(|l| l.model.placement_summary()),
                 }
             })
             .collect()
@@ -528,6 +532,7 @@ impl ModelManager {
             model = %loaded.name,
             template = %loaded.template.name,
             seconds = loaded.load_duration.as_secs_f64(),
+            placement = %loaded.model.placement(),
             "loaded"
         );
         self.metrics.model_loaded(loaded.load_duration);

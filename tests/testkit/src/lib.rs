@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod gguf;
+pub mod shapes;
 pub mod split;
 mod vocab;
 mod vocab_file;
@@ -54,6 +55,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
+pub use shapes::{write_shape, write_shape_header_only, ShapeSpec};
 pub use split::split_model;
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
@@ -787,14 +789,26 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         m.push((k("attention.key_length"), V::U32(spec.head_dim())));
         m.push((k("attention.value_length"), V::U32(spec.head_dim())));
     }
+    m.extend(tokenizer_metadata(vocab, spec.chat_template.as_deref()));
+    m
+}
+
+/// The tokenizer keys of every written model: the vocabulary's own keys when it came from a
+/// real tokenizer file, else the SentencePiece vocabulary `vocab` with the test kit's special
+/// token ids; then the chat template if any.
+pub(crate) fn tokenizer_metadata(
+    vocab: &Vocab,
+    chat_template: Option<&str>,
+) -> Vec<(String, GgufValue)> {
+    use GgufValue as V;
     if let Some(meta) = &vocab.tokenizer_metadata {
-        m.extend(meta.iter().cloned());
-        if let Some(tpl) = &spec.chat_template {
-            m.push(("tokenizer.chat_template".into(), V::String(tpl.clone())));
+        let mut m = meta.clone();
+        if let Some(tpl) = chat_template {
+            m.push(("tokenizer.chat_template".into(), V::String(tpl.to_string())));
         }
         return m;
     }
-    m.extend([
+    let mut m: Vec<(String, GgufValue)> = vec![
         ("tokenizer.ggml.model".into(), V::String("llama".into())),
         (
             "tokenizer.ggml.tokens".into(),
@@ -815,9 +829,9 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
         ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
         ("tokenizer.ggml.add_space_prefix".into(), V::Bool(false)),
-    ]);
-    if let Some(tpl) = &spec.chat_template {
-        m.push(("tokenizer.chat_template".into(), V::String(tpl.clone())));
+    ];
+    if let Some(tpl) = chat_template {
+        m.push(("tokenizer.chat_template".into(), V::String(tpl.to_string())));
     }
     m
 }

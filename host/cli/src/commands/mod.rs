@@ -136,6 +136,9 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         )?,
         vram_margin_mb: args.vram_margin_mb,
         vram_budget_mb: args.vram_budget_mb,
+        parallel: 1,
+        ubatch_size: args.ubatch_size,
+        device_sampling: args.device_sampling,
     })
 }
 

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use shimmy_core::backend::Backend;
+use shimmy_core::backend::{Backend, ModelOptions};
 use shimmy_core::placement::format_bytes;
 use shimmy_plugins::PluginRegistry;
 use shimmy_server::diagnostics::Colors;
@@ -87,7 +87,10 @@ pub(super) fn server_config(
         prompt_chunk: model_args.batch_size,
         operator_templates,
         show_progress: std::io::stderr().is_terminal(),
-        model_options,
+        model_options: ModelOptions {
+            parallel,
+            ..model_options
+        },
         ..ServerConfig::default()
     })
 }

@@ -59,22 +59,15 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
             let expires = l
                 .expires_at()
                 .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
-            let vram: u64 = l
-                .model
-                .placement()
-                .bytes_per_device
-                .iter()
-                .filter(|(device, _)| device != shimmy_core::placement::HOST_DEVICE)
-                .map(|(_, bytes)| *bytes)
-                .sum();
+            let split = l.model.memory_split();
             Some(json!({
                 "name": l.name,
                 "model": l.name,
-                "size": entry.size_bytes,
+                "size": split.size,
                 "digest": entry.digest,
                 "details": details(entry),
                 "expires_at": rfc3339(expires),
-                "size_vram": vram,
+                "size_vram": split.size_vram,
                 "context_length": l.scheduler.stats().ctx_per_sequence,
                 "template": l.template.name,
             }))
