@@ -116,6 +116,15 @@ impl<'p, R: Read> Reader<'p, R> {
 
     /// Reads a length-prefixed string; invalid UTF-8 is replaced by U+FFFD.
     pub(super) fn string(&mut self, what: &dyn Display) -> Result<String> {
+        let buf = self.string_bytes(what)?;
+        Ok(match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads a length-prefixed string as the bytes in the file.
+    pub(super) fn string_bytes(&mut self, what: &dyn Display) -> Result<Vec<u8>> {
         let n = self.string_len(what)?;
         // `n` is at most the bytes left in the file and at most 1 GiB.
         let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -130,10 +139,7 @@ impl<'p, R: Read> Reader<'p, R> {
             )));
         }
         self.pos += n;
-        Ok(match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(buf)
     }
 
     /// Skips a length-prefixed string.
