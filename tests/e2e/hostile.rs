@@ -12,11 +12,15 @@ use std::time::Duration;
 
 use common::{http, models, s, Sandbox, ServerProc};
 use serde_json::json;
+use shimmy_testkit::{write_model, ModelSpec, WeightType};
 
 // ---- clients that hang up ------------------------------------------------------------
 
-/// Closes `sock` with a TCP reset (SO_LINGER 0), as a client that crashed or was killed.
+/// Hangs up: shuts the connection down both ways (a FIN, so the server's next writes hit a
+/// closed socket and the one after gets EPIPE) and closes it with a TCP reset (SO_LINGER 0),
+/// as a client that crashed or was killed.
 fn reset(sock: TcpStream) {
+    sock.shutdown(std::net::Shutdown::Both).unwrap();
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
@@ -37,8 +41,15 @@ fn reset(sock: TcpStream) {
 
 /// Starts a streaming chat of `max_tokens` 2000, reads its first 200 bytes and resets the
 /// connection.
-fn read_200_bytes_and_reset(server: &ServerProc) {
-    let mut sock = TcpStream::connect(&server.addr).unwrap();
+fn read_200_bytes_and_reset(server: &mut ServerProc) {
+    let mut sock = match TcpStream::connect(&server.addr) {
+        Ok(sock) => sock,
+        Err(e) => panic!(
+            "cannot connect ({e}): the server exited with {:?}\nstderr:\n{}",
+            server.exited(),
+            server.stderr()
+        ),
+    };
     let body = json!({
         "model": "qwen3moe",
         "messages": [{"role": "user", "content": "Tell me a long story"}],
@@ -91,7 +102,7 @@ fn clients_that_reset_mid_stream_do_not_kill_the_server() {
     ]);
     for round in 0..3 {
         for _ in 0..6 {
-            read_200_bytes_and_reset(&server);
+            read_200_bytes_and_reset(&mut server);
         }
         // Give the server time to write into the reset connections.
         std::thread::sleep(Duration::from_millis(300));
@@ -271,17 +282,10 @@ impl Rng {
     }
 }
 
-/// Values that break hyper-parameters: zero, one, the int32 and uint32 limits, off by one,
-/// doubled.
-fn hostile_u32(v: u32) -> [u32; 6] {
-    [
-        0,
-        1,
-        0x7fff_ffff,
-        0xffff_ffff,
-        v.wrapping_add(1),
-        v.wrapping_mul(2),
-    ]
+/// Values that break hyper-parameters: zero, the uint32 limit (beyond every int32 llama.cpp
+/// uses), off by one.
+fn hostile_u32(v: u32) -> [u32; 3] {
+    [0, 0xffff_ffff, v.wrapping_add(1)]
 }
 
 /// One mutated copy: a name saying what was changed, and the bytes.
@@ -296,38 +300,52 @@ fn patch(base: &[u8], at: usize, value: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Systematic mutations of `base` (every uint32 hyper-parameter of the model's architecture
-/// to each hostile value; every array's type and length; a few tensors' dims, types and
-/// offsets) and `n_random` seeded random ones (a random field to a random value, or random
-/// bytes of the header flipped).
-fn mutants(label: &str, base: &[u8], seed: u64, n_random: usize) -> Vec<Mutant> {
+/// What to mutate in one model.
+struct Plan<'a> {
+    label: &'a str,
+    /// The uint32 metadata keys to set to each of [`hostile_u32`].
+    keys: &'a [&'a str],
+    /// Mutate the element type of every metadata array.
+    arrays: bool,
+    /// Indexes of the tensors whose dims, type and offset are mutated.
+    tensors: &'a [usize],
+    /// Seed and number of random mutations (a random field to a random value, or random bits
+    /// of the header flipped).
+    seed: u64,
+    random: usize,
+}
+
+/// The systematic and seeded random mutations of `base` that `plan` asks for.
+fn mutants(plan: &Plan<'_>, base: &[u8]) -> Vec<Mutant> {
     let l = layout(base);
     let mut out = Vec::new();
+    let label = plan.label;
     let mut add = |what: String, bytes: Vec<u8>| {
         out.push(Mutant {
             what: format!("{label}: {what}"),
             bytes,
         })
     };
-    for (key, ty, at) in &l.scalars {
-        let hyper = !key.starts_with("general.") && !key.starts_with("tokenizer.");
-        if *ty != 4 || !hyper {
-            continue;
-        }
+    for key in plan.keys {
+        let (_, ty, at) = l
+            .scalars
+            .iter()
+            .find(|(k, ..)| k == key)
+            .unwrap_or_else(|| panic!("{label} has no {key}"));
+        assert_eq!(*ty, 4, "{key} is not a uint32");
         let v = u32::from_le_bytes(base[*at..*at + 4].try_into().unwrap());
         for x in hostile_u32(v) {
             add(format!("{key} = {x}"), patch(base, *at, &x.to_le_bytes()));
         }
     }
-    for (key, ty_at, _) in &l.arrays {
+    for (key, ty_at, _) in l.arrays.iter().filter(|_| plan.arrays) {
         add(
             format!("{key} element type = uint8"),
             patch(base, *ty_at, &0u32.to_le_bytes()),
         );
     }
-    let picks = [0, l.tensors.len() / 2, l.tensors.len() - 1];
-    for i in picks {
-        let (name, dims, ty_at, off_at) = &l.tensors[i];
+    for &i in plan.tensors {
+        let (name, dims, ty_at, off_at) = &l.tensors[i.min(l.tensors.len() - 1)];
         add(
             format!("{name} dim 0 = 0"),
             patch(base, dims[0], &0u64.to_le_bytes()),
@@ -349,7 +367,7 @@ fn mutants(label: &str, base: &[u8], seed: u64, n_random: usize) -> Vec<Mutant> 
             patch(base, *off_at, &(o + 32).to_le_bytes())
         });
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng(plan.seed);
     let fields: Vec<(String, usize, usize)> = l
         .scalars
         .iter()
@@ -369,7 +387,7 @@ fn mutants(label: &str, base: &[u8], seed: u64, n_random: usize) -> Vec<Mutant> 
         }))
         .filter(|(_, _, size)| *size > 0)
         .collect();
-    for _ in 0..n_random {
+    for _ in 0..plan.random {
         if rng.below(3) == 0 {
             let mut b = base.to_vec();
             let flips: Vec<usize> = (0..1 + rng.below(4))
@@ -396,6 +414,41 @@ fn mutants(label: &str, base: &[u8], seed: u64, n_random: usize) -> Vec<Mutant> 
     out
 }
 
+/// Runs `cmd` like `common::run_cmd` (killed after 120 s), reading its output while it runs
+/// (`list` of many corrupt files prints more than a pipe holds).
+fn run_reading_output(mut cmd: std::process::Command) -> common::Run {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shimmy-host");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("shimmy-host did not finish within 120 s: {cmd:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    common::Run {
+        code: status.code(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 /// Asserts a run ended cleanly: success, or exit 1 with an `error:` line; never a signal,
 /// a panic (exit 101) or a llama.cpp assertion.
 fn assert_clean(run: &common::Run, what: &str) {
@@ -415,23 +468,65 @@ fn assert_clean(run: &common::Run, what: &str) {
 }
 
 /// A seeded sweep of mutated test-kit models through `list`, `probe` and `generate`: every
-/// file is refused with a clear error or works; none kills the process.
+/// file is refused with a clear error or works; none kills the process. The models are small
+/// (two layers, q8_0) so that the sweep stays quick. `SHIMMY_FUZZ_SEED` and
+/// `SHIMMY_FUZZ_RANDOM` (random mutations per model, default 8) widen the sweep locally.
 #[test]
 fn mutated_gguf_files_never_crash_the_cli() {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let seed = env("SHIMMY_FUZZ_SEED").unwrap_or(0x5eed_0013);
+    let random = env("SHIMMY_FUZZ_RANDOM").unwrap_or(8) as usize;
     let sb = Sandbox::new();
     let dir = sb.path().join("mutants");
     std::fs::create_dir_all(&dir).unwrap();
+    let small = |spec: ModelSpec, name: &str| {
+        let path = sb.path().join(name);
+        write_model(
+            &spec.with_weight_type(WeightType::Q8_0).with_layers(2),
+            &path,
+        )
+        .unwrap();
+        std::fs::read(&path).unwrap()
+    };
+    let dense = small(ModelSpec::dense(), "dense.gguf");
+    let moe = small(ModelSpec::qwen3_moe(), "qwen3moe.gguf");
     let mut all = mutants(
-        "dense",
-        &std::fs::read(&models().dense).unwrap(),
-        0x5eed_0013,
-        12,
+        &Plan {
+            label: "dense",
+            keys: &[
+                "llama.vocab_size",
+                "llama.context_length",
+                "llama.embedding_length",
+                "llama.block_count",
+                "llama.feed_forward_length",
+                "llama.attention.head_count",
+                "llama.attention.head_count_kv",
+                "llama.rope.dimension_count",
+            ],
+            arrays: false,
+            tensors: &[0, 6, usize::MAX],
+            seed,
+            random,
+        },
+        &dense,
     );
     all.extend(mutants(
-        "qwen3moe",
-        &std::fs::read(&models().qwen3moe).unwrap(),
-        0x5eed_0031,
-        12,
+        &Plan {
+            label: "qwen3moe",
+            keys: &[
+                "qwen3moe.expert_count",
+                "qwen3moe.expert_used_count",
+                "qwen3moe.expert_feed_forward_length",
+                "qwen3moe.attention.key_length",
+                "qwen3moe.rope.dimension_count",
+                "qwen3moe.attention.head_count_kv",
+            ],
+            arrays: true,
+            tensors: &[],
+            seed: seed ^ 0x22,
+            random,
+        },
+        &moe,
     ));
     let mut paths = Vec::new();
     for (i, m) in all.iter().enumerate() {
@@ -441,41 +536,81 @@ fn mutated_gguf_files_never_crash_the_cli() {
     }
 
     // One `list` over all of them: each is listed, usable or with its problem.
-    let run = sb.run(&["--model-dirs", s(&dir), "list"]);
+    let run = run_reading_output(sb.cmd(&["--model-dirs", s(&dir), "list"]));
     assert_clean(&run, "list");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     for i in 0..all.len() {
-        assert!(
-            run.stdout.contains(&format!("m{i:03}")),
-            "m{i:03} not listed: {}",
-            run.stdout
-        );
-    }
-
-    let mut refused = 0;
-    for (m, path) in all.iter().zip(&paths) {
-        let path = s(path);
-        let run = sb.run(&["probe", "--model", path]);
-        assert_clean(&run, &format!("probe {} ({path})", m.what));
-        let gen = sb.run(&[
-            "generate",
-            "--model",
-            path,
-            "--prompt",
-            "hi",
-            "--max-tokens",
-            "2",
-        ]);
-        assert_clean(&gen, &format!("generate {} ({path})", m.what));
-        if gen.code == Some(1) {
-            refused += 1;
-            assert!(gen.stderr.contains(path), "{}: {}", m.what, gen.stderr);
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("m{i:03} ")))
+            .unwrap_or_else(|| panic!("m{i:03} not listed: {}", run.stdout));
+        // A file that cannot be loaded is listed as such, its reason below the table.
+        if row.contains(" invalid ") {
+            assert!(
+                run.stdout.contains(&format!("\n  m{i:03}: ")),
+                "no reason for m{i:03}: {}",
+                run.stdout
+            );
         }
     }
+
+    // `probe` and a two-token `generate` of each, two at a time.
+    let started = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (Some(m), Some(path)) = (all.get(i), paths.get(i)) else {
+                    break;
+                };
+                let path = s(path);
+                let probe = sb.run(&["probe", path]);
+                let gen = sb.run(&[
+                    "generate",
+                    "--model",
+                    path,
+                    "--prompt",
+                    "hi",
+                    "--max-tokens",
+                    "2",
+                ]);
+                outcomes
+                    .lock()
+                    .unwrap()
+                    .push((i, m.what.clone(), path.to_string(), probe, gen));
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let (mut by_checks, mut by_llama, mut worked) = (0, 0, 0);
+    for (_, what, path, probe, gen) in &outcomes {
+        assert_clean(probe, &format!("probe {what} ({path})"));
+        assert_clean(gen, &format!("generate {what} ({path})"));
+        match gen.code {
+            Some(0) => worked += 1,
+            _ if gen.stderr.contains("invalid GGUF") => by_checks += 1,
+            _ => by_llama += 1,
+        }
+        if gen.code == Some(1) {
+            assert!(
+                gen.stderr.contains(path.as_str()),
+                "{what}: the error does not name the file: {}",
+                gen.stderr
+            );
+        }
+    }
+    eprintln!(
+        "{} mutants in {:.1?}: {by_checks} refused by the GGUF checks, {by_llama} by llama.cpp, {worked} loaded and generated",
+        outcomes.len(),
+        started.elapsed()
+    );
     // Most mutations break the file; the sweep is only useful if they do.
     assert!(
-        refused * 2 > all.len(),
-        "only {refused} of {} refused",
+        by_checks * 2 > all.len(),
+        "only {by_checks} of {} refused by the checks",
         all.len()
     );
 }

@@ -1,4 +1,5 @@
-//! The hyper-parameters llama.cpp asserts on, checked before a file is handed to it.
+//! The hyper-parameters (and tensor types) llama.cpp asserts on, checked before a file is
+//! handed to it.
 //!
 //! llama.cpp reads the model's hyper-parameters in `llama_model_base::load_hparams`
 //! (`src/llama-model.cpp` of the vendored tree) and checks several of them with `GGML_ASSERT`,
@@ -13,7 +14,8 @@
 //! `uint32` (it refuses other integer types), per-layer values may be one `uint32` or an
 //! array with one `uint32`/`int32` per layer, and a missing key takes llama.cpp's default.
 
-use super::{GgufFile, GgufValue, GgufValueType};
+use super::graph_asserts::{KEY_HEAD_IS_VALUE_HEAD, ROPE_IS_HEAD_SIZE};
+use super::{GgmlType, GgufFile, GgufValue, GgufValueType};
 use crate::{Error, Result};
 
 /// Most layers llama.cpp supports (`LLAMA_MAX_LAYERS`).
@@ -29,18 +31,18 @@ pub const ROPE_SCALING_TYPES: &[&str] = &["none", "linear", "yarn", "longrope"];
 const MAX_POOLING_TYPE: u64 = 4;
 /// Highest `{arch}.expert_gating_func` (`LLAMA_EXPERT_GATING_FUNC_TYPE_SQRT_SOFTPLUS`).
 const MAX_EXPERT_GATING_FUNC: u64 = 4;
-/// Architectures for which llama.cpp requires the RoPE width to equal the head size.
-const ROPE_IS_HEAD_SIZE: &[&str] = &["llama", "deci", "falcon", "llama-embed"];
 /// Architectures that turn a single expert into a dense model (`n_expert <= 1` → 0).
 const SINGLE_EXPERT_IS_DENSE: &[&str] = &["hunyuan_vl", "hunyuan-dense"];
 /// `tokenizer.ggml.model` values that mean "no tokenizer" (`LLAMA_VOCAB_TYPE_NONE`).
 const NO_TOKENIZER: &[&str] = &["no_vocab", "none"];
 
-/// Checks every hyper-parameter of `g` that llama.cpp would assert on (or crash on later).
+/// Checks every hyper-parameter of `g` that llama.cpp would assert on (or crash on later),
+/// and the types of its tensors.
 pub(super) fn check(g: &GgufFile) -> Result<()> {
     let arch = g.architecture();
     let hp = Hparams { g, arch };
     hp.check_vocabulary()?;
+    check_tensor_types(g)?;
 
     let n_ctx = hp.scalar("context_length")?;
     if let Some(n) = n_ctx {
@@ -336,6 +338,15 @@ impl Hparams<'_> {
                 )));
             }
         }
+        if KEY_HEAD_IS_VALUE_HEAD.contains(&self.arch) && head_k != head_v {
+            return Err(self.invalid(format!(
+                "the key head size is {head_k} ('{}') and the value head size {head_v} ('{}'), but \
+                 llama.cpp's {} graph needs them equal and aborts otherwise",
+                self.key("attention.key_length"),
+                self.key("attention.value_length"),
+                self.arch
+            )));
+        }
         let n_rot = self.scalar("rope.dimension_count")?.unwrap_or(head_k);
         self.check_rope(
             "rope.dimension_count",
@@ -345,8 +356,8 @@ impl Hparams<'_> {
         )?;
         if ROPE_IS_HEAD_SIZE.contains(&self.arch) && n_rot != head_k {
             return Err(self.invalid(format!(
-                "metadata key '{}' is {n_rot}, but {} models rotate the whole head: it must equal \
-                 the head size {head_k}",
+                "metadata key '{}' is {n_rot}, but llama.cpp's {} graph rotates the whole head \
+                 (it aborts otherwise): it must equal the head size {head_k}",
                 self.key("rope.dimension_count"),
                 self.arch
             )));
@@ -417,6 +428,45 @@ impl Hparams<'_> {
         }
         Ok(())
     }
+}
+
+/// Tensor types llama.cpp can compute with. It loads a tensor of any type, but its kernels
+/// abort at the first request on weights of an integer type or `f64` (no matrix product,
+/// no row lookup), and on a vector (a norm weight, a bias: one dimension) that is not `f32`
+/// (the CPU's element-wise product of `f32` activations takes only `f32`). Converters and
+/// `llama-quantize` never write either.
+fn check_tensor_types(g: &GgufFile) -> Result<()> {
+    for t in &g.tensors {
+        let ty = t.ggml_type;
+        if matches!(
+            ty,
+            GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64 | GgmlType::F64
+        ) {
+            return Err(Error::invalid_gguf(
+                &g.path,
+                format!(
+                    "tensor '{}' has type {ty}, which llama.cpp cannot compute with (model weights \
+                     are float or quantized); the file is corrupt or was converted incorrectly",
+                    t.name
+                ),
+            ));
+        }
+        // ggml counts dimensions up to the last one that is not 1.
+        let n_dims = t.dims.iter().rposition(|&d| d != 1).map_or(1, |i| i + 1);
+        if n_dims == 1 && ty != GgmlType::F32 {
+            return Err(Error::invalid_gguf(
+                &g.path,
+                format!(
+                    "tensor '{}' is a vector of {} values stored as {ty}; llama.cpp needs vectors \
+                     (norm weights, biases) in f32 and aborts on others; the file is corrupt or \
+                     was converted incorrectly",
+                    t.name,
+                    t.n_elements()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The GGUF type of a value, for messages (`array of uint32` for arrays).

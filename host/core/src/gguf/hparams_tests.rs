@@ -134,12 +134,14 @@ fn rope_width_fits_the_head() {
     assert!(text.contains("at most the head size 32"), "{text}");
     let text = err(&with("llama.rope.dimension_count", Val::U32(16)));
     assert!(text.contains("must equal the head size 32"), "{text}");
-    let qwen = GgufBuilder::new("qwen3")
-        .kv("qwen3.block_count", Val::U32(1))
-        .kv("qwen3.embedding_length", Val::U32(128))
-        .kv("qwen3.attention.head_count", Val::U32(4))
-        .kv("qwen3.rope.dimension_count", Val::U32(31));
-    let text = err(&qwen);
+    let text = err(&llama().kv("llama.attention.value_length", Val::U32(64)));
+    assert!(text.contains("value head size 64"), "{text}");
+    let phi2 = GgufBuilder::new("phi2")
+        .kv("phi2.block_count", Val::U32(1))
+        .kv("phi2.embedding_length", Val::U32(128))
+        .kv("phi2.attention.head_count", Val::U32(4))
+        .kv("phi2.rope.dimension_count", Val::U32(31));
+    let text = err(&phi2);
     assert!(text.contains("must be even"), "{text}");
     let text = err(&with("llama.rope.scaling.type", Val::Str("cubic".into())));
     assert!(
@@ -218,4 +220,34 @@ fn vocabulary_checks() {
     assert!(text.contains("the model has no tokenizer"), "{text}");
     let text = err(&llama().kv("tokenizer.ggml.scores", Val::Array(6, 2, vec![0; 8])));
     assert!(text.contains("has 2 values for the 4 tokens"), "{text}");
+}
+
+#[test]
+fn tensor_types_llama_cpp_cannot_compute_with() {
+    let text = err(&llama().tensor("blk.0.attn_q.weight", &[128, 128], GgmlType::I32));
+    assert!(
+        text.contains(
+            "tensor 'blk.0.attn_q.weight' has type i32, which llama.cpp cannot compute with"
+        ),
+        "{text}"
+    );
+    let text = err(&llama().tensor("blk.0.ffn_norm.weight", &[128], GgmlType::F16));
+    assert!(
+        text.contains("'blk.0.ffn_norm.weight' is a vector of 128 values stored as f16"),
+        "{text}"
+    );
+    // A vector written with trailing dimensions of 1 is still a vector.
+    let text = err(&llama().tensor("blk.0.ffn_norm.weight", &[128, 1], GgmlType::Q8_0));
+    assert!(
+        text.contains("is a vector of 128 values stored as q8_0"),
+        "{text}"
+    );
+    // Quantized matrices are fine.
+    GgufFile::from_bytes(
+        &llama()
+            .tensor("blk.0.attn_q.weight", &[256, 256], GgmlType::Q4_K)
+            .build(),
+        "m.gguf",
+    )
+    .unwrap();
 }

@@ -11,6 +11,7 @@ mod accessors;
 mod arch;
 mod ftype;
 mod ggml_type;
+mod graph_asserts;
 mod hparams;
 mod parse;
 mod reader;

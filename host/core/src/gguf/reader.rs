@@ -49,9 +49,10 @@ impl<'p, R: Read> Reader<'p, R> {
         self.path
     }
 
-    /// An [`Error::InvalidGguf`] for this file.
+    /// An [`Error::InvalidGguf`] for this file. Reasons quote what the file holds (keys can be
+    /// up to 1 GiB long), so an over-long one keeps its start and end.
     pub(super) fn invalid(&self, reason: impl Into<String>) -> Error {
-        Error::invalid_gguf(self.path, reason)
+        Error::invalid_gguf(self.path, shorten(reason.into()))
     }
 
     /// Fails unless `n` more bytes exist.
@@ -164,6 +165,20 @@ impl<'p, R: Read> Reader<'p, R> {
     }
 }
 
+/// Longest reason kept whole, in characters.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// `reason`, or its first and last 480 characters around `[... N characters ...]`.
+fn shorten(reason: String) -> String {
+    let n = reason.chars().count();
+    if n <= MAX_REASON_CHARS {
+        return reason;
+    }
+    let head: String = reason.chars().take(480).collect();
+    let tail: String = reason.chars().skip(n - 480).collect();
+    format!("{head}[... {} characters ...]{tail}", n - 960)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +190,20 @@ mod tests {
         assert_eq!(r.u32(&"a").unwrap(), 1);
         let err = r.u32(&"the thing").unwrap_err().to_string();
         assert!(err.contains("x.gguf") && err.contains("the thing") && err.contains("truncated"));
+    }
+
+    #[test]
+    fn long_reasons_keep_start_and_end() {
+        let r = Reader::new(&[][..], 0, Path::new("x.gguf"));
+        let text = r
+            .invalid(format!("key '{}' is bad", "k".repeat(100_000)))
+            .to_string();
+        assert!(text.len() < 1200, "{}", text.len());
+        assert!(
+            text.contains("key 'kkk") && text.ends_with("kk' is bad"),
+            "{text}"
+        );
+        assert!(text.contains("[... 99053 characters ...]"), "{text}");
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl Drop for InHost<'_> {
         let mut host = self.0.host.lock().unwrap_or_else(PoisonError::into_inner);
         host.active -= 1;
         if host.active == 0 {
-            host.total += host.since.elapsed();
+            let spent = host.since.elapsed();
+            host.total += spent;
         }
     }
 }
