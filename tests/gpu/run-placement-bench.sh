@@ -22,7 +22,8 @@
 #      CTX (4608), GEN (128), PROMPT_TOKENS (4096), PREBUILT (a folder with prebuilt.tar.xz.*
 #      from an earlier run: skips the build), DEADLINE_S (560), LAYERS (all: a shorter model
 #      for a quick check), SHIMMY_FLAGS (more shimmy-host serve flags, e.g. --ubatch-size 512),
-#      SKIP_PROMPT=1 (decode only).
+#      SKIP_PROMPT=1 (decode only), FIT_EXTRA_FREE_MB (0: leave that much more free for
+#      llama-server, whose --fit lands up to ~250 MiB over its target; to compare at equal memory).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUNDLE="$(cd "${1:?bundle dir}" && pwd)"
@@ -126,7 +127,7 @@ for s in $SHAPES; do
         case "$b" in
             all) LF=() ;;
             cpumoe) LF=(--cpu-moe) ;;
-            *) LF=(--fit on --fit-target $(( FREE - b * 1024 ))) ;;
+            *) LF=(--fit on --fit-target $(( FREE - b * 1024 + ${FIT_EXTRA_FREE_MB:-0} ))) ;;
         esac
         "${LENV[@]}" "$LB/llama-server" -m "$M" --host 127.0.0.1 --port 18081 -c "$CTX" -np 1 -fa on \
             "${LF[@]}" > "$W/logs/llama-$tag.log" 2>&1 &

@@ -57,9 +57,9 @@ struct Config {
 
 impl Config {
     /// The configuration for `options` on a model loaded with a context of `default_ctx`
-    /// tokens and micro-batch `ubatch`. A micro-batch larger than the prompt chunk raises the
-    /// chunk, so that one step fills one micro-batch (with experts in host memory every
-    /// micro-batch copies them to the GPU once).
+    /// tokens and micro-batch `ubatch`. A micro-batch beyond llama.cpp's default (chosen when
+    /// experts live in host memory) raises a smaller prompt chunk to it, so that one step fills
+    /// one micro-batch (every micro-batch then copies the host experts to the GPU once).
     fn new(options: &ServeOptions, default_ctx: u32, ubatch: u32) -> Result<Self> {
         if options.parallel == 0 || options.parallel > MAX_PARALLEL {
             return Err(Error::InvalidOption(format!(
@@ -87,9 +87,15 @@ impl Config {
                     options.parallel
                 ))
             })?;
-        let prompt_chunk = options
-            .prompt_chunk
-            .max(ubatch.saturating_sub(options.parallel));
+        // Only the large micro-batch of host-resident experts raises the chunk: below it
+        // the chunk keeps long prompts from stalling the other slots' tokens.
+        let prompt_chunk = if ubatch > shimmy_core::planner::DEFAULT_UBATCH {
+            options
+                .prompt_chunk
+                .max(ubatch.saturating_sub(options.parallel))
+        } else {
+            options.prompt_chunk
+        };
         let n_batch = prompt_chunk
             .checked_add(options.parallel)
             .ok_or_else(|| Error::InvalidOption("the prompt chunk is too large".into()))?;

@@ -125,7 +125,7 @@ fn monotonic_in_the_budget_and_never_over_it() {
     let tensor = tensor_bytes(&g);
     let mut last = 0;
     let mut seen_split = false;
-    let mut ubatch = None;
+    let mut ubatch = u32::MAX;
     let mut fitted = false;
     for budget in (hi - 400 * MIB..hi).step_by((MIB / 4) as usize) {
         let p = match plan(&g, &request(MoeOffload::Auto, Some(budget))) {
@@ -153,8 +153,14 @@ fn monotonic_in_the_budget_and_never_over_it() {
         last = n;
         seen_split |= p.split_layer.is_some();
         if p.expert_tensors_host > 0 {
-            // The micro-batch does not depend on the budget.
-            assert_eq!(*ubatch.get_or_insert(p.ubatch), p.ubatch);
+            // The micro-batch never grows with the budget (it falls back to 512 once few
+            // experts stay on the host).
+            assert!(
+                p.ubatch <= ubatch,
+                "budget {budget}: micro-batch {} after {ubatch}",
+                p.ubatch
+            );
+            ubatch = p.ubatch;
             // The whole budget is used, up to the gate+up pair of a split layer.
             assert!(
                 budget - p.estimate.total() < 2 * tensor,
@@ -395,4 +401,43 @@ fn device_sizes_pad_quantized_rows() {
     );
     let f = tensor("x", &[3], GgmlType::F32);
     assert_eq!(memory::device_tensor_bytes(&f), 128);
+}
+
+#[test]
+fn auto_falls_back_to_the_default_micro_batch_when_few_experts_stay_on_the_host() {
+    let g = qwen_like(48, 128);
+    let everything = plan(&g, &request(MoeOffload::Auto, None)).unwrap();
+    let near = plan(
+        &g,
+        &request(MoeOffload::Auto, Some(everything.estimate.total() - MIB)),
+    )
+    .unwrap();
+    assert!(near.expert_tensors_host > 0, "{near}");
+    assert_eq!(near.ubatch, DEFAULT_UBATCH, "{near}");
+    // The smallest budget that works keeps every expert on the host and the larger batch.
+    let mut budget = near.estimate.total();
+    let mut smallest = near.clone();
+    while let Ok(p) = plan(&g, &request(MoeOffload::Auto, Some(budget - 64 * MIB))) {
+        budget -= 64 * MIB;
+        smallest = p;
+    }
+    assert!(smallest.ubatch > DEFAULT_UBATCH, "{smallest}");
+    assert!(smallest.expert_tensors_host > near.expert_tensors_host);
+    // Across the fallback the plan stays monotonic in the budget and within it.
+    let (mut last, mut ubatch) = (0, u32::MAX);
+    for b in (budget..everything.estimate.total()).step_by((16 * MIB) as usize) {
+        let p = plan(&g, &request(MoeOffload::Auto, Some(b))).unwrap();
+        assert!(p.estimate.total() <= b, "{p}");
+        assert!(gpu_experts(&p) >= last, "budget {b}: {p}");
+        assert!(p.ubatch <= ubatch, "budget {b}: {p}");
+        (last, ubatch) = (gpu_experts(&p), p.ubatch);
+    }
+    assert_eq!(ubatch, DEFAULT_UBATCH);
+    // `--ubatch-size` is kept as given.
+    let fixed = plan(
+        &g,
+        &request_ub(MoeOffload::Auto, Some(near.estimate.total()), 2048),
+    )
+    .unwrap();
+    assert_eq!(fixed.ubatch, 2048);
 }
