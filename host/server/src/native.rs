@@ -7,15 +7,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::{check_fields, json_kind, JsonBody, SharedState, ROUTES};
-use crate::error::{OpenAiError, ServerError, RETRY_AFTER_SECONDS};
-use crate::generation::{prepare_prompt, Input};
+use shimmy_engine::generation::Input;
+
+use crate::body::JsonBody;
+use crate::error::{Flavor, OpenAiError, ServerError, RETRY_AFTER_SECONDS};
 use crate::openai::types::{parse_messages, parse_tools};
+use crate::router::ROUTES;
+use crate::state::SharedState;
+use crate::wire::{check_fields, json_kind};
 
 /// 200 with the models and slot usage when ready; 503 (with `Retry-After`) while a model
 /// is loading.
 pub async fn health(State(state): State<SharedState>) -> Response {
-    let models = state.manager.status();
+    let models = state.engine.models().status();
     let (mut slots, mut busy, mut queued) = (0u32, 0u32, 0usize);
     for m in &models {
         if let Some(s) = &m.scheduler {
@@ -24,7 +28,7 @@ pub async fn health(State(state): State<SharedState>) -> Response {
             queued += s.queued;
         }
     }
-    let loading = state.manager.is_loading();
+    let loading = state.engine.models().is_loading();
     let mut body = json!({
         "status": if loading { "loading" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -34,7 +38,7 @@ pub async fn health(State(state): State<SharedState>) -> Response {
         "routes": ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>(),
     });
     if loading {
-        body["error"] = ServerError::Loading.body(crate::error::Flavor::OpenAi)["error"].clone();
+        body["error"] = ServerError::Loading.body(Flavor::OpenAi)["error"].clone();
         let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -45,8 +49,8 @@ pub async fn health(State(state): State<SharedState>) -> Response {
 
 /// Prometheus metrics (OpenMetrics text).
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let models = state.manager.status();
-    let backend = state.manager.backend().clone();
+    let models = state.engine.models().status();
+    let backend = state.engine.backend().clone();
     let devices = tokio::task::spawn_blocking(move || backend.devices())
         .await
         .unwrap_or_default();
@@ -125,12 +129,12 @@ pub async fn tokenize(
     let add_special = flag(&body, "add_special", false)?;
     let parse_special = flag(&body, "parse_special", true)?;
     let with_pieces = flag(&body, "with_pieces", false)?;
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(model_field(&body)?.as_deref(), None)
+        .await?;
+    let name = lease.name.clone();
     let model = lease.model.clone();
     let tokens = tokio::task::spawn_blocking(move || -> Result<Value, ServerError> {
         let ids = model.tokenize(&text, add_special, parse_special)?;
@@ -179,12 +183,12 @@ pub async fn detokenize(
             .into())
         }
     };
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(model_field(&body)?.as_deref(), None)
+        .await?;
+    let name = lease.name.clone();
     let model = lease.model.clone();
     let content = tokio::task::spawn_blocking(move || model.detokenize(&ids)).await??;
     Ok(Json(json!({ "model": name, "content": content })))
@@ -224,18 +228,18 @@ pub async fn render_template(
             .into())
         }
     };
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(model_field(&body)?.as_deref(), None)
+        .await?;
+    let name = lease.name.clone();
     let input = Input::Chat {
         messages,
         tools,
         template,
     };
-    let prepared = prepare_prompt(&state, &lease, &input).await?;
+    let prepared = state.engine.prepare_prompt(&lease, &input).await?;
     let model = lease.model.clone();
     let (prompt, add_bos) = (prepared.prompt.clone(), prepared.add_bos);
     let tokens =

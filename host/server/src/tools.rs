@@ -10,10 +10,13 @@ use std::time::Instant;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
+use shimmy_engine::tools::parse_result;
 use shimmy_plugins::ToolEntry;
 
-use crate::app::{check_fields, json_kind, JsonBody, SharedState};
+use crate::body::JsonBody;
 use crate::error::{OpenAiError, ServerError};
+use crate::state::SharedState;
+use crate::wire::{check_fields, json_kind};
 
 /// A tool as the API lists it: OpenAI's function-tool shape plus the plugin.
 pub fn tool_json(entry: &ToolEntry) -> Value {
@@ -31,7 +34,7 @@ pub fn tool_json(entry: &ToolEntry) -> Value {
 
 /// Lists every tool: `{"tools": [{"name", "description", "parameters", "plugin", "type"}]}`.
 pub async fn list(State(state): State<SharedState>) -> Json<Value> {
-    let catalog = state.tools().await;
+    let catalog = state.engine.tools().await;
     let tools: Vec<Value> = catalog.list().iter().map(tool_json).collect();
     Json(json!({ "tools": tools }))
 }
@@ -65,19 +68,14 @@ pub async fn invoke(
             .into())
         }
     };
-    let catalog = state.tools().await;
+    let catalog = state.engine.tools().await;
     let plugin = catalog.require(&name)?.plugin.clone();
     let started = Instant::now();
-    let output = catalog.invoke(&state.plugins, &name, &arguments).await?;
+    let output = catalog.invoke(state.engine.plugins(), &name, &arguments).await?;
     Ok(Json(json!({
         "tool": name,
         "plugin": plugin,
         "result": parse_result(&output),
         "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
     })))
-}
-
-/// A tool's output as JSON; output that is not JSON is kept as a string.
-pub fn parse_result(output: &str) -> Value {
-    serde_json::from_str(output).unwrap_or_else(|_| Value::String(output.to_string()))
 }

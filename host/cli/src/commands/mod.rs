@@ -9,6 +9,7 @@ mod make_test_model;
 mod plugin;
 mod probe;
 mod serve;
+mod setup;
 mod template;
 mod tool;
 mod workflow;

@@ -8,10 +8,13 @@ use serde_json::{json, Value};
 use super::generate::load_or_unload;
 use super::types::{self, final_fields, logprobs_json, tool_calls_json};
 use super::{ndjson_response, LineStyle};
-use crate::app::{check_fields, JsonBody, SharedState};
+use shimmy_engine::generation::{Done, Generation, Input, Job};
+
+use crate::body::JsonBody;
 use crate::error::{OllamaError, ServerError};
-use crate::generation::{self, Done, Generation, Input, Job};
 use crate::openai::types::parse_tools;
+use crate::state::SharedState;
+use crate::wire::check_fields;
 
 const FIELDS: &[&str] = &[
     "model",
@@ -82,7 +85,7 @@ pub async fn handler(
     let think = types::think(&body)?;
     let with_logprobs = job.logprobs.is_some();
 
-    let mut generation = generation::start(&state, job, stream).await?;
+    let mut generation = state.engine.start(job, stream).await?;
     let mut style = ChatLines {
         model: model.unwrap_or_else(|| generation.model.clone()),
         think,

@@ -10,10 +10,13 @@ use shimmy_plugins::ChatMessage;
 
 use super::types::{self, final_fields, logprobs_json};
 use super::{ndjson_response, ndjson_single, LineStyle};
-use crate::app::{check_fields, JsonBody, SharedState};
+use shimmy_engine::generation::{Done, Generation, Input, Job};
+use shimmy_engine::KeepAlive;
+
+use crate::body::JsonBody;
 use crate::error::{OllamaError, ServerError};
-use crate::generation::{self, Done, Generation, Input, Job};
-use crate::keep_alive::KeepAlive;
+use crate::state::SharedState;
+use crate::wire::check_fields;
 
 const FIELDS: &[&str] = &[
     "model",
@@ -133,7 +136,7 @@ pub async fn handler(
     let think = types::think(&body)?;
     let with_logprobs = job.logprobs.is_some();
 
-    let mut generation = generation::start(&state, job, stream).await?;
+    let mut generation = state.engine.start(job, stream).await?;
     let name = model.unwrap_or_else(|| generation.model.clone());
     let style = GenerateLines {
         model: name,
@@ -161,15 +164,15 @@ pub(crate) async fn load_or_unload(
     keep_alive: Option<KeepAlive>,
     stream: bool,
 ) -> Result<Response, OllamaError> {
-    let name = state.manager.resolve(model)?.name.clone();
+    let models = state.engine.models();
+    let name = models.resolve(model)?.name.clone();
     let reason = if keep_alive.is_some_and(|k| k.is_zero()) {
-        state
-            .manager
+        models
             .set_keep_alive(&name, KeepAlive::For(std::time::Duration::ZERO))
             .await;
         "unload"
     } else {
-        let (lease, _) = state.manager.acquire(&name, keep_alive).await?;
+        let (lease, _) = models.acquire(&name, keep_alive).await?;
         drop(lease);
         "load"
     };

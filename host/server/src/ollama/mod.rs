@@ -13,8 +13,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::error::Flavor;
-use crate::generation::{Delta, Done, Generation, Update};
+use shimmy_engine::generation::{Delta, Done, Generation, Update};
+
+use crate::error::{Flavor, ServerError};
 
 /// How one endpoint writes its NDJSON lines.
 pub(crate) trait LineStyle: Send + 'static {
@@ -98,7 +99,7 @@ pub(crate) fn ndjson_response<C: LineStyle>(
                     st.ended = true;
                 }
                 Some(Err(e)) => {
-                    push_line(&mut out, &e.body(Flavor::Ollama));
+                    push_line(&mut out, &ServerError::from(e).body(Flavor::Ollama));
                     st.ended = true;
                 }
                 None => st.ended = true,

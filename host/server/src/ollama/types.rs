@@ -4,15 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
-use shimmy_core::backend::{FinishReason, SamplingOptions, TokenLogprob};
+use shimmy_core::backend::{SamplingOptions, TokenLogprob};
 use shimmy_plugins::{ChatMessage, ToolCall};
 
-use crate::app::json_kind;
+use shimmy_engine::generation::{Done, Generation, Job};
+use shimmy_engine::grammar::JSON_GRAMMAR;
+use shimmy_engine::KeepAlive;
+
 use crate::error::ServerError;
-use crate::generation::{Done, Generation, Job};
-use crate::grammar::JSON_GRAMMAR;
-use crate::keep_alive::KeepAlive;
 use crate::openai::types::{parse_seed, parse_stop, range};
+use crate::wire::json_kind;
 
 /// Options that size the model when it loads; the server's flags decide them, so they are
 /// accepted and have no effect per request.
@@ -424,20 +425,13 @@ fn nanos_f(seconds: f64) -> u64 {
     }
 }
 
-/// `stop` or `length`.
-pub fn done_reason(done: &Done) -> &'static str {
-    match done.summary.finish_reason {
-        FinishReason::Length => "length",
-        FinishReason::Stop | FinishReason::Cancelled => "stop",
-    }
-}
 
 /// The final fields: `done`, `done_reason`, durations and counts. `prompt_eval_count` counts
 /// only the prompt tokens evaluated (cache hits excluded), as Ollama does.
 pub fn final_fields(v: &mut Value, generation: &Generation, done: &Done) {
     let s = &done.summary;
     v["done"] = json!(true);
-    v["done_reason"] = json!(done_reason(done));
+    v["done_reason"] = json!(done.stop_reason());
     v["total_duration"] = json!(nanos(generation.started.elapsed()));
     v["load_duration"] = json!(nanos(generation.load_duration));
     v["prompt_eval_count"] = json!(s.prompt_tokens.saturating_sub(s.cached_tokens));

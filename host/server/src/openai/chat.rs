@@ -5,11 +5,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::types::{self, chat_logprobs, finish_reason, tool_calls_json, usage};
+use shimmy_engine::generation::{Delta, Done};
+use shimmy_engine::new_id;
+
+use super::types::{self, chat_logprobs, system_fingerprint, tool_calls_json, usage};
 use super::{sse_response, ChunkStyle};
-use crate::app::{new_id, unix_now, JsonBody, SharedState};
+use crate::body::JsonBody;
 use crate::error::OpenAiError;
-use crate::generation::{self, Delta, Done};
+use crate::state::SharedState;
+use crate::wire::unix_now;
 
 /// Answers a chat completion, streamed as SSE when `stream` is true.
 pub async fn handler(
@@ -17,7 +21,7 @@ pub async fn handler(
     JsonBody(body): JsonBody,
 ) -> Result<Response, OpenAiError> {
     let request = types::parse_chat(body)?;
-    let mut generation = generation::start(&state, request.job, request.stream).await?;
+    let mut generation = state.engine.start(request.job, request.stream).await?;
     let id = new_id("chatcmpl-");
     let created = unix_now();
     let model = request.model.unwrap_or_else(|| generation.model.clone());
@@ -59,10 +63,10 @@ fn response(id: &str, created: u64, model: &str, done: &Done, logprobs: bool) ->
             "index": 0,
             "message": message,
             "logprobs": if logprobs { chat_logprobs(&done.logprobs) } else { Value::Null },
-            "finish_reason": finish_reason(&done.summary, called),
+            "finish_reason": done.finish_reason(),
         }],
         "usage": usage(&done.summary),
-        "system_fingerprint": crate::system_fingerprint(),
+        "system_fingerprint": system_fingerprint(),
     })
 }
 
@@ -83,7 +87,7 @@ impl ChatChunks {
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
             "choices": [{
                 "index": 0,
                 "delta": delta,
@@ -142,7 +146,7 @@ impl ChunkStyle for ChatChunks {
         out.push(self.chunk(
             json!({}),
             Value::Null,
-            json!(finish_reason(&done.summary, called)),
+            json!(done.finish_reason()),
         ));
         if self.include_usage {
             out.push(json!({
@@ -150,7 +154,7 @@ impl ChunkStyle for ChatChunks {
                 "object": "chat.completion.chunk",
                 "created": self.created,
                 "model": self.model,
-                "system_fingerprint": crate::system_fingerprint(),
+                "system_fingerprint": system_fingerprint(),
                 "choices": [],
                 "usage": usage(&done.summary),
             }));

@@ -5,11 +5,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::types::{self, completion_logprobs, finish_reason, usage};
+use shimmy_engine::generation::{Delta, Done};
+use shimmy_engine::new_id;
+
+use super::types::{self, completion_logprobs, system_fingerprint, usage};
 use super::{sse_response, ChunkStyle};
-use crate::app::{new_id, unix_now, JsonBody, SharedState};
+use crate::body::JsonBody;
 use crate::error::OpenAiError;
-use crate::generation::{self, Delta, Done};
+use crate::state::SharedState;
+use crate::wire::unix_now;
 
 /// Answers a text completion, streamed as SSE when `stream` is true.
 pub async fn handler(
@@ -17,7 +21,7 @@ pub async fn handler(
     JsonBody(body): JsonBody,
 ) -> Result<Response, OpenAiError> {
     let request = types::parse_completion(body)?;
-    let mut generation = generation::start(&state, request.job, request.stream).await?;
+    let mut generation = state.engine.start(request.job, request.stream).await?;
     let id = new_id("cmpl-");
     let created = unix_now();
     let model = request.model.unwrap_or_else(|| generation.model.clone());
@@ -37,10 +41,10 @@ pub async fn handler(
                 "index": 0,
                 "text": done.content,
                 "logprobs": logprobs,
-                "finish_reason": finish_reason(&done.summary, false),
+                "finish_reason": done.stop_reason(),
             }],
             "usage": usage(&done.summary),
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
         }))
         .into_response());
     }
@@ -72,7 +76,7 @@ impl CompletionChunks {
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
             "choices": [{
                 "index": 0,
                 "text": text,
@@ -106,14 +110,14 @@ impl ChunkStyle for CompletionChunks {
     }
 
     fn closing(&mut self, done: &Done) -> Vec<Value> {
-        let mut out = vec![self.chunk("", Value::Null, json!(finish_reason(&done.summary, false)))];
+        let mut out = vec![self.chunk("", Value::Null, json!(done.stop_reason()))];
         if self.include_usage {
             out.push(json!({
                 "id": self.id,
                 "object": "text_completion",
                 "created": self.created,
                 "model": self.model,
-                "system_fingerprint": crate::system_fingerprint(),
+                "system_fingerprint": system_fingerprint(),
                 "choices": [],
                 "usage": usage(&done.summary),
             }));

@@ -12,8 +12,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::error::Flavor;
-use crate::generation::{Delta, Done, Generation, Update};
+use shimmy_engine::generation::{Delta, Done, Generation, Update};
+
+use crate::error::{Flavor, ServerError};
 
 /// How one endpoint writes its stream chunks.
 pub(crate) trait ChunkStyle: Send + 'static {
@@ -90,7 +91,7 @@ pub(crate) fn sse_response<C: ChunkStyle>(
                     st.ended = true;
                 }
                 Some(Err(e)) => {
-                    push_frame(&mut out, &e.body(Flavor::OpenAi));
+                    push_frame(&mut out, &ServerError::from(e).body(Flavor::OpenAi));
                     st.ended = true;
                 }
                 None => st.ended = true,

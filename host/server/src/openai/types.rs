@@ -5,13 +5,14 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use shimmy_core::backend::{FinishReason, GenerateSummary, SamplingOptions, TokenLogprob};
+use shimmy_core::backend::{GenerateSummary, SamplingOptions, TokenLogprob};
+use shimmy_engine::generation::{Input, Job};
+use shimmy_engine::grammar::{ToolChoice, JSON_GRAMMAR};
+use shimmy_engine::new_id;
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 
-use crate::app::{check_fields, from_json, json_kind, new_id};
 use crate::error::ServerError;
-use crate::generation::{Input, Job};
-use crate::grammar::{ToolChoice, JSON_GRAMMAR};
+use crate::wire::{check_fields, from_json, json_kind};
 
 /// Parameters `/v1/chat/completions` knows.
 const CHAT_FIELDS: &[&str] = &[
@@ -734,15 +735,9 @@ pub fn parse_tools(tools: Option<&[Value]>) -> Result<Vec<ToolDefinition>, Serve
         .collect()
 }
 
-/// `stop` / `length` as OpenAI writes them (`tool_calls` when the model called tools).
-pub fn finish_reason(summary: &GenerateSummary, called_tools: bool) -> &'static str {
-    if called_tools {
-        return "tool_calls";
-    }
-    match summary.finish_reason {
-        FinishReason::Length => "length",
-        FinishReason::Stop | FinishReason::Cancelled => "stop",
-    }
+/// What the OpenAI routes report as `system_fingerprint`.
+pub fn system_fingerprint() -> String {
+    format!("shimmy-host-{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// The `usage` object, with the prompt-cache reuse in `prompt_tokens_details`.

@@ -1,0 +1,59 @@
+//! The JSON body of a request: any `Content-Type` (curl's `-d` sends a form type), refused in
+//! the route family's error shape when it is empty, not JSON, not an object or too large.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::error::{flavor_of, ApiError, ServerError};
+use crate::state::SharedState;
+use crate::wire::json_kind;
+
+/// A JSON request body. Any `Content-Type` is accepted (curl's `-d` sends a form type); a
+/// body that is not JSON, or too large, is refused in the route's error shape.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<SharedState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let flavor = flavor_of(req.uri().path());
+        let limit = state.config.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ServerError::PayloadTooLarge { limit }
+            } else {
+                ServerError::invalid("", rejection.body_text())
+            };
+            ApiError { error, flavor }
+        })?;
+        parse_json(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError { error, flavor })
+    }
+}
+
+/// Parses a JSON body; the message says where it broke.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ServerError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ServerError::invalid(
+            "",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ServerError::invalid("", format!("the request body is not valid JSON: {e}"))
+    })?;
+    if !value.is_object() {
+        return Err(ServerError::invalid(
+            "",
+            format!(
+                "the request body must be a JSON object, not {}",
+                json_kind(&value)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
