@@ -5,8 +5,8 @@
 //!   unloads are reported as [`events::EngineEvent`]s), the plugins and the tool catalog.
 //! * A [`generation::Job`] is the one request type every route and command is translated
 //!   into; [`Engine::start`] runs it and yields one event stream ([`generation::Update`]).
-//!   Template choice ([`templates`]) and grammars and forced tool calls ([`grammar`]) happen
-//!   here, once.
+//!   Chat validation ([`messages`]), template choice ([`templates`]) and grammars and forced
+//!   tool calls ([`grammar`]) happen here, once.
 //! * [`Engine::run_workflow`] runs a workflow plugin against the same models and tools.
 //!
 //! Errors ([`EngineError`]) say what went wrong; how an adapter reports them (an HTTP
@@ -37,6 +37,7 @@ pub mod generation;
 pub mod grammar;
 pub mod ids;
 pub mod keep_alive;
+pub mod messages;
 pub mod models;
 pub mod sink;
 pub mod templates;

@@ -1,5 +1,7 @@
-//! The JSON body of a request: any `Content-Type` (curl's `-d` sends a form type), refused in
-//! the route family's error shape when it is empty, not JSON, not an object or too large.
+//! The JSON body of a request, read into its protocol's request struct. Any `Content-Type` is
+//! accepted (curl's `-d` sends a form type); a body that is empty, not JSON, not an object, too
+//! large, of the wrong shape or with fields the protocol refuses is answered in the route
+//! family's error shape.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -8,13 +10,12 @@ use serde_json::Value;
 
 use crate::error::{flavor_of, ApiError, ServerError};
 use crate::state::SharedState;
-use crate::wire::json_kind;
+use crate::wire::{from_json, json_kind, WireRequest};
 
-/// A JSON request body. Any `Content-Type` is accepted (curl's `-d` sends a form type); a
-/// body that is not JSON, or too large, is refused in the route's error shape.
-pub struct JsonBody(pub Value);
+/// A request body of type `T`.
+pub struct JsonBody<T>(pub T);
 
-impl FromRequest<SharedState> for JsonBody {
+impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
@@ -28,10 +29,15 @@ impl FromRequest<SharedState> for JsonBody {
             };
             ApiError { error, flavor }
         })?;
-        parse_json(&bytes)
-            .map(JsonBody)
-            .map_err(|error| ApiError { error, flavor })
+        read(&bytes).map(JsonBody).map_err(|error| ApiError { error, flavor })
     }
+}
+
+/// Reads a body into `T` and applies its protocol's policy for unknown fields.
+pub fn read<T: WireRequest>(bytes: &[u8]) -> Result<T, ServerError> {
+    let request: T = from_json(parse_json(bytes)?)?;
+    request.unknown().check(T::UNKNOWN_FIELDS, T::READER)?;
+    Ok(request)
 }
 
 /// Parses a JSON body; the message says where it broke.
@@ -56,4 +62,3 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ServerError> {
     }
     Ok(value)
 }
-

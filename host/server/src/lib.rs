@@ -26,6 +26,7 @@
 pub mod body;
 pub mod diagnostics;
 pub mod error;
+pub mod functions;
 pub mod metrics;
 pub mod native;
 pub mod ollama;

@@ -5,16 +5,17 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
-
 use shimmy_engine::generation::Input;
 
 use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError, RETRY_AFTER_SECONDS};
-use crate::openai::types::{parse_messages, parse_tools};
+use crate::functions::{tools, ToolWire};
+use crate::openai::types::{chat_messages, MessageWire};
 use crate::router::ROUTES;
 use crate::state::SharedState;
-use crate::wire::{check_fields, json_kind};
+use crate::wire::{items, text, Flag, List, Text, Unknown, UnknownFields, WireRequest};
 
 /// 200 with the models and slot usage when ready; 503 (with `Retry-After`) while a model
 /// is loading.
@@ -65,44 +66,82 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         .into_response()
 }
 
-fn text_field(body: &Value) -> Result<String, ServerError> {
-    for key in ["content", "text", "prompt"] {
-        match body.get(key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => return Ok(s.clone()),
-            Some(other) => {
-                return Err(ServerError::invalid(
-                    key,
-                    format!("`{key}` must be a string, not {}", json_kind(other)),
+/// What the native routes do with request fields they do not know.
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
+
+/// A `/tokenize` body: the text in `content` (or `text`, or `prompt`).
+#[derive(Debug, Deserialize)]
+pub struct TokenizeRequest {
+    model: Option<Text>,
+    content: Option<Text>,
+    text: Option<Text>,
+    prompt: Option<Text>,
+    add_special: Option<Flag>,
+    parse_special: Option<Flag>,
+    with_pieces: Option<Flag>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for TokenizeRequest {
+    const READER: &'static str = "by /tokenize";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A `/detokenize` body.
+#[derive(Debug, Deserialize)]
+pub struct DetokenizeRequest {
+    model: Option<Text>,
+    tokens: Option<List<TokenId>>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for DetokenizeRequest {
+    const READER: &'static str = "by /detokenize";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A token id.
+#[derive(Debug, Clone, Copy)]
+struct TokenId(u32);
+
+impl<'de> Deserialize<'de> for TokenId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(TokenId)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "must be a token id (a non-negative integer), not {v}"
                 ))
-            }
-        }
-    }
-    Err(ServerError::invalid(
-        "content",
-        "`content` (the text to tokenize) is required",
-    ))
-}
-
-fn flag(body: &Value, key: &str, default: bool) -> Result<bool, ServerError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ServerError::invalid(
-            key,
-            format!("`{key}` must be true or false, not {}", json_kind(other)),
-        )),
+            })
     }
 }
 
-fn model_field(body: &Value) -> Result<Option<String>, ServerError> {
-    match body.get("model") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ServerError::invalid(
-            "model",
-            format!("`model` must be a string, not {}", json_kind(other)),
-        )),
+/// A `/api/template/render` body.
+#[derive(Debug, Deserialize)]
+pub struct RenderRequest {
+    model: Option<Text>,
+    messages: Option<List<MessageWire>>,
+    tools: Option<List<ToolWire>>,
+    template: Option<Text>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for RenderRequest {
+    const READER: &'static str = "by /api/template/render";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
     }
 }
 
@@ -110,29 +149,19 @@ fn model_field(body: &Value) -> Result<Option<String>, ServerError> {
 /// `{"tokens": [...]}` (with pieces: `[{"id", "piece"}]`).
 pub async fn tokenize(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<TokenizeRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(
-        &body,
-        &[
-            "model",
-            "content",
-            "text",
-            "prompt",
-            "add_special",
-            "parse_special",
-            "with_pieces",
-        ],
-        "by /tokenize",
-    )?;
-    let text = text_field(&body)?;
-    let add_special = flag(&body, "add_special", false)?;
-    let parse_special = flag(&body, "parse_special", true)?;
-    let with_pieces = flag(&body, "with_pieces", false)?;
+    let text = text(request.content.or(request.text).or(request.prompt)).ok_or_else(|| {
+        ServerError::invalid("content", "`content` (the text to tokenize) is required")
+    })?;
+    let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
+    let add_special = flag(request.add_special, false);
+    let parse_special = flag(request.parse_special, true);
+    let with_pieces = flag(request.with_pieces, false);
     let (lease, _) = state
         .engine
         .models()
-        .lease(model_field(&body)?.as_deref(), None)
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
         .await?;
     let name = lease.name.clone();
     let model = lease.model.clone();
@@ -154,39 +183,16 @@ pub async fn tokenize(
 /// `{"tokens": [ids]}` → `{"content": TEXT}`.
 pub async fn detokenize(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<DetokenizeRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(&body, &["model", "tokens"], "by /detokenize")?;
-    let ids: Vec<u32> = match body.get("tokens") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| {
-                        ServerError::invalid(
-                            format!("tokens[{i}]"),
-                            format!("`tokens[{i}]` must be a token id (a non-negative integer), not {v}"),
-                        )
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        None | Some(Value::Null) => {
-            return Err(ServerError::invalid("tokens", "`tokens` is required").into())
-        }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "tokens",
-                format!("`tokens` must be a list of token ids, not {}", json_kind(other)),
-            )
-            .into())
-        }
+    let Some(List(ids)) = request.tokens else {
+        return Err(ServerError::invalid("tokens", "`tokens` is required").into());
     };
+    let ids: Vec<u32> = ids.into_iter().map(|t| t.0).collect();
     let (lease, _) = state
         .engine
         .models()
-        .lease(model_field(&body)?.as_deref(), None)
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
         .await?;
     let name = lease.name.clone();
     let model = lease.model.clone();
@@ -198,40 +204,15 @@ pub async fn detokenize(
 /// `{"prompt", "stop", "add_bos", "template", "reason", "prompt_tokens"}`.
 pub async fn render_template(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<RenderRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(
-        &body,
-        &["model", "messages", "tools", "template"],
-        "by /api/template/render",
-    )?;
-    let messages = parse_messages(body.get("messages"))?;
-    let tools = match body.get("tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => parse_tools(Some(tools))?,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "tools",
-                format!("`tools` must be a list, not {}", json_kind(other)),
-            )
-            .into())
-        }
-    };
-    let template = match body.get("template") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "template",
-                format!("`template` must be a string, not {}", json_kind(other)),
-            )
-            .into())
-        }
-    };
+    let messages = chat_messages(request.messages)?;
+    let tools = tools(items(request.tools))?;
+    let template = text(request.template);
     let (lease, _) = state
         .engine
         .models()
-        .lease(model_field(&body)?.as_deref(), None)
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
         .await?;
     let name = lease.name.clone();
     let input = Input::Chat {

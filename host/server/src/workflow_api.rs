@@ -8,6 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::de;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use shimmy_engine::workflow::RunRequest;
 use shimmy_engine::WorkflowLimits;
@@ -17,7 +19,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError};
 use crate::state::SharedState;
-use crate::wire::{check_fields, json_kind};
+use crate::wire::{text, Flag, Text, Unknown, UnknownFields, WireRequest};
 
 /// `GET /api/workflows`: `{"workflows": [{"name", "description", "input_schema", "plugin"}]}`.
 pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, OpenAiError> {
@@ -38,86 +40,87 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, OpenA
     Ok(Json(json!({ "workflows": workflows })))
 }
 
-/// Reads the body of a run request: `{"input", "model"?, "stream"?, "limits"?: {"max_steps",
-/// "max_tokens", "timeout_ms"}}`. Request limits may only lower the server's.
-pub fn parse_run(
-    name: String,
-    body: &Value,
-    server: WorkflowLimits,
-) -> Result<(RunRequest, bool), ServerError> {
-    check_fields(
-        body,
-        &["input", "model", "stream", "limits"],
-        "by /api/workflows/{name}/run",
-    )?;
-    let input = body.get("input").cloned().unwrap_or(Value::Null);
-    let model = match body.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "model",
-                format!("`model` must be a string, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let stream = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "stream",
-                format!("`stream` must be true or false, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let mut limits = server;
-    match body.get("limits") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(o)) => {
-            for (key, v) in o {
-                let at = format!("limits.{key}");
-                let n = v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                    ServerError::invalid(
-                        at.clone(),
-                        format!("`{at}` must be a positive integer, not {v}"),
-                    )
-                })?;
-                match key.as_str() {
-                    "max_steps" => {
-                        limits.max_steps = limits.max_steps.min(u32::try_from(n).unwrap_or(u32::MAX))
-                    }
-                    "max_tokens" => limits.max_tokens = limits.max_tokens.min(n),
-                    "timeout_ms" => {
-                        limits.timeout = limits.timeout.min(Duration::from_millis(n))
-                    }
-                    _ => {
-                        return Err(ServerError::invalid(
-                            at,
-                            format!(
-                                "`{key}` is not a workflow limit; use max_steps, max_tokens or timeout_ms"
-                            ),
-                        ))
-                    }
-                }
+/// A `/api/workflows/{name}/run` body: `{"input", "model"?, "stream"?, "limits"?:
+/// {"max_steps", "max_tokens", "timeout_ms"}}`.
+#[derive(Debug, Deserialize)]
+pub struct RunBody {
+    input: Option<Value>,
+    model: Option<Text>,
+    stream: Option<Flag>,
+    limits: Option<Limits>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for RunBody {
+    const READER: &'static str = "by /api/workflows/{name}/run";
+    const UNKNOWN_FIELDS: UnknownFields = crate::native::UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A run's `limits`; each may only lower the server's.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+struct Limits {
+    max_steps: Option<Positive>,
+    max_tokens: Option<Positive>,
+    timeout_ms: Option<Positive>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+/// A positive integer.
+#[derive(Debug, Clone, Copy)]
+struct Positive(u64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        v.as_u64()
+            .filter(|n| *n > 0)
+            .map(Positive)
+            .ok_or_else(|| de::Error::custom(format!("must be a positive integer, not {v}")))
+    }
+}
+
+impl RunBody {
+    /// The run asked for (the server's limits lowered by the request's) and whether to
+    /// stream its progress.
+    pub fn into_run(
+        self,
+        workflow: String,
+        server: WorkflowLimits,
+    ) -> Result<(RunRequest, bool), ServerError> {
+        let mut limits = server;
+        if let Some(l) = self.limits {
+            if let Some(key) = l.unknown.names().next() {
+                return Err(ServerError::invalid(
+                    format!("limits.{key}"),
+                    format!(
+                        "`{key}` is not a workflow limit; use max_steps, max_tokens or timeout_ms"
+                    ),
+                ));
+            }
+            if let Some(Positive(n)) = l.max_steps {
+                limits.max_steps = limits.max_steps.min(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+            if let Some(Positive(n)) = l.max_tokens {
+                limits.max_tokens = limits.max_tokens.min(n);
+            }
+            if let Some(Positive(n)) = l.timeout_ms {
+                limits.timeout = limits.timeout.min(Duration::from_millis(n));
             }
         }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "limits",
-                format!("`limits` must be an object, not {}", json_kind(other)),
-            ))
-        }
-    }
-    Ok((
-        RunRequest {
-            workflow: name,
-            input,
-            model,
+        let request = RunRequest {
+            workflow,
+            input: self.input.unwrap_or(Value::Null),
+            model: text(self.model),
             limits,
-        },
-        stream,
-    ))
+        };
+        Ok((request, self.stream.is_some_and(|f| f.0)))
+    }
 }
 
 /// `POST /api/workflows/{name}/run`: the result with its trace, or with `stream: true` a
@@ -126,10 +129,10 @@ pub fn parse_run(
 pub async fn run(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(body): JsonBody<RunBody>,
 ) -> Result<Response, OpenAiError> {
     let engine = state.engine.clone();
-    let (request, stream) = parse_run(name, &body, engine.config().workflow_limits)?;
+    let (request, stream) = body.into_run(name, engine.config().workflow_limits)?;
     if !stream {
         let workflow = request.workflow.clone();
         let outcome = engine.run_workflow(request, None).await?;

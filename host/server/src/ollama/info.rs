@@ -8,11 +8,10 @@ use serde_json::{json, Value};
 
 use shimmy_engine::catalog::{parameter_size, CatalogEntry};
 
-use super::types;
+use super::types::ShowRequest;
 use crate::body::JsonBody;
-use crate::error::{OllamaError, ServerError};
+use crate::error::OllamaError;
 use crate::state::SharedState;
-use crate::wire::check_fields;
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
@@ -91,19 +90,9 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
 /// Details of one model (`{"model": NAME}`; `name` is accepted too).
 pub async fn show(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<ShowRequest>,
 ) -> Result<Json<Value>, OllamaError> {
-    check_fields(&body, &["model", "name", "verbose"], "by /api/show")?;
-    let body = body.as_object().cloned().unwrap_or_default();
-    let name = match (
-        types::string(&body, "model")?,
-        types::string(&body, "name")?,
-    ) {
-        (Some(m), _) | (None, Some(m)) => m,
-        (None, None) => {
-            return Err(ServerError::invalid("model", "`model` is required").into());
-        }
-    };
+    let name = request.model()?;
     let entry = state.engine.models().resolve(Some(&name))?;
     let loaded = state.engine.models().loaded(&entry.name);
     let template = loaded

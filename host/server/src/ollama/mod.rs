@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod generate;
 pub mod info;
+pub mod response;
 pub mod types;
 
 use std::convert::Infallible;
@@ -38,7 +39,7 @@ pub(crate) trait LineStyle: Send + 'static {
         }
         let mut v = self.line(&delta.content, thinking);
         if self.shows_logprobs() {
-            v["logprobs"] = types::logprobs_json(&delta.logprobs);
+            v["logprobs"] = response::logprobs_json(&delta.logprobs);
         }
         Some(v)
     }

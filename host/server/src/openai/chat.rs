@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use shimmy_engine::generation::{Delta, Done};
 use shimmy_engine::new_id;
 
-use super::types::{self, chat_logprobs, system_fingerprint, tool_calls_json, usage};
+use super::response::{chat_logprobs, system_fingerprint, tool_calls_json, usage};
+use super::types::ChatRequest;
 use super::{sse_response, ChunkStyle};
 use crate::body::JsonBody;
 use crate::error::OpenAiError;
@@ -18,9 +19,9 @@ use crate::wire::unix_now;
 /// Answers a chat completion, streamed as SSE when `stream` is true.
 pub async fn handler(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, OpenAiError> {
-    let request = types::parse_chat(body)?;
+    let request = request.into_request()?;
     let mut generation = state.engine.start(request.job, request.stream).await?;
     let id = new_id("chatcmpl-");
     let created = unix_now();

@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod completions;
 pub mod models;
+pub mod response;
 pub mod types;
 
 use std::convert::Infallible;
