@@ -33,6 +33,7 @@ pub mod ollama;
 pub mod openai;
 pub mod router;
 pub mod state;
+pub mod stream;
 pub mod tools;
 pub mod wire;
 pub mod workflow_api;

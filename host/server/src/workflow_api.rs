@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de;
@@ -19,6 +18,7 @@ use tokio::sync::mpsc::unbounded_channel;
 use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError};
 use crate::state::SharedState;
+use crate::stream::{sse_event, Encoding};
 use crate::wire::{text, Flag, Text, Unknown, UnknownFields, WireRequest};
 
 /// `GET /api/workflows`: `{"workflows": [{"name", "description", "input_schema", "plugin"}]}`.
@@ -171,15 +171,8 @@ pub async fn run(
             "step" => v["step"].take(),
             _ => v,
         };
-        let frame = format!("event: {event}\ndata: {payload}\n\n");
+        let frame = sse_event(&event, &payload);
         Some((Ok::<_, std::convert::Infallible>(Bytes::from(frame)), rx))
     });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(frames),
-    )
-        .into_response())
+    Ok(Encoding::Sse.response(Body::from_stream(frames)))
 }

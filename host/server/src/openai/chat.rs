@@ -5,15 +5,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use shimmy_engine::generation::{Delta, Done};
+use shimmy_engine::generation::{Delta, Done, Generation};
 use shimmy_engine::new_id;
 
 use super::response::{chat_logprobs, system_fingerprint, tool_calls_json, usage};
 use super::types::ChatRequest;
-use super::{sse_response, ChunkStyle};
+use super::sse_response;
 use crate::body::JsonBody;
 use crate::error::OpenAiError;
 use crate::state::SharedState;
+use crate::stream::Frames;
 use crate::wire::unix_now;
 
 /// Answers a chat completion, streamed as SSE when `stream` is true.
@@ -103,7 +104,7 @@ impl ChatChunks {
     }
 }
 
-impl ChunkStyle for ChatChunks {
+impl Frames for ChatChunks {
     fn opening(&mut self) -> Vec<Value> {
         vec![self.chunk(
             json!({"role": "assistant", "content": "", "refusal": null}),
@@ -134,7 +135,7 @@ impl ChunkStyle for ChatChunks {
         Some(self.chunk(d, logprobs, Value::Null))
     }
 
-    fn closing(&mut self, done: &Done) -> Vec<Value> {
+    fn closing(&mut self, _: &Generation, done: &Done) -> Vec<Value> {
         let called = !done.tool_calls.is_empty();
         let mut out = Vec::new();
         if called {

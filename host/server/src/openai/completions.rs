@@ -5,15 +5,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use shimmy_engine::generation::{Delta, Done};
+use shimmy_engine::generation::{Delta, Done, Generation};
 use shimmy_engine::new_id;
 
 use super::response::{completion_logprobs, system_fingerprint, usage};
 use super::types::CompletionRequest;
-use super::{sse_response, ChunkStyle};
+use super::sse_response;
 use crate::body::JsonBody;
 use crate::error::OpenAiError;
 use crate::state::SharedState;
+use crate::stream::Frames;
 use crate::wire::unix_now;
 
 /// Answers a text completion, streamed as SSE when `stream` is true.
@@ -92,11 +93,7 @@ impl CompletionChunks {
     }
 }
 
-impl ChunkStyle for CompletionChunks {
-    fn opening(&mut self) -> Vec<Value> {
-        Vec::new()
-    }
-
+impl Frames for CompletionChunks {
     fn delta(&mut self, delta: &Delta) -> Option<Value> {
         if delta.content.is_empty() && delta.logprobs.is_empty() {
             return None;
@@ -110,7 +107,7 @@ impl ChunkStyle for CompletionChunks {
         Some(self.chunk(&delta.content, logprobs, Value::Null))
     }
 
-    fn closing(&mut self, done: &Done) -> Vec<Value> {
+    fn closing(&mut self, _: &Generation, done: &Done) -> Vec<Value> {
         let mut out = vec![self.chunk("", Value::Null, json!(done.stop_reason()))];
         if self.include_usage {
             out.push(json!({
