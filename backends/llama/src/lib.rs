@@ -9,6 +9,7 @@ pub mod bench;
 mod engine;
 mod generate;
 pub mod libraries;
+mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;

@@ -78,11 +78,8 @@ impl Plugins {
         model: &dyn LoadedModel,
         requested: Option<&str>,
     ) -> TemplateChoice {
-        Templates::new(&self.registry, self.operator_templates()).choose(
-            model_name,
-            model,
-            requested,
-        )
+        Templates::new(&self.registry, self.operator_templates())
+            .choose(model_name, model, requested)
     }
 
     /// Renders `messages` for `model` with the template `choice`.

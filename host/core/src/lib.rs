@@ -7,7 +7,8 @@
 //! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
 //!   placement they lead to, computed from the GGUF tensor table.
 //! * [`discovery`]: where models are looked for and how they are named.
-//! * [`serving`]: the continuous-batching scheduler contract the HTTP server uses.
+//! * [`serving`] (part of [`backend`], re-exported here): the continuous-batching scheduler
+//!   contract the engine uses.
 //! * [`template_choice`]: which prompt-template plugin a chat request gets.
 //! * [`error`]: the one error enum of this crate.
 
@@ -16,8 +17,8 @@ pub mod discovery;
 pub mod error;
 pub mod gguf;
 pub mod placement;
-pub mod serving;
 pub mod stream;
 pub mod template_choice;
 
+pub use backend::serving;
 pub use error::{Error, Result};

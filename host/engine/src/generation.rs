@@ -134,7 +134,11 @@ impl Engine {
 
     /// Leases the model, renders the prompt and submits the job. `streaming` decides whether
     /// [`Update::Delta`]s are produced (a non-streaming caller only needs the [`Done`]).
-    pub async fn start(self: &Arc<Self>, job: Job, streaming: bool) -> Result<Generation, EngineError> {
+    pub async fn start(
+        self: &Arc<Self>,
+        job: Job,
+        streaming: bool,
+    ) -> Result<Generation, EngineError> {
         start(self, job, streaming).await
     }
 }
@@ -288,11 +292,7 @@ pub struct Generation {
     done: bool,
 }
 
-async fn start(
-    engine: &Arc<Engine>,
-    job: Job,
-    streaming: bool,
-) -> Result<Generation, EngineError> {
+async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Generation, EngineError> {
     let started = Instant::now();
     let (lease, load_duration) = engine
         .models()
@@ -483,7 +483,8 @@ impl Generation {
                 } else {
                     &self.raw[..tool_markup_start(&self.raw)]
                 };
-                let parsed = templates::parse(self.engine.plugins(), &template, visible, &[]).await?;
+                let parsed =
+                    templates::parse(self.engine.plugins(), &template, visible, &[]).await?;
                 (parsed.content, parsed.reasoning.unwrap_or_default())
             }
         };

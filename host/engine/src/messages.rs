@@ -53,9 +53,15 @@ mod tests {
             arguments: "{}".into(),
         }];
         assert!(validate(&[ChatMessage::new("user", "hi"), assistant]).is_ok());
-        assert_eq!(param(validate(&[]).unwrap_err()).as_deref(), Some("messages"));
-        let e = validate(&[ChatMessage::new("user", "a"), ChatMessage::new("wizard", "b")])
-            .unwrap_err();
+        assert_eq!(
+            param(validate(&[]).unwrap_err()).as_deref(),
+            Some("messages")
+        );
+        let e = validate(&[
+            ChatMessage::new("user", "a"),
+            ChatMessage::new("wizard", "b"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("role \"wizard\""), "{e}");
         assert_eq!(param(e).as_deref(), Some("messages[1].role"));
     }

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use shimmy_core::backend::SamplingOptions as CoreSampling;
 use shimmy_plugins::{
-    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, PluginError,
-    SamplingOptions, ToolDefinition, Usage, WorkflowHost,
+    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, PluginError, SamplingOptions,
+    ToolDefinition, Usage, WorkflowHost,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -379,7 +379,10 @@ impl WorkflowHost for RunHost {
             "arguments": parse_result(&arguments),
         });
         let catalog = self.engine.tools().await;
-        match catalog.invoke(self.engine.plugins(), &name, &arguments).await {
+        match catalog
+            .invoke(self.engine.plugins(), &name, &arguments)
+            .await
+        {
             Ok(result) => {
                 step["status"] = json!("ok");
                 step["result"] = parse_result(&clip(&result));
@@ -409,7 +412,10 @@ async fn run(
     progress: Option<UnboundedSender<Value>>,
 ) -> Result<RunOutcome, EngineError> {
     // Unknown or wrong-kind plugins fail before anything runs.
-    engine.plugins().describe_workflow(&request.workflow).await?;
+    engine
+        .plugins()
+        .describe_workflow(&request.workflow)
+        .await?;
     let host = Arc::new(RunHost {
         engine: engine.clone(),
         model: request.model.clone(),

@@ -29,7 +29,9 @@ impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
             };
             ApiError { error, flavor }
         })?;
-        read(&bytes).map(JsonBody).map_err(|error| ApiError { error, flavor })
+        read(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError { error, flavor })
     }
 }
 

@@ -9,7 +9,7 @@ use shimmy_engine::catalog::{parameter_size, Catalog, CatalogEntry};
 use shimmy_engine::EngineConfig;
 use shimmy_plugins::PluginSummary;
 
-use crate::router::ROUTES;
+use crate::routes::ROUTES;
 
 /// What the banner shows.
 #[derive(Debug, Clone)]

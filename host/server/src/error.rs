@@ -245,9 +245,7 @@ fn core_status(e: &CoreError) -> StatusCode {
         | CoreError::PromptTooLong { .. }
         | CoreError::ContextExceeded { .. }
         | CoreError::Tokenize(_) => StatusCode::BAD_REQUEST,
-        CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -154,7 +154,10 @@ mod tests {
         .unwrap();
         let defs = tools(wire).unwrap();
         assert_eq!(defs[0].parameters_schema, r#"{"type":"object"}"#);
-        assert_eq!((defs[1].name.as_str(), defs[1].description.as_str()), ("b", "bee"));
+        assert_eq!(
+            (defs[1].name.as_str(), defs[1].description.as_str()),
+            ("b", "bee")
+        );
         let bad: Vec<ToolWire> =
             from_json(json!([{"function": {"name": "f", "parameters": "x"}}])).unwrap();
         assert_eq!(
@@ -167,7 +170,10 @@ mod tests {
     fn calls_need_a_function_for_openai_only() {
         let bare: CallWire = from_json(json!({"name": "f", "arguments": {"x": 1}})).unwrap();
         let call = bare.into_call("c", CallShape::Ollama).unwrap();
-        assert_eq!((call.name.as_str(), call.arguments.as_str()), ("f", r#"{"x":1}"#));
+        assert_eq!(
+            (call.name.as_str(), call.arguments.as_str()),
+            ("f", r#"{"x":1}"#)
+        );
         let bare: CallWire = from_json(json!({"name": "f"})).unwrap();
         assert_eq!(
             bare.into_call("c", CallShape::OpenAi).unwrap_err().param(),

@@ -32,6 +32,7 @@ pub mod native;
 pub mod ollama;
 pub mod openai;
 pub mod router;
+pub mod routes;
 pub mod state;
 pub mod stream;
 pub mod tools;

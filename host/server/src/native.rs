@@ -13,7 +13,7 @@ use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError, RETRY_AFTER_SECONDS};
 use crate::functions::{tools, ToolWire};
 use crate::openai::types::{chat_messages, MessageWire};
-use crate::router::ROUTES;
+use crate::routes::ROUTES;
 use crate::state::SharedState;
 use crate::wire::{items, text, Flag, List, Text, Unknown, UnknownFields, WireRequest};
 

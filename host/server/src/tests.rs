@@ -837,24 +837,48 @@ async fn concurrent_streams_all_complete_with_the_same_text() {
     }
 }
 
-#[test]
-fn router_builds_without_a_runtime_listener() {
-    // The router is a plain value; building it must not need a bound socket.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+#[tokio::test]
+async fn router_builds_without_a_runtime_listener() {
+    // The router is a plain value over the state: no socket is bound, requests go straight
+    // into it. Every route the banner and /health list is served (no 404/405 from routing).
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let engine = Engine::new(
+        FakeBackend::new(Duration::ZERO),
+        registry(),
+        Catalog::default(),
+        config(),
+    );
+    let app = router(crate::AppState::new(engine, ServerConfig::default()));
+    for (method, path, _) in crate::routes::ROUTES {
+        let uri = path.replace("{name}", "x");
+        let request = Request::builder()
+            .method(*method)
+            .uri(&uri)
+            .body(Body::empty())
+            .unwrap();
+        let status = app
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status != 404 && status != 405, "{method} {path}: {status}");
+    }
+    let request = Request::builder()
+        .uri("/v1/nowhere")
+        .body(Body::empty())
         .unwrap();
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let engine = Engine::new(
-            FakeBackend::new(Duration::ZERO),
-            registry(),
-            Catalog::default(),
-            config(),
-        );
-        let server = Server::with_listener(listener, engine, ServerConfig::default()).unwrap();
-        let _ = router(server.state().clone());
-    });
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "route_not_found", "{v}");
 }
 
 #[tokio::test]

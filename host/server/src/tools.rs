@@ -92,7 +92,9 @@ pub async fn invoke(
     let catalog = state.engine.tools().await;
     let plugin = catalog.require(&name)?.plugin.clone();
     let started = Instant::now();
-    let output = catalog.invoke(state.engine.plugins(), &name, &arguments).await?;
+    let output = catalog
+        .invoke(state.engine.plugins(), &name, &arguments)
+        .await?;
     Ok(Json(json!({
         "tool": name,
         "plugin": plugin,

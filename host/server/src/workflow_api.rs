@@ -139,7 +139,10 @@ pub async fn run(
         return Ok(Json(outcome.to_json(&workflow)).into_response());
     }
     // Fail before streaming when the workflow does not exist.
-    engine.plugins().describe_workflow(&request.workflow).await?;
+    engine
+        .plugins()
+        .describe_workflow(&request.workflow)
+        .await?;
     let (tx, rx) = unbounded_channel::<Value>();
     let workflow = request.workflow.clone();
     let runner = tx.clone();

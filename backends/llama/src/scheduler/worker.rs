@@ -18,7 +18,8 @@ use shimmy_core::{Error, Result};
 use super::queue::{Pending, Shared};
 use super::slot::{finish_unstarted, Ending, Job, Phase, Slot};
 use super::Config;
-use crate::model::{explain, LlamaLoaded};
+use crate::logging::explain;
+use crate::model::LlamaLoaded;
 
 /// Runs the scheduler thread: creates the context, reports on `ready`, then serves until shut
 /// down. Whatever way it ends, every request it holds or that waits gets its `finish`.

@@ -135,12 +135,12 @@ pub struct DiscoveryReport {
 pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
     let mut c = collect::Collector::default();
     if let Some(base) = &cfg.base_gguf {
-        c.scan_root(base, Source::BaseGguf);
+        walk::scan_root(&mut c, base, Source::BaseGguf);
     }
     for dir in &cfg.model_dirs {
-        c.scan_root(dir, Source::ModelDirs);
+        walk::scan_root(&mut c, dir, Source::ModelDirs);
     }
-    c.scan_root(&cfg.cwd.join("models"), Source::ModelsDir);
+    walk::scan_root(&mut c, &cfg.cwd.join("models"), Source::ModelsDir);
     if let Some(home) = &cfg.home {
         huggingface::scan(&mut c, &home.join(".cache").join("huggingface").join("hub"));
     }
@@ -152,7 +152,11 @@ pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
         ollama::scan(&mut c, &root);
     }
     if let Some(home) = &cfg.home {
-        c.scan_root(&home.join(".lmstudio").join("models"), Source::LmStudio);
+        walk::scan_root(
+            &mut c,
+            &home.join(".lmstudio").join("models"),
+            Source::LmStudio,
+        );
     }
     c.into_report()
 }

@@ -25,7 +25,6 @@ fn nanos_f(seconds: f64) -> u64 {
     }
 }
 
-
 /// The final fields: `done`, `done_reason`, durations and counts. `prompt_eval_count` counts
 /// only the prompt tokens evaluated (cache hits excluded), as Ollama does.
 pub fn final_fields(v: &mut Value, generation: &Generation, done: &Done) {

@@ -644,8 +644,7 @@ pub fn chat_messages(list: List<MessageWire>) -> Result<Vec<ChatMessage>, Server
                     format!("`{at}.role` is required"),
                 ));
             };
-            if m
-                .images
+            if m.images
                 .as_ref()
                 .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
             {

@@ -9,8 +9,8 @@ use shimmy_engine::generation::{Delta, Done, Generation};
 use shimmy_engine::new_id;
 
 use super::response::{chat_logprobs, system_fingerprint, tool_calls_json, usage};
-use super::types::ChatRequest;
 use super::sse_response;
+use super::types::ChatRequest;
 use crate::body::JsonBody;
 use crate::error::OpenAiError;
 use crate::state::SharedState;
@@ -145,11 +145,7 @@ impl Frames for ChatChunks {
                 Value::Null,
             ));
         }
-        out.push(self.chunk(
-            json!({}),
-            Value::Null,
-            json!(done.finish_reason()),
-        ));
+        out.push(self.chunk(json!({}), Value::Null, json!(done.finish_reason())));
         if self.include_usage {
             out.push(json!({
                 "id": self.id,

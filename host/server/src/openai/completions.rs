@@ -9,8 +9,8 @@ use shimmy_engine::generation::{Delta, Done, Generation};
 use shimmy_engine::new_id;
 
 use super::response::{completion_logprobs, system_fingerprint, usage};
-use super::types::CompletionRequest;
 use super::sse_response;
+use super::types::CompletionRequest;
 use crate::body::JsonBody;
 use crate::error::OpenAiError;
 use crate::state::SharedState;

@@ -348,25 +348,24 @@ impl ChatRequest {
 impl CompletionRequest {
     /// The job this request asks for.
     pub fn into_request(self) -> Result<OpenAiRequest, ServerError> {
-        let prompt = match self.prompt {
-            None => return Err(ServerError::invalid("prompt", "`prompt` is required")),
-            Some(Prompt::One(s)) => s,
-            Some(Prompt::EmptyList) => {
-                return Err(ServerError::invalid("prompt", "`prompt` is an empty list"))
-            }
-            Some(Prompt::Several) => {
-                return Err(ServerError::unsupported(
+        let prompt =
+            match self.prompt {
+                None => return Err(ServerError::invalid("prompt", "`prompt` is required")),
+                Some(Prompt::One(s)) => s,
+                Some(Prompt::EmptyList) => {
+                    return Err(ServerError::invalid("prompt", "`prompt` is an empty list"))
+                }
+                Some(Prompt::Several) => return Err(ServerError::unsupported(
                     "prompt",
                     "several prompts in one request are not supported; send one request per prompt",
-                ))
-            }
-            Some(Prompt::TokenIds) => {
-                return Err(ServerError::unsupported(
-                    "prompt",
-                    "token-id prompts are not supported; send the prompt as a string",
-                ))
-            }
-        };
+                )),
+                Some(Prompt::TokenIds) => {
+                    return Err(ServerError::unsupported(
+                        "prompt",
+                        "token-id prompts are not supported; send the prompt as a string",
+                    ))
+                }
+            };
         if prompt.is_empty() {
             return Err(ServerError::invalid("prompt", "`prompt` is empty"));
         }
