@@ -14,13 +14,9 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use shimmy_core::backend::{
-    DeviceInfo, DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel,
-    ModelInfo, ModelOptions,
-};
+use shimmy_core::backend::{DeviceInfo, ModelInfo, ModelOptions};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
-use shimmy_core::serving::{Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 
 use crate::logging::{self, explain};

@@ -26,7 +26,6 @@
 //! println!("{}", done.content);
 //! # Ok(()) }
 //! ```
-#![warn(missing_docs)]
 
 pub mod catalog;
 pub mod config;

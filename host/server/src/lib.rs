@@ -21,7 +21,6 @@
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
-#![warn(missing_docs)]
 
 pub mod body;
 pub mod diagnostics;

@@ -608,7 +608,8 @@ pub fn chat_messages(messages: Option<List<MessageWire>>) -> Result<Vec<ChatMess
             Some(Content::Parts(parts)) => Some(join_parts(parts, &at)?),
         };
         let tool_calls = items_at(m.tool_calls, &at)?;
-        if content.is_none() && !(role == "assistant" && !tool_calls.is_empty()) {
+        let calls_tools = role == "assistant" && !tool_calls.is_empty();
+        if content.is_none() && !calls_tools {
             without_content.push(i);
         }
         out.push(ChatMessage {
