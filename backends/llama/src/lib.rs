@@ -6,6 +6,7 @@
 //! ([`shimmy_core::backend::LoadedModel::serve`]).
 
 pub mod bench;
+mod context_params;
 mod engine;
 mod generate;
 pub mod libraries;
@@ -13,6 +14,7 @@ mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;
+mod raw_context;
 mod sampler;
 mod scheduler;
 

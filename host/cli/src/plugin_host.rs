@@ -9,7 +9,7 @@ use shimmy_core::template_choice::TemplateChoice;
 use shimmy_engine::templates::{model_context, Templates};
 use shimmy_plugins::{
     ChatMessage, Grants, PluginRegistry, PluginRuntime, PluginSource, RenderRequest, Rendered,
-    RuntimeConfig, Settings,
+    RuntimeConfig, Settings, ToolDefinition,
 };
 
 use crate::cli::PluginOptions;
@@ -82,16 +82,17 @@ impl Plugins {
             .choose(model_name, model, requested)
     }
 
-    /// Renders `messages` for `model` with the template `choice`.
+    /// Renders `messages` for `model` with the template `choice`, `tools` offered.
     pub fn render(
         &self,
         choice: &TemplateChoice,
         model: &dyn LoadedModel,
         messages: Vec<ChatMessage>,
+        tools: Vec<ToolDefinition>,
     ) -> Result<Rendered> {
         let request = RenderRequest {
             messages,
-            tools: Vec::new(),
+            tools,
             add_generation_prompt: true,
             model: model_context(model.info()),
         };

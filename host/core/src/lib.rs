@@ -6,6 +6,8 @@
 //!   ever sees a file.
 //! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
 //!   placement they lead to, computed from the GGUF tensor table.
+//! * [`planner`]: chooses the host-resident MoE experts and the micro-batch for a GPU budget,
+//!   from the tensor table and estimates of the KV cache, compute buffers and backend context.
 //! * [`discovery`]: where models are looked for and how they are named.
 //! * [`serving`] (part of [`backend`], re-exported here): the continuous-batching scheduler
 //!   contract the engine uses.
@@ -13,10 +15,12 @@
 //! * [`error`]: the one error enum of this crate.
 
 pub mod backend;
+pub mod call_grammar;
 pub mod discovery;
 pub mod error;
 pub mod gguf;
 pub mod placement;
+pub mod planner;
 pub mod stream;
 pub mod template_choice;
 

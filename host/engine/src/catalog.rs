@@ -82,7 +82,9 @@ impl Catalog {
             match GgufFile::open(&path) {
                 Ok(gguf) => {
                     let meta = std::fs::metadata(&path).ok();
-                    let size_bytes = meta.as_ref().map_or(gguf.file_size, |m| m.len());
+                    // A split model's size is that of all its shards.
+                    let size_bytes = shimmy_core::discovery::model_size(&path)
+                        .unwrap_or_else(|_| meta.as_ref().map_or(gguf.file_size, |m| m.len()));
                     let modified = meta.and_then(|m| m.modified().ok());
                     let template = templates.predict(&name, &gguf);
                     catalog.models.push(CatalogEntry {

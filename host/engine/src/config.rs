@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub operator_templates: BTreeMap<String, String>,
     /// Limits of one workflow run (`--workflow-max-steps`, ...); a request may only lower them.
     pub workflow_limits: WorkflowLimits,
+    /// The Hugging Face hub and cache `/api/pull` and `/api/delete` use (`None`: off).
+    pub hub: Option<shimmy_hub::HubSettings>,
 }
 
 /// What one workflow run may use. Reaching a limit ends the run with an error that carries the
@@ -65,6 +67,7 @@ impl Default for EngineConfig {
             max_loaded_models: 1,
             operator_templates: BTreeMap::new(),
             workflow_limits: WorkflowLimits::default(),
+            hub: None,
         }
     }
 }

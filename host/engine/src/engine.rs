@@ -2,13 +2,15 @@
 //! tells its observers what happens. Jobs ([`crate::generation`]) and workflow runs
 //! ([`crate::workflow`]) are methods on it, written in their own modules.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use shimmy_core::backend::Backend;
 use shimmy_plugins::{PluginRegistry, ToolCatalog};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogEntry};
 use crate::config::EngineConfig;
+use crate::error::EngineError;
 use crate::events::{EngineObserver, Observers};
 use crate::models::ModelManager;
 use crate::templates::Templates;
@@ -90,5 +92,33 @@ impl Engine {
             .get_or_init(|| async { Arc::new(ToolCatalog::load(&self.plugins).await) })
             .await
             .clone()
+    }
+
+    /// Reads the header of the model file `path` (a pulled one) and offers it under `name`
+    /// (or `name-2`... when taken; a file already offered keeps its entry). A file that is not
+    /// a usable model is refused with the reason.
+    pub async fn offer_file(
+        &self,
+        name: String,
+        path: PathBuf,
+    ) -> Result<CatalogEntry, EngineError> {
+        let plugins = self.plugins.clone();
+        let templates = self.config().operator_templates.clone();
+        let catalog = tokio::task::spawn_blocking(move || {
+            Catalog::build([(name, path)], &plugins, &templates)
+        })
+        .await?;
+        match (catalog.models.into_iter().next(), catalog.skipped.first()) {
+            (Some(entry), _) => Ok(self.models.add_model(entry)),
+            (None, Some(skip)) => Err(EngineError::invalid(
+                "model",
+                format!(
+                    "the downloaded file {} is not a usable model: {}",
+                    skip.path.display(),
+                    skip.reason
+                ),
+            )),
+            (None, None) => Err(EngineError::Internal("the pulled model vanished".into())),
+        }
     }
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use shimmy_core::backend::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
+use shimmy_core::call_grammar::CallSyntax;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -23,7 +24,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::events::EngineEvent;
-use crate::grammar::{forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice};
+use crate::grammar::{
+    family_call_grammar, forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice,
+};
 use crate::ids::new_id;
 use crate::keep_alive::KeepAlive;
 use crate::models::ModelLease;
@@ -282,6 +285,8 @@ pub struct Generation {
     streaming: bool,
     tools: Vec<ToolDefinition>,
     forced_calls: bool,
+    /// The forced call is `{"name", "arguments"}` JSON (read here, not by the template).
+    forced_json: bool,
     parallel_tool_calls: Option<bool>,
     raw: String,
     sent_content: String,
@@ -290,6 +295,28 @@ pub struct Generation {
     all_logprobs: Vec<TokenLogprob>,
     last_text_at: Option<Instant>,
     done: bool,
+}
+
+/// The family syntax of forced calls for the chat's template (`None`: plain JSON): the
+/// `jinja` plugin's `tool-call-format` setting, else its model's chat template.
+fn call_syntax(engine: &Engine, lease: &ModelLease, prompt: &PreparedPrompt) -> Option<CallSyntax> {
+    let plugin = prompt.template.as_ref()?.name.as_str();
+    let chat_template = lease.model.info().chat_template.as_deref();
+    let setting = engine
+        .plugins()
+        .runtime()
+        .config()
+        .settings
+        .for_plugin(plugin)
+        .and_then(|s| s.get("tool-call-format"));
+    if plugin == "jinja" {
+        if let Some(configured) =
+            setting.and_then(|f| CallSyntax::for_format_name(f, chat_template))
+        {
+            return configured;
+        }
+    }
+    CallSyntax::for_template(plugin, chat_template)
 }
 
 async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Generation, EngineError> {
@@ -317,8 +344,21 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
     )?;
     let forced_calls = forced.is_some();
     let backend = engine.backend().as_ref();
+    let prompt = prepare_prompt(engine, &lease, &input).await?;
+    // A forced call is written in the family's own syntax when the template's is known (the
+    // template then parses it), else as `{"name", "arguments"}` JSON read here.
+    let syntax = call_syntax(engine, &lease, &prompt);
     let grammar = match (forced, &job.json_schema, job.grammar) {
-        (Some(schema), None, None) => Some(schema_grammar(backend, &schema, "tools")?),
+        (Some(schema), None, None) => Some(match syntax {
+            Some(syntax) => family_call_grammar(
+                backend,
+                syntax,
+                &tools,
+                &job.tool_choice,
+                job.parallel_tool_calls == Some(true),
+            )?,
+            None => schema_grammar(backend, &schema, "tools")?,
+        }),
         (Some(_), ..) => {
             return Err(EngineError::invalid(
                 "tool_choice",
@@ -328,7 +368,6 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         (None, Some(schema), _) => Some(schema_grammar(backend, schema, job.json_schema_param)?),
         (None, None, grammar) => grammar,
     };
-    let prompt = prepare_prompt(engine, &lease, &input).await?;
     let mut stop = prompt.stop.clone();
     for s in job.stop {
         if !s.is_empty() && !stop.contains(&s) {
@@ -368,6 +407,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         streaming,
         tools,
         forced_calls,
+        forced_json: forced_calls && syntax.is_none(),
         parallel_tool_calls: job.parallel_tool_calls,
         raw: String::new(),
         sent_content: String::new(),
@@ -502,7 +542,7 @@ impl Generation {
     async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, EngineError> {
         let (content, reasoning, mut tool_calls) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), None, Vec::new()),
-            Some(_) if self.forced_calls => match parse_forced_calls(&self.raw) {
+            Some(_) if self.forced_json => match parse_forced_calls(&self.raw) {
                 Some(calls) => (
                     String::new(),
                     None,
@@ -571,6 +611,10 @@ const TOOL_MARKERS: &[&str] = &[
     "[TOOL_CALLS]",
     "<｜tool▁calls▁begin｜>",
     "<function=",
+    " to=functions.",
+    "<|tool_calls_section_begin|>",
+    "<|START_ACTION|>",
+    "<|tool_call|>",
 ];
 
 /// Where tool-call markup may begin in `raw`: the first marker, a trailing prefix of one, or

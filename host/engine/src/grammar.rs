@@ -16,6 +16,7 @@ ws     ::= [ \t\n]{0,16}
 
 use serde_json::{json, Value};
 use shimmy_core::backend::Backend;
+use shimmy_core::call_grammar::{forced_call_grammar, CallSyntax, ForcedTool};
 use shimmy_plugins::ToolDefinition;
 
 use crate::error::EngineError;
@@ -91,6 +92,41 @@ pub fn forced_call_schema(
     } else {
         call
     }))
+}
+
+/// The grammar of a forced call (see [`forced_call_schema`] for which tools) written in the
+/// model family's `syntax` ([`shimmy_core::call_grammar`]), the arguments constrained by each
+/// tool's schema.
+pub fn family_call_grammar(
+    backend: &dyn Backend,
+    syntax: CallSyntax,
+    tools: &[ToolDefinition],
+    choice: &ToolChoice,
+    parallel: bool,
+) -> Result<String, EngineError> {
+    let chosen: Vec<(usize, &ToolDefinition)> = tools
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| match choice {
+            ToolChoice::Function(name) => &t.name == name,
+            _ => true,
+        })
+        .collect();
+    let schemas = chosen
+        .iter()
+        .map(|(i, t)| argument_schema(t, *i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let forced: Vec<ForcedTool<'_>> = chosen
+        .iter()
+        .zip(&schemas)
+        .map(|((_, t), schema)| ForcedTool {
+            name: &t.name,
+            schema,
+        })
+        .collect();
+    forced_call_grammar(syntax, &forced, parallel, MAX_PARALLEL_CALLS, |schema| {
+        schema_grammar(backend, schema, "tools")
+    })
 }
 
 /// A tool's parameter schema; an empty or type-less one becomes "any object".

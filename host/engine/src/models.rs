@@ -7,7 +7,7 @@
 //! requests with [`shimmy_core::Error::Unloaded`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
@@ -141,14 +141,43 @@ pub struct ModelStatus {
     /// buffer sizes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memory: Vec<DeviceMemory>,
+    /// Host/GPU split and MoE placement when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<shimmy_core::backend::PlacementSummary>,
+}
+
+/// The models offered now: the catalog and one slot per entry. Replaced whole when a model
+/// is added (`/api/pull`) or removed (`/api/delete`).
+struct Offered {
+    catalog: Arc<Catalog>,
+    slots: Vec<Arc<Slot>>,
+}
+
+impl Offered {
+    fn new(catalog: Catalog) -> Offered {
+        let slots = catalog
+            .models
+            .iter()
+            .map(|entry| {
+                Arc::new(Slot {
+                    entry: entry.clone(),
+                    load_lock: tokio::sync::Mutex::new(()),
+                    current: Mutex::new(None),
+                })
+            })
+            .collect();
+        Offered {
+            catalog: Arc::new(catalog),
+            slots,
+        }
+    }
 }
 
 /// Loads, leases and unloads models.
 pub struct ModelManager {
     backend: Arc<dyn Backend>,
     templates: Templates,
-    catalog: Catalog,
-    slots: Vec<Arc<Slot>>,
+    offered: RwLock<Arc<Offered>>,
     config: EngineConfig,
     loading: AtomicUsize,
     idle: Arc<Notify>,
@@ -167,22 +196,10 @@ impl ModelManager {
         config: EngineConfig,
         events: Arc<Observers>,
     ) -> Arc<Self> {
-        let slots = catalog
-            .models
-            .iter()
-            .map(|entry| {
-                Arc::new(Slot {
-                    entry: entry.clone(),
-                    load_lock: tokio::sync::Mutex::new(()),
-                    current: Mutex::new(None),
-                })
-            })
-            .collect();
         Arc::new(ModelManager {
             backend,
             templates,
-            catalog,
-            slots,
+            offered: RwLock::new(Arc::new(Offered::new(catalog))),
             config,
             loading: AtomicUsize::new(0),
             idle: Arc::new(Notify::new()),
@@ -191,9 +208,122 @@ impl ModelManager {
         })
     }
 
-    /// The models offered.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    fn offered(&self) -> Arc<Offered> {
+        self.offered
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The models offered now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.offered().catalog.clone()
+    }
+
+    /// Offers one more model (a pulled one). A model with the same file is not added twice
+    /// (its entry is returned); a name that is taken gets `-2`, `-3`... as in discovery.
+    pub fn add_model(&self, mut entry: CatalogEntry) -> CatalogEntry {
+        let mut offered = self.offered.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = offered.catalog.models.iter().find(|m| m.path == entry.path) {
+            return existing.clone();
+        }
+        let taken = |n: &str| {
+            offered
+                .catalog
+                .models
+                .iter()
+                .any(|m| m.name.eq_ignore_ascii_case(n))
+        };
+        if taken(&entry.name) {
+            let base = entry.name.clone();
+            let mut k = 2u32;
+            while taken(&format!("{base}-{k}")) {
+                k += 1;
+            }
+            entry.name = format!("{base}-{k}");
+        }
+        let mut catalog = (*offered.catalog).clone();
+        catalog.models.push(entry.clone());
+        let mut slots = offered.slots.clone();
+        slots.push(Arc::new(Slot {
+            entry: entry.clone(),
+            load_lock: tokio::sync::Mutex::new(()),
+            current: Mutex::new(None),
+        }));
+        *offered = Arc::new(Offered {
+            catalog: Arc::new(catalog),
+            slots,
+        });
+        tracing::info!(model = %entry.name, path = %entry.path.display(), "model added");
+        entry
+    }
+
+    /// Stops offering `name` (a catalog name), unloading it first; refused while requests
+    /// use it.
+    pub async fn remove_model(&self, name: &str) -> Result<CatalogEntry, EngineError> {
+        let Some(slot) = self.slot(name) else {
+            return Err(self.not_found(name));
+        };
+        let _guard = slot.load_lock.lock().await;
+        let taken = {
+            let mut current = slot.current();
+            match current.as_ref() {
+                Some(l) if l.active() > 0 => {
+                    return Err(EngineError::invalid(
+                        "model",
+                        format!(
+                            "{name} is answering {} request(s); delete it when they are done",
+                            l.active()
+                        ),
+                    ))
+                }
+                _ => current.take(),
+            }
+        };
+        if let Some(l) = taken {
+            tracing::info!(model = %l.name, "unloading: deleted");
+            self.retire(l).await;
+        }
+        let mut offered = self.offered.write().unwrap_or_else(|e| e.into_inner());
+        let mut catalog = (*offered.catalog).clone();
+        catalog.models.retain(|m| m.name != name);
+        let slots = offered
+            .slots
+            .iter()
+            .filter(|s| s.entry.name != name)
+            .cloned()
+            .collect();
+        *offered = Arc::new(Offered {
+            catalog: Arc::new(catalog),
+            slots,
+        });
+        Ok(slot.entry.clone())
+    }
+
+    fn not_found(&self, name: &str) -> EngineError {
+        EngineError::Core(shimmy_core::Error::ModelNotFound {
+            name: name.to_string(),
+            hint: format!("; available: {}", self.catalog().names()),
+        })
+    }
+
+    /// A pulled hub reference (`hf.co/org/name:QUANT`, `org/name:QUANT`) as the catalog entry
+    /// of its file in the Hugging Face cache.
+    fn find_by_hub_reference(&self, catalog: &Catalog, name: &str) -> Option<CatalogEntry> {
+        let hub = self.config.hub.as_ref()?;
+        if !shimmy_hub::ModelRef::looks_like(name) {
+            return None;
+        }
+        let reference = shimmy_hub::ModelRef::parse(name).ok()?;
+        let path = shimmy_hub::find_local(&hub.cache, &reference)?;
+        let canonical = std::fs::canonicalize(&path).ok()?;
+        catalog
+            .models
+            .iter()
+            .find(|m| {
+                m.path == path || std::fs::canonicalize(&m.path).ok() == Some(canonical.clone())
+            })
+            .cloned()
     }
 
     /// The template plugins.
@@ -216,30 +346,35 @@ impl ModelManager {
         self.loading.load(Ordering::SeqCst) > 0
     }
 
-    /// The model a request means: the one it names, or the only model there is.
-    pub fn resolve(&self, requested: Option<&str>) -> Result<&CatalogEntry, EngineError> {
+    /// The model a request means: the one it names (a pulled hub reference such as
+    /// `hf.co/org/name:QUANT` included), or the only model there is.
+    pub fn resolve(&self, requested: Option<&str>) -> Result<CatalogEntry, EngineError> {
+        let catalog = self.catalog();
         match requested.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(name) => self.catalog.find(name).ok_or_else(|| {
-                EngineError::Core(shimmy_core::Error::ModelNotFound {
-                    name: name.to_string(),
-                    hint: format!("; available: {}", self.catalog.names()),
-                })
-            }),
-            None => match self.catalog.models.as_slice() {
-                [only] => Ok(only),
+            Some(name) => catalog
+                .find(name)
+                .cloned()
+                .or_else(|| self.find_by_hub_reference(&catalog, name))
+                .ok_or_else(|| self.not_found(name)),
+            None => match catalog.models.as_slice() {
+                [only] => Ok(only.clone()),
                 [] => Err(EngineError::Core(shimmy_core::Error::ModelNotFound {
                     name: String::new(),
                     hint: "; this server has no models (start it with --model PATH or put .gguf files in ./models)".into(),
                 })),
                 _ => Err(EngineError::ModelRequired {
-                    available: self.catalog.names(),
+                    available: catalog.names(),
                 }),
             },
         }
     }
 
-    fn slot(&self, name: &str) -> Option<&Arc<Slot>> {
-        self.slots.iter().find(|s| s.entry.name == name)
+    fn slot(&self, name: &str) -> Option<Arc<Slot>> {
+        self.offered()
+            .slots
+            .iter()
+            .find(|s| s.entry.name == name)
+            .cloned()
     }
 
     /// The loaded state of `name`, if loaded (no lease taken).
@@ -249,7 +384,8 @@ impl ModelManager {
 
     /// Every loaded model.
     pub fn loaded_models(&self) -> Vec<Arc<Loaded>> {
-        self.slots
+        self.offered()
+            .slots
             .iter()
             .filter_map(|s| s.current().clone())
             .collect()
@@ -257,7 +393,8 @@ impl ModelManager {
 
     /// The state of every model, in catalog order.
     pub fn status(&self) -> Vec<ModelStatus> {
-        self.slots
+        self.offered()
+            .slots
             .iter()
             .map(|slot| {
                 let loaded = slot.current().clone();
@@ -275,6 +412,7 @@ impl ModelManager {
                         .as_ref()
                         .map(|l| l.model.memory())
                         .unwrap_or_default(),
+                    placement: loaded.as_ref().map(|l| l.model.placement_summary()),
                 }
             })
             .collect()
@@ -305,15 +443,7 @@ impl ModelManager {
         name: &str,
         keep_alive: Option<KeepAlive>,
     ) -> Result<(ModelLease, Duration), EngineError> {
-        let slot = self
-            .slot(name)
-            .ok_or_else(|| {
-                EngineError::Core(shimmy_core::Error::ModelNotFound {
-                    name: name.to_string(),
-                    hint: format!("; available: {}", self.catalog.names()),
-                })
-            })?
-            .clone();
+        let slot = self.slot(name).ok_or_else(|| self.not_found(name))?;
         if let Some(lease) = self.try_lease(&slot, keep_alive) {
             return Ok((lease, Duration::ZERO));
         }
@@ -424,6 +554,7 @@ impl ModelManager {
             model = %loaded.name,
             template = %loaded.template.name,
             seconds = loaded.load_duration.as_secs_f64(),
+            placement = %loaded.model.placement(),
             "loaded"
         );
         Ok(loaded)
@@ -433,7 +564,8 @@ impl ModelManager {
     async fn make_room(&self, slot: &Arc<Slot>) -> Result<(), EngineError> {
         let max = self.config.max_loaded_models.max(1);
         loop {
-            let loaded: Vec<&Arc<Slot>> = self
+            let offered = self.offered();
+            let loaded: Vec<&Arc<Slot>> = offered
                 .slots
                 .iter()
                 .filter(|s| !Arc::ptr_eq(s, slot) && s.current().is_some())
@@ -488,7 +620,7 @@ impl ModelManager {
     /// Unloads the idle models whose keep-alive has run out.
     pub async fn reap(&self) {
         let now = Instant::now();
-        for slot in &self.slots {
+        for slot in &self.offered().slots {
             let taken = {
                 let mut current = slot.current();
                 match current.as_ref() {
@@ -540,7 +672,7 @@ impl ModelManager {
 
     /// Unloads everything (server shutdown).
     pub async fn shutdown(&self) {
-        for slot in &self.slots {
+        for slot in &self.offered().slots {
             let taken = slot.current().take();
             if let Some(l) = taken {
                 self.retire(l).await;

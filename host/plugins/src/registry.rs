@@ -502,7 +502,7 @@ fn guest_result<T>(
 ) -> Result<T> {
     r.map_err(|e| PluginError::Guest {
         plugin: p.summary.name.clone(),
-        error: GuestError::from(e),
+        error: crate::runtime::cap_guest_error(GuestError::from(e), p.max_error_bytes),
     })
 }
 

@@ -1,5 +1,7 @@
 //! The engine, the linkers, the epoch ticker, loading one plugin and running one call.
 
+mod watchdog;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use crate::error::{PluginError, Result};
 use crate::grants::{Capability, Grants, Settings};
 use crate::host::{CallClock, Capture, HostState, Limits, PluginMeta, WorkflowHost};
 use crate::manifest::{Manifest, PluginKind};
+use crate::types::GuestError;
 
 /// The contract package this host implements.
 pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
@@ -36,7 +39,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuntimeConfig {
     /// Time limit of one call, in ms of time spent in the guest (time inside host imports such
-    /// as `inference.generate` does not count). Default 2000.
+    /// as `inference.generate` does not count; time blocked in WASI calls such as a sleep does,
+    /// and such a call is cut at the limit). Default 2000.
     pub timeout_ms: u64,
     /// Memory limit of one instance (all its linear memories together), in MiB. Default 64.
     /// A plugin granted `NAME:memory` gets its `capabilities.memory_mb` instead.
@@ -50,7 +54,8 @@ pub struct RuntimeConfig {
     pub grants: Grants,
     /// The operator's overrides of plugins' `[config]` values (`--plugin-config NAME:K=V`).
     pub settings: Settings,
-    /// Most bytes a call may return (a rendered prompt, a tool result...). Default 16 MiB.
+    /// Most bytes a call may return (a rendered prompt, a tool result...); a plugin's own error
+    /// message longer than this is cut to it, with a note. Default 16 MiB.
     pub max_output_bytes: usize,
 }
 
@@ -292,6 +297,7 @@ impl PluginRuntime {
             pre,
             memory_limit: (caps.memory_mb as usize).saturating_mul(1024 * 1024),
             dirs: caps.dirs,
+            max_error_bytes: self.inner.config.max_output_bytes,
         })
     }
 
@@ -368,16 +374,28 @@ impl PluginRuntime {
         >,
     {
         let _active = self.inner.ticker.enter();
+        // The epoch deadline stops guest code; the watchdog also stops a guest blocked in a
+        // host call (a WASI sleep or read) at the same deadline.
+        let watch = watchdog::Watch::start(Duration::from_millis(self.inner.config.timeout_ms));
+        let host = host.map(|h| watchdog::watched(h, watch.clone()));
         let mut store = self.new_store(plugin, host)?;
-        let result = async {
+        let call = async {
             let instance = match &plugin.pre {
                 Pre::Template(p) => Instance::Template(p.instantiate_async(&mut store).await?),
                 Pre::Tool(p) => Instance::Tool(p.instantiate_async(&mut store).await?),
                 Pre::Workflow(p) => Instance::Workflow(p.instantiate_async(&mut store).await?),
             };
             f(&mut store, instance).await
-        }
-        .await;
+        };
+        let result = match watchdog::run_until_deadline(&watch, call).await {
+            Some(result) => result,
+            None => {
+                store.data_mut().clock.timed_out = true;
+                Err(wasmtime::format_err!(
+                    "the plugin was blocked in a host call past its time limit"
+                ))
+            }
+        };
         let state = store.data();
         let out = result.map_err(|e| classify(plugin, state, e));
         state.flush_stdio();
@@ -406,6 +424,38 @@ pub(crate) struct LoadedPlugin {
     pub pre: Pre,
     pub memory_limit: usize,
     pub dirs: Vec<PathBuf>,
+    /// Most bytes of a message the plugin returns in its own error (as for results:
+    /// [`RuntimeConfig::max_output_bytes`]); see [`cap_guest_error`].
+    pub max_error_bytes: usize,
+}
+
+/// `error` with its message cut to `limit` bytes (at a character boundary) and a note that
+/// says so, when it is longer. A plugin's error is as much its output as a result is, and
+/// must not carry more.
+pub(crate) fn cap_guest_error(error: GuestError, limit: usize) -> GuestError {
+    let cap = |message: String| {
+        if message.len() <= limit {
+            return message;
+        }
+        let mut end = limit;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(
+            "{}... (truncated: the plugin's error message was {} bytes, more than the \
+             {limit}-byte output limit)",
+            &message[..end],
+            message.len()
+        )
+    };
+    match error {
+        GuestError::InvalidInput(m) => GuestError::InvalidInput(cap(m)),
+        GuestError::NotFound(m) => GuestError::NotFound(cap(m)),
+        GuestError::Unsupported(m) => GuestError::Unsupported(cap(m)),
+        GuestError::Denied(m) => GuestError::Denied(cap(m)),
+        GuestError::LimitExceeded(m) => GuestError::LimitExceeded(cap(m)),
+        GuestError::Failed(m) => GuestError::Failed(cap(m)),
+    }
 }
 
 pub(crate) enum Pre {

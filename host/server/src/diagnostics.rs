@@ -160,6 +160,7 @@ impl Banner<'_> {
         for (method, path, what) in ROUTES {
             let _ = writeln!(s, "  {method:<5} {path:<22} {}", c.dim(what));
         }
+        let _ = writeln!(s, "chat page: http://{}/", self.addr);
         let _ = writeln!(
             s,
             "{} {}",

@@ -75,6 +75,9 @@ pub enum ServerError {
         /// Why.
         reason: String,
     },
+    /// Pulling or deleting a model (`/api/pull`, `/api/delete`) failed.
+    #[error(transparent)]
+    Hub(#[from] shimmy_hub::HubError),
 }
 
 impl From<CoreError> for ServerError {
@@ -125,6 +128,7 @@ impl ServerError {
             ServerError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::Hub(e) => hub_status(e),
             ServerError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -153,6 +157,7 @@ impl ServerError {
             ServerError::RouteNotFound { .. } => "route_not_found",
             ServerError::MethodNotAllowed { .. } => "method_not_allowed",
             ServerError::PayloadTooLarge { .. } => "payload_too_large",
+            ServerError::Hub(e) => hub_code(e),
             ServerError::Bind { .. } => "bind_failed",
         }
     }
@@ -301,6 +306,41 @@ fn engine_code(e: &EngineError) -> &'static str {
         EngineError::WorkflowFailed { error, .. } => plugin_code(error),
         EngineError::WorkflowLimit { .. } => "workflow_limit_exceeded",
         EngineError::Internal(_) => "internal_error",
+    }
+}
+
+/// The status of a failed pull or delete.
+fn hub_status(e: &shimmy_hub::HubError) -> StatusCode {
+    use shimmy_hub::HubError as H;
+    match e {
+        _ if e.is_not_found() => StatusCode::NOT_FOUND,
+        _ if e.is_bad_request() => StatusCode::BAD_REQUEST,
+        H::Gated { .. } | H::Unauthorized { .. } => StatusCode::FORBIDDEN,
+        H::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        H::Network { .. }
+        | H::Http { .. }
+        | H::Protocol { .. }
+        | H::Corrupt { .. }
+        | H::IncompleteSplit { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error `code` of a failed pull or delete.
+fn hub_code(e: &shimmy_hub::HubError) -> &'static str {
+    use shimmy_hub::HubError as H;
+    match e {
+        H::BadReference { .. } => "invalid_model_reference",
+        H::RepoNotFound { .. } | H::RevisionNotFound { .. } => "repo_not_found",
+        H::FileNotFound { .. } | H::QuantNotFound { .. } | H::NoGguf { .. } => "file_not_found",
+        H::Ambiguous { .. } => "ambiguous_model",
+        H::Gated { .. } | H::Unauthorized { .. } => "hub_unauthorized",
+        H::NoSpace { .. } => "no_space",
+        H::Corrupt { .. } => "download_corrupt",
+        H::Cancelled => "cancelled",
+        H::NotInCache(_) => "not_in_cache",
+        H::Io { .. } => "cache_not_writable",
+        _ => "hub_unreachable",
     }
 }
 

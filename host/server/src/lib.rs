@@ -35,6 +35,7 @@ pub mod routes;
 pub mod state;
 pub mod stream;
 pub mod tools;
+pub mod ui;
 pub mod wire;
 pub mod workflow_api;
 
@@ -152,12 +153,13 @@ impl Server {
             .iter()
             .map(|f| (f.source.clone(), f.error.to_string()))
             .collect();
+        let catalog = engine.models().catalog();
         diagnostics::Banner {
             version,
             backend: engine.backend().name(),
             devices: &devices,
             config: engine.config(),
-            catalog: engine.models().catalog(),
+            catalog: &catalog,
             plugins: &plugins,
             plugin_failures: &failures,
             addr: self.addr,

@@ -372,6 +372,7 @@ mod tests {
                 kv_cache: 1 << 20,
                 compute: 512,
             }],
+            placement: None,
         };
         let text = m.render(&[status], &[]);
         for needle in [

@@ -7,18 +7,23 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::error::{flavor_of, ApiError, ServerError};
 use crate::state::SharedState;
-use crate::{native, ollama, openai, tools, workflow_api};
+use crate::{native, ollama, openai, tools, ui, workflow_api};
 
 /// Builds the router over `state`.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
-        .route("/", get(root))
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::to_index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
+        .route("/api/pull", post(ollama::pull::pull))
+        .route("/api/delete", delete(ollama::pull::delete))
         .route("/v1/chat/completions", post(openai::chat::handler))
         .route("/v1/completions", post(openai::completions::handler))
         .route("/v1/models", get(openai::models::list))
@@ -43,10 +48,6 @@ pub fn router(state: SharedState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-async fn root() -> &'static str {
-    "shimmy-host is running\n"
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

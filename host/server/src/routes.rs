@@ -3,6 +3,7 @@
 
 /// Every route: method, path, what it does (shown in the startup banner).
 pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/", "the chat page (also /ui/)"),
     (
         "POST",
         "/v1/chat/completions",
@@ -28,6 +29,16 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/show", "Ollama: model details"),
     ("GET", "/api/ps", "Ollama: models loaded"),
     ("GET", "/api/version", "Ollama: version"),
+    (
+        "POST",
+        "/api/pull",
+        "Ollama: pull hf.co/ORG/NAME:QUANT from Hugging Face (NDJSON progress)",
+    ),
+    (
+        "DELETE",
+        "/api/delete",
+        "Ollama: delete a pulled model from the Hugging Face cache",
+    ),
     ("GET", "/health", "readiness, models and slot usage"),
     ("GET", "/metrics", "Prometheus metrics"),
     ("POST", "/tokenize", "text to token ids"),

@@ -22,6 +22,7 @@ use graph::Edge;
 pub const HOST_CRATES: &[&str] = &[
     "host/core/src/lib.rs",
     "host/plugins/src/lib.rs",
+    "host/hub/src/lib.rs",
     "host/engine/src/lib.rs",
     "host/server/src/lib.rs",
     "host/cli/src/main.rs",

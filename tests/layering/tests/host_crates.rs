@@ -17,6 +17,32 @@ fn host_crates_have_no_module_cycles() {
 }
 
 #[test]
+fn every_workspace_member_is_checked() {
+    // A crate added to the workspace but not to HOST_CRATES would escape the checker.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap();
+    let members = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = ["))
+        .expect("a `members = [...]` line in the root Cargo.toml");
+    let members: Vec<&str> = members
+        .trim_end_matches(']')
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .collect();
+    assert!(members.len() >= 8, "{members:?}");
+    for member in members {
+        assert!(
+            shimmy_layering::HOST_CRATES
+                .iter()
+                .any(|root| root.starts_with(&format!("{member}/src/"))),
+            "{member} is a workspace member missing from shimmy_layering::HOST_CRATES"
+        );
+    }
+}
+
+#[test]
 fn a_cycle_across_files_is_reported_with_its_imports() {
     let dir = std::env::temp_dir().join(format!("shimmy-layering-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("b")).unwrap();

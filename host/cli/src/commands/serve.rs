@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
     config.keep_alive = args.keep_alive;
     config.workflow_limits = workflow_limits(&args.workflow_limits)?;
     config.max_loaded_models = args.max_loaded_models;
+    config.hub = shimmy_hub::HubSettings::from_env();
     let preload: Vec<String> = if args.preload {
         parts
             .catalog

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use shimmy_core::backend::Backend;
+use shimmy_core::backend::{Backend, ModelOptions};
 use shimmy_engine::{Catalog, Engine, EngineConfig, WorkflowLimits};
 use shimmy_plugins::PluginRegistry;
 
@@ -40,7 +40,7 @@ pub(super) fn prepare(ctx: &Context, models: &[String]) -> Result<Parts> {
         models
             .iter()
             .map(|asked| {
-                let path = report.resolve(asked)?;
+                let path = ctx.resolve(&report, asked)?;
                 let name = report
                     .find(asked)
                     .map_or_else(|| model_name(asked), |m| m.name.clone());
@@ -80,7 +80,10 @@ pub(super) fn engine_config(
         max_queue,
         prompt_chunk: model_args.batch_size,
         operator_templates,
-        model_options,
+        model_options: ModelOptions {
+            parallel,
+            ..model_options
+        },
         ..EngineConfig::default()
     })
 }

@@ -34,6 +34,44 @@ pub struct ModelOptions {
     /// Most device memory the model may use on the GPU, in MiB (weights, KV cache and compute
     /// buffers for `Auto`; weights for the fixed modes, checked before loading).
     pub vram_budget_mb: Option<u64>,
+    /// Sequences (server slots) the model will serve at once: the KV cache the placement is
+    /// planned for holds `parallel` contexts of `ctx_size` tokens.
+    pub parallel: u32,
+    /// Tokens per micro-batch (`--ubatch-size`); `None` lets the placement choose (larger when
+    /// MoE experts live in host memory). Between 1 and the context size.
+    pub ubatch_size: Option<u32>,
+    /// Where the server's scheduler draws tokens (`--device-sampling`).
+    pub device_sampling: DeviceSampling,
+}
+
+/// Whether tokens are drawn on the device (llama.cpp's backend sampling) for requests whose
+/// sampler allows it: greedy, top-k, top-p, min-p, temperature. Grammars, penalties and
+/// log-probabilities always use the CPU chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceSampling {
+    /// On when the model runs on a GPU.
+    #[default]
+    Auto,
+    /// Always (also on the CPU backend).
+    On,
+    /// Never.
+    Off,
+}
+
+impl std::str::FromStr for DeviceSampling {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceSampling::Auto),
+            "on" => Ok(DeviceSampling::On),
+            "off" => Ok(DeviceSampling::Off),
+            other => Err(crate::Error::InvalidOption(format!(
+                "unknown --device-sampling {other:?}; use auto, on or off"
+            ))),
+        }
+    }
 }
 
 /// Default of [`ModelOptions::vram_margin_mb`]: llama.cpp's own default fit margin.
@@ -50,6 +88,9 @@ impl Default for ModelOptions {
             moe: MoeOffload::None,
             vram_margin_mb: DEFAULT_VRAM_MARGIN_MB,
             vram_budget_mb: None,
+            parallel: 1,
+            ubatch_size: None,
+            device_sampling: DeviceSampling::Auto,
         }
     }
 }
@@ -137,6 +178,75 @@ impl DeviceMemory {
             .saturating_add(self.kv_cache)
             .saturating_add(self.compute)
     }
+}
+
+/// How a loaded model's memory divides between host and GPU, as Ollama's `/api/ps` reports it
+/// (`size`, `size_vram`) and `ollama ps` prints it (`35%/65% CPU/GPU`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct MemorySplit {
+    /// Everything the model holds: weights (the tensors' bytes, whatever is memory-mapped),
+    /// KV cache and compute buffers, on every device.
+    pub size: u64,
+    /// The part of `size` on GPU devices.
+    pub size_vram: u64,
+    /// `100% GPU`, `100% CPU` or `C%/G% CPU/GPU`.
+    pub processor: String,
+}
+
+impl MemorySplit {
+    /// The split of `weights` (bytes per device, [`Placement::bytes_per_device`]) and the KV
+    /// cache and compute buffers of `memory`; `host` names host memory.
+    pub fn new(weights: &[(String, u64)], memory: &[DeviceMemory], host: &str) -> Self {
+        let mut size = 0u64;
+        let mut vram = 0u64;
+        let mut add = |device: &str, bytes: u64| {
+            size = size.saturating_add(bytes);
+            if device != host {
+                vram = vram.saturating_add(bytes);
+            }
+        };
+        for (device, bytes) in weights {
+            add(device, *bytes);
+        }
+        for m in memory {
+            add(&m.device, m.kv_cache.saturating_add(m.compute));
+        }
+        let processor = match (size, vram) {
+            (0, _) => "100% CPU".to_string(),
+            (s, v) if v == s => "100% GPU".to_string(),
+            (_, 0) => "100% CPU".to_string(),
+            (s, v) => {
+                let gpu = ((v as f64 / s as f64) * 100.0).round().clamp(1.0, 99.0) as u32;
+                format!("{}%/{gpu}% CPU/GPU", 100 - gpu)
+            }
+        };
+        MemorySplit {
+            size,
+            size_vram: vram,
+            processor,
+        }
+    }
+}
+
+/// Where a loaded model is: its memory split and MoE placement, as `/health` reports it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PlacementSummary {
+    /// Host/GPU split of its memory.
+    #[serde(flatten)]
+    pub split: MemorySplit,
+    /// Layers on the GPU.
+    pub gpu_layers: u32,
+    /// MoE expert tensors in host memory.
+    pub expert_tensors_host: usize,
+    /// MoE expert tensors in the model.
+    pub expert_tensors_total: usize,
+    /// Layers with at least one expert tensor in host memory.
+    pub expert_layers_host: u32,
+    /// Tokens per micro-batch.
+    pub ubatch: u32,
+    /// What the planner expected on the GPU, if it planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<crate::planner::DeviceEstimate>,
 }
 
 /// Sampling settings. `temperature <= 0` means greedy decoding.
@@ -387,6 +497,28 @@ pub trait LoadedModel: Send + Sync {
     fn memory(&self) -> Vec<DeviceMemory> {
         Vec::new()
     }
+    /// How its memory divides between host and GPU (weights from [`Self::placement`], KV
+    /// cache and compute buffers from [`Self::memory`]).
+    fn memory_split(&self) -> MemorySplit {
+        MemorySplit::new(
+            &self.placement().bytes_per_device,
+            &self.memory(),
+            crate::placement::HOST_DEVICE,
+        )
+    }
+    /// Its memory split and MoE placement in one (for `/health`).
+    fn placement_summary(&self) -> PlacementSummary {
+        let p = self.placement();
+        PlacementSummary {
+            split: self.memory_split(),
+            gpu_layers: p.gpu_layers,
+            expert_tensors_host: p.expert_tensors_host,
+            expert_tensors_total: p.expert_tensors_total,
+            expert_layers_host: p.layers_offloaded_by_moe,
+            ubatch: p.ubatch,
+            planned: p.estimate.clone(),
+        }
+    }
     /// Text to token ids.
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>>;
     /// Token ids to text (lossy for ids that do not end on a character boundary).
@@ -424,5 +556,51 @@ pub trait Backend: Send + Sync {
             "the {} engine cannot constrain output to a JSON schema",
             self.name()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mem(device: &str, kv: u64, compute: u64) -> DeviceMemory {
+        DeviceMemory {
+            device: device.into(),
+            model: 999, // llama.cpp's mapped span: not used for the split
+            kv_cache: kv,
+            compute,
+        }
+    }
+
+    #[test]
+    fn memory_split_like_ollama_ps() {
+        let weights = vec![("CUDA0".to_string(), 600), ("CPU".to_string(), 300)];
+        let split = MemorySplit::new(&weights, &[mem("CUDA0", 80, 20), mem("CPU", 0, 0)], "CPU");
+        assert_eq!((split.size, split.size_vram), (1000, 700));
+        assert_eq!(split.processor, "30%/70% CPU/GPU");
+        let gpu = MemorySplit::new(&[("CUDA0".to_string(), 10)], &[], "CPU");
+        assert_eq!(gpu.processor, "100% GPU");
+        let cpu = MemorySplit::new(&[("CPU".to_string(), 10)], &[mem("CPU", 5, 5)], "CPU");
+        assert_eq!((cpu.size_vram, cpu.processor.as_str()), (0, "100% CPU"));
+        let tiny = MemorySplit::new(
+            &[("CUDA0".to_string(), 1), ("CPU".to_string(), 10_000)],
+            &[],
+            "CPU",
+        );
+        assert_eq!(
+            tiny.processor, "99%/1% CPU/GPU",
+            "a GPU share never rounds to 0%"
+        );
+    }
+
+    #[test]
+    fn device_sampling_values() {
+        assert_eq!("ON".parse::<DeviceSampling>().unwrap(), DeviceSampling::On);
+        assert_eq!(
+            "auto".parse::<DeviceSampling>().unwrap(),
+            DeviceSampling::Auto
+        );
+        let err = "gpu".parse::<DeviceSampling>().unwrap_err().to_string();
+        assert!(err.contains("auto, on or off"), "{err}");
     }
 }

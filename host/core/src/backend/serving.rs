@@ -82,6 +82,8 @@ pub struct SchedulerStats {
     pub generated_tokens: u64,
     /// Batches decoded since start.
     pub steps: u64,
+    /// Of the generated tokens, those drawn on the device (backend sampling).
+    pub device_sampled_tokens: u64,
 }
 
 /// A running continuous-batching scheduler for one model.

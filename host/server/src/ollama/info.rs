@@ -63,22 +63,15 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
             let expires = l
                 .expires_at()
                 .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
-            let vram: u64 = l
-                .model
-                .placement()
-                .bytes_per_device
-                .iter()
-                .filter(|(device, _)| device != shimmy_core::placement::HOST_DEVICE)
-                .map(|(_, bytes)| *bytes)
-                .sum();
+            let split = l.model.memory_split();
             Some(json!({
                 "name": l.name,
                 "model": l.name,
-                "size": entry.size_bytes,
+                "size": split.size,
                 "digest": entry.digest,
                 "details": details(entry),
                 "expires_at": rfc3339(expires),
-                "size_vram": vram,
+                "size_vram": split.size_vram,
                 "context_length": l.scheduler.stats().ctx_per_sequence,
                 "template": l.template.name,
             }))
@@ -115,7 +108,7 @@ pub async fn show(
         "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
         "parameters": "",
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
-        "details": details(entry),
+        "details": details(&entry),
         "model_info": info,
         "capabilities": ["completion"],
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),

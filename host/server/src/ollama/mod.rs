@@ -1,9 +1,11 @@
 //! Ollama-compatible routes (`/api/generate`, `/api/chat`, `/api/tags`, `/api/show`,
-//! `/api/ps`, `/api/version`): NDJSON streams by default, `{"error": "..."}` errors.
+//! `/api/ps`, `/api/version`, `/api/pull`, `/api/delete`): NDJSON streams by default,
+//! `{"error": "..."}` errors.
 
 pub mod chat;
 pub mod generate;
 pub mod info;
+pub mod pull;
 pub mod response;
 pub mod types;
 

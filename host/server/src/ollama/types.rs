@@ -1,4 +1,5 @@
-//! Ollama request bodies (`/api/generate`, `/api/chat`, `/api/show`) as typed structs, and
+//! Ollama request bodies (`/api/generate`, `/api/chat`, `/api/show`, `/api/pull`,
+//! `/api/delete`) as typed structs, and
 //! their conversion into one engine [`Job`] (or a load / unload of the model).
 //!
 //! `/api/generate` also takes shimmy's own body (`messages`, and `max_tokens`,
@@ -117,6 +118,73 @@ impl ShowRequest {
             .or(text(self.name))
             .ok_or_else(|| ServerError::invalid("model", "`model` is required"))
     }
+}
+
+/// A `/api/pull` body: `{"model": "hf.co/ORG/NAME:QUANT", "stream": true}` (`name` is
+/// accepted too; Ollama's `insecure`, `username` and `password` are read and have no effect
+/// on a pull from Hugging Face).
+#[derive(Debug, Deserialize)]
+pub struct PullRequest {
+    model: Option<Text>,
+    name: Option<Text>,
+    stream: Option<Flag>,
+    #[serde(rename = "insecure")]
+    _insecure: Option<IgnoredAny>,
+    #[serde(rename = "username")]
+    _username: Option<IgnoredAny>,
+    #[serde(rename = "password")]
+    _password: Option<IgnoredAny>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for PullRequest {
+    const READER: &'static str = "by /api/pull";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+impl PullRequest {
+    /// The reference to pull, and whether progress is streamed (the default).
+    pub fn into_parts(self) -> Result<(String, bool), ServerError> {
+        let model = model_name(self.model, self.name)?;
+        Ok((model, self.stream.is_none_or(|f| f.0)))
+    }
+}
+
+/// A `/api/delete` body: `{"model": NAME}` (`name` is accepted too).
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    model: Option<Text>,
+    name: Option<Text>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for DeleteRequest {
+    const READER: &'static str = "by /api/delete";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+impl DeleteRequest {
+    /// The model to delete.
+    pub fn model(self) -> Result<String, ServerError> {
+        model_name(self.model, self.name)
+    }
+}
+
+/// `model`, else `name`, trimmed; one of them is required.
+fn model_name(model: Option<Text>, name: Option<Text>) -> Result<String, ServerError> {
+    [model, name]
+        .into_iter()
+        .filter_map(|t| text(t).map(|s| s.trim().to_string()))
+        .find(|s| !s.is_empty())
+        .ok_or_else(|| ServerError::invalid("model", "`model` is required"))
 }
 
 /// Ollama's `options`.

@@ -41,5 +41,5 @@ pub async fn get_one(
     Path(model): Path<String>,
 ) -> Result<Json<Value>, OpenAiError> {
     let entry = state.engine.models().resolve(Some(&model))?;
-    Ok(Json(model_object(entry)))
+    Ok(Json(model_object(&entry)))
 }
