@@ -7,7 +7,8 @@ use shimmy_core::backend::{FinishReason, Flow, GenerateEvent, GenerateRequest, G
 use shimmy_core::stream::{StopMatcher, Utf8Decoder};
 use shimmy_core::{Error, Result};
 
-use crate::model::{explain, LlamaLoaded};
+use crate::logging::explain;
+use crate::model::LlamaLoaded;
 use crate::sampler::TokenSampler;
 
 /// Runs `request` on a fresh context of `loaded`, streaming text into `sink`.

@@ -10,6 +10,7 @@ mod context_params;
 mod engine;
 mod generate;
 pub mod libraries;
+mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;

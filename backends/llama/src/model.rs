@@ -13,19 +13,16 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use shimmy_core::backend::{
-    DeviceInfo, DeviceMemory, DeviceSampling, Flow, GenerateEvent, GenerateRequest,
-    GenerateSummary, LoadedModel, ModelInfo, ModelOptions,
-};
+use shimmy_core::backend::{DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
 use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
-use shimmy_core::serving::{Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 
+use crate::context_params;
+use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
 use crate::raw_context::RawContext;
-use crate::{context_params, generate, logging, scheduler};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -58,9 +55,9 @@ pub struct LlamaLoaded {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct MemoryState {
     /// Weight bytes per device.
-    model: BTreeMap<String, u64>,
+    pub(crate) model: BTreeMap<String, u64>,
     /// (KV cache, compute) bytes per device of the latest context.
-    context: BTreeMap<String, (u64, u64)>,
+    pub(crate) context: BTreeMap<String, (u64, u64)>,
 }
 
 /// The device a ggml buffer belongs to: the GPU when the buffer is named after it
@@ -309,82 +306,6 @@ fn default_threads() -> i32 {
         .unwrap_or(4)
 }
 
-impl LoadedModel for LlamaLoaded {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    fn placement(&self) -> &Placement {
-        &self.placement
-    }
-
-    fn memory(&self) -> Vec<DeviceMemory> {
-        let state = self
-            .memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut names: Vec<String> = state
-            .model
-            .keys()
-            .chain(state.context.keys())
-            .cloned()
-            .collect();
-        names.sort_by_key(|n| (n == HOST_DEVICE, n.clone()));
-        names.dedup();
-        names
-            .into_iter()
-            .map(|device| {
-                let (kv_cache, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
-                DeviceMemory {
-                    model: state.model.get(&device).copied().unwrap_or(0),
-                    kv_cache,
-                    compute,
-                    device,
-                }
-            })
-            .collect()
-    }
-
-    fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
-        Ok(self
-            .tokens(text, add_bos, parse_special)?
-            .into_iter()
-            .map(|t| t.0 as u32)
-            .collect())
-    }
-
-    fn detokenize(&self, tokens: &[u32]) -> Result<String> {
-        let n_vocab = self.info.n_vocab;
-        let mut bytes = Vec::new();
-        for &id in tokens {
-            if id >= n_vocab {
-                return Err(Error::Tokenize(format!(
-                    "token id {id} is outside the vocabulary (0..{n_vocab})"
-                )));
-            }
-            bytes.extend(
-                self.model
-                    .vocab()
-                    .token_to_piece(LlamaToken(id as i32), false, None),
-            );
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
-
-    fn generate(
-        &self,
-        request: &GenerateRequest,
-        sink: &mut dyn FnMut(GenerateEvent) -> Flow,
-    ) -> Result<GenerateSummary> {
-        generate::run(self, request, sink)
-    }
-
-    fn serve(self: Arc<Self>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
-        scheduler::start(self, options)
-    }
-}
-
 impl LlamaLoaded {
     /// Tokenizes with llama.cpp's tokenizer.
     pub(crate) fn tokens(
@@ -469,15 +390,5 @@ impl LlamaLoaded {
             .unwrap_or_else(PoisonError::into_inner)
             .context = context;
         Ok(ctx)
-    }
-}
-
-/// Adds llama.cpp's own recent warnings/errors to a message.
-pub(crate) fn explain(message: String) -> String {
-    let problems = logging::take_recent_problems();
-    if problems.is_empty() {
-        message
-    } else {
-        format!("{message} ({})", problems.join("; "))
     }
 }

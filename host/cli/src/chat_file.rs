@@ -1,12 +1,12 @@
-//! Reading chats given as JSON (OpenAI-style messages) into the plugin contract's messages.
+//! Reading chats given as JSON (OpenAI-style messages) into the plugin contract's messages,
+//! checked by the engine's message validator.
 
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
+use shimmy_engine::messages;
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
-
-const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
 /// Reads `path`: a JSON list of messages, or an object with a `messages` list.
 pub fn read(path: &Path) -> Result<Vec<ChatMessage>> {
@@ -32,10 +32,13 @@ pub fn parse(value: &Value) -> Result<Vec<ChatMessage>> {
     if list.is_empty() {
         bail!("the chat has no messages");
     }
-    list.iter()
+    let chat = list
+        .iter()
         .enumerate()
         .map(|(i, m)| message(m).with_context(|| format!("message {i}")))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    messages::validate(&chat)?;
+    Ok(chat)
 }
 
 fn message(value: &Value) -> Result<ChatMessage> {
@@ -46,9 +49,6 @@ fn message(value: &Value) -> Result<ChatMessage> {
         .get("role")
         .and_then(Value::as_str)
         .context("\"role\" is missing or not a string")?;
-    if !ROLES.contains(&role) {
-        bail!("role \"{role}\" is not one of {}", ROLES.join(", "));
-    }
     let content = match obj.get("content") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),

@@ -174,7 +174,7 @@ pub struct ServeArgs {
         allow_hyphen_values = true,
         value_name = "DURATION"
     )]
-    pub keep_alive: shimmy_server::KeepAlive,
+    pub keep_alive: shimmy_engine::KeepAlive,
     /// Most models loaded at once; the least recently used idle one is unloaded to make room.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub max_loaded_models: usize,

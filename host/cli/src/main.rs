@@ -27,6 +27,7 @@ mod commands;
 mod logging;
 mod operator_config;
 mod plugin_host;
+mod progress;
 mod report;
 
 use std::process::ExitCode;

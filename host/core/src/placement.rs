@@ -175,7 +175,32 @@ pub struct Placement {
     /// Tokens per micro-batch the model runs with (0 until the backend sets it).
     pub ubatch: u32,
     /// What the planner expects the model to hold on the GPU (`None` without a GPU).
-    pub estimate: Option<crate::planner::DeviceEstimate>,
+    pub estimate: Option<DeviceEstimate>,
+}
+
+/// What the model will hold on the device, by kind (the planner's estimate,
+/// [`crate::planner`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeviceEstimate {
+    /// The device (`CUDA0`).
+    pub device: String,
+    /// Weights on the device.
+    pub weights: u64,
+    /// KV cache of all slots.
+    pub kv_cache: u64,
+    /// llama.cpp's compute buffers.
+    pub compute: u64,
+    /// The backend's context and scratch pool.
+    pub context: u64,
+    /// The budget planned for, if any.
+    pub budget: Option<u64>,
+}
+
+impl DeviceEstimate {
+    /// Everything together.
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache + self.compute + self.context
+    }
 }
 
 /// Which part of the model a tensor belongs to, for llama.cpp's device assignment.

@@ -14,7 +14,8 @@ use shimmy_core::{Error, Result};
 use super::queue::{Pending, Shared};
 use super::slot::{finish_unstarted, Ending, Job, Phase, Slot};
 use super::Config;
-use crate::model::{explain, LlamaLoaded};
+use crate::logging::explain;
+use crate::model::LlamaLoaded;
 use crate::raw_context::{self, RawBatch, RawContext};
 
 /// Runs the scheduler thread: creates the context, reports on `ready`, then serves until shut

@@ -10,6 +10,7 @@ mod plugin;
 mod probe;
 mod pull;
 mod serve;
+mod setup;
 mod template;
 mod tool;
 mod workflow;
@@ -97,11 +98,6 @@ impl Context {
             eprintln!("{}", engine_line(&engine));
         }
         Ok(engine)
-    }
-
-    /// Resolves a model name or path and loads it.
-    fn load(&self, model: &str, args: &ModelArgs) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
-        self.load_with(model, &model_options(args)?)
     }
 
     /// Resolves a model name or path and loads it with `options`.

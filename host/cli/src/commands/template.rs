@@ -33,7 +33,7 @@ fn render(ctx: &Context, args: TemplateRenderArgs) -> Result<()> {
         model.as_ref(),
         args.template.as_deref(),
     );
-    let rendered = plugins.render_with_tools(&choice, model.as_ref(), messages, tools)?;
+    let rendered = plugins.render(&choice, model.as_ref(), messages, tools)?;
     print!("{}", rendered.prompt);
     eprintln!(
         "template: {} ({}) | stop: {:?} | add_bos: {}",

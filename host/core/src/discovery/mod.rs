@@ -137,12 +137,12 @@ pub struct DiscoveryReport {
 pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
     let mut c = collect::Collector::default();
     if let Some(base) = &cfg.base_gguf {
-        c.scan_root(base, Source::BaseGguf);
+        walk::scan_root(&mut c, base, Source::BaseGguf);
     }
     for dir in &cfg.model_dirs {
-        c.scan_root(dir, Source::ModelDirs);
+        walk::scan_root(&mut c, dir, Source::ModelDirs);
     }
-    c.scan_root(&cfg.cwd.join("models"), Source::ModelsDir);
+    walk::scan_root(&mut c, &cfg.cwd.join("models"), Source::ModelsDir);
     if let Some(hub) = cfg.hub_cache() {
         huggingface::scan(&mut c, &hub);
     }
@@ -154,7 +154,11 @@ pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
         ollama::scan(&mut c, &root);
     }
     if let Some(home) = &cfg.home {
-        c.scan_root(&home.join(".lmstudio").join("models"), Source::LmStudio);
+        walk::scan_root(
+            &mut c,
+            &home.join(".lmstudio").join("models"),
+            Source::LmStudio,
+        );
     }
     c.into_report()
 }

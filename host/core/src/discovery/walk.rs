@@ -6,9 +6,27 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::collect::Collector;
-use super::{Source, MAX_DEPTH};
+use super::{LocationOutcome, Source, MAX_DEPTH};
 use crate::gguf;
 use crate::Error;
+
+/// Searches one root: a model file, or a directory walked up to [`MAX_DEPTH`] deep.
+pub(super) fn scan_root(c: &mut Collector, root: &Path, source: Source) {
+    let index = c.begin_location(root, source);
+    let outcome = match fs::metadata(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => LocationOutcome::Missing,
+        Err(e) => LocationOutcome::Unreadable(e.to_string()),
+        Ok(meta) if meta.is_dir() => {
+            let mut walker = Walker::new(source);
+            match walker.walk(c, root) {
+                Ok(found) => LocationOutcome::Found(found),
+                Err(e) => LocationOutcome::Unreadable(e.to_string()),
+            }
+        }
+        Ok(_) => LocationOutcome::Found(usize::from(consider_file(c, root, source, true))),
+    };
+    c.finish_location(index, outcome);
+}
 
 /// Walks one search root, following symlinks but never the same directory twice.
 pub(super) struct Walker {

@@ -374,7 +374,7 @@ impl Hparams<'_> {
     }
 
     fn check_rope(&self, suffix: &str, n_rot: u64, head: u64, head_key: &str) -> Result<()> {
-        if n_rot <= head && n_rot % 2 == 0 {
+        if n_rot <= head && n_rot & 1 == 0 {
             return Ok(());
         }
         Err(self.invalid(format!(

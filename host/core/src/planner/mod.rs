@@ -30,6 +30,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::gguf::{GgufFile, TensorInfo};
+pub use crate::placement::DeviceEstimate;
 use crate::placement::{format_bytes, layer_expert_pattern, MoeOffload, EXPERT_PATTERN};
 use crate::{Error, Result};
 pub use memory::{ContextShape, DeviceProfile, MIB};
@@ -74,30 +75,6 @@ pub struct PlanRequest {
     pub device: DeviceProfile,
     /// The device's name in reports (`CUDA0`).
     pub device_name: String,
-}
-
-/// What the model will hold on the device, by kind.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct DeviceEstimate {
-    /// The device (`CUDA0`).
-    pub device: String,
-    /// Weights on the device.
-    pub weights: u64,
-    /// KV cache of all slots.
-    pub kv_cache: u64,
-    /// llama.cpp's compute buffers.
-    pub compute: u64,
-    /// The backend's context and scratch pool.
-    pub context: u64,
-    /// The budget planned for, if any.
-    pub budget: Option<u64>,
-}
-
-impl DeviceEstimate {
-    /// Everything together.
-    pub fn total(&self) -> u64 {
-        self.weights + self.kv_cache + self.compute + self.context
-    }
 }
 
 /// The planner's answer.

@@ -1,8 +1,9 @@
 //! Which template plugin a model's chats go through, and the calls into it.
 //!
-//! The choice is the CLI's ([`shimmy_core::template_choice::choose`]: request > operator >
-//! embedded GGUF template > vocabulary / architecture family > `chatml`); rendering and output
-//! parsing are always done by the plugin, never by a format written here.
+//! The one place the choice is made for the server and the CLI alike
+//! ([`shimmy_core::template_choice::choose`]: request > operator > embedded GGUF template >
+//! vocabulary / architecture family > `chatml`); rendering and output parsing are always
+//! done by the plugin, never by a format written here.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use shimmy_plugins::{
     ToolDefinition,
 };
 
-use crate::error::ServerError;
+use crate::error::EngineError;
 
 /// The template plugins and the operator's per-model settings.
 #[derive(Debug, Clone)]
@@ -65,8 +66,8 @@ impl Templates {
             .map(String::as_str)
     }
 
-    /// The choice for a loaded model, exactly as the CLI makes it (special tokens are those
-    /// the tokenizer turns into one token).
+    /// The choice for a loaded model (special tokens are those the tokenizer turns into one
+    /// token).
     pub fn choose(
         &self,
         model_name: &str,
@@ -160,7 +161,7 @@ pub async fn render(
     info: &ModelInfo,
     messages: Vec<ChatMessage>,
     tools: Vec<ToolDefinition>,
-) -> Result<Rendered, ServerError> {
+) -> Result<Rendered, EngineError> {
     let request = RenderRequest {
         messages,
         tools,
@@ -176,6 +177,27 @@ pub async fn parse(
     name: &str,
     output: &str,
     tools: &[ToolDefinition],
-) -> Result<Parsed, ServerError> {
+) -> Result<Parsed, EngineError> {
     Ok(registry.parse_output(name, output, tools).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_choice_matches_names_ignoring_case() {
+        let templates = Templates {
+            names: vec!["chatml".into(), "llama3".into()],
+            families: Vec::new(),
+            operator: BTreeMap::from([("tiny".to_string(), "llama3".to_string())]),
+        };
+        assert_eq!(templates.operator_for("tiny"), Some("llama3"));
+        assert_eq!(templates.operator_for("TINY"), Some("llama3"));
+        assert_eq!(templates.operator_for("other"), None);
+        let choice = templates.choose_with("Tiny", "llama", true, Vec::new(), None);
+        assert_eq!(choice.name, "llama3");
+        let asked = templates.choose_with("Tiny", "llama", true, Vec::new(), Some("chatml"));
+        assert_eq!(asked.name, "chatml");
+    }
 }

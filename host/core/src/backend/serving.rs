@@ -14,8 +14,8 @@
 
 use serde::Serialize;
 
-use crate::backend::Flow;
-use crate::backend::{GenerateEvent, GenerateRequest, GenerateSummary};
+use super::Flow;
+use super::{GenerateEvent, GenerateRequest, GenerateSummary};
 use crate::Result;
 
 /// How a scheduler is set up.

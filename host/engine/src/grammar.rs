@@ -19,7 +19,7 @@ use shimmy_core::backend::Backend;
 use shimmy_core::call_grammar::{forced_call_grammar, CallSyntax, ForcedTool};
 use shimmy_plugins::ToolDefinition;
 
-use crate::error::ServerError;
+use crate::error::EngineError;
 
 /// How the model may use the tools it is offered (OpenAI `tool_choice`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -52,14 +52,14 @@ pub fn forced_call_schema(
     tools: &[ToolDefinition],
     choice: &ToolChoice,
     parallel: bool,
-) -> Result<Option<Value>, ServerError> {
+) -> Result<Option<Value>, EngineError> {
     let chosen: Vec<&ToolDefinition> = match choice {
         ToolChoice::Auto | ToolChoice::None => return Ok(None),
         ToolChoice::Required => tools.iter().collect(),
         ToolChoice::Function(name) => tools.iter().filter(|t| &t.name == name).collect(),
     };
     if chosen.is_empty() {
-        return Err(ServerError::invalid(
+        return Err(EngineError::invalid(
             "tool_choice",
             match choice {
                 ToolChoice::Function(name) => format!(
@@ -103,7 +103,7 @@ pub fn family_call_grammar(
     tools: &[ToolDefinition],
     choice: &ToolChoice,
     parallel: bool,
-) -> Result<String, ServerError> {
+) -> Result<String, EngineError> {
     let chosen: Vec<(usize, &ToolDefinition)> = tools
         .iter()
         .enumerate()
@@ -130,13 +130,13 @@ pub fn family_call_grammar(
 }
 
 /// A tool's parameter schema; an empty or type-less one becomes "any object".
-fn argument_schema(tool: &ToolDefinition, index: usize) -> Result<Value, ServerError> {
+fn argument_schema(tool: &ToolDefinition, index: usize) -> Result<Value, EngineError> {
     let text = tool.parameters_schema.trim();
     let schema: Value = if text.is_empty() {
         json!({})
     } else {
         serde_json::from_str(text).map_err(|e| {
-            ServerError::invalid(
+            EngineError::invalid(
                 format!("tools[{index}].function.parameters"),
                 format!("the parameters of tool \"{}\" are not JSON: {e}", tool.name),
             )
@@ -166,15 +166,15 @@ pub fn schema_grammar(
     backend: &dyn Backend,
     schema: &Value,
     param: &str,
-) -> Result<String, ServerError> {
+) -> Result<String, EngineError> {
     if !schema.is_object() && !schema.is_boolean() {
-        return Err(ServerError::invalid(
+        return Err(EngineError::invalid(
             param,
             format!("`{param}` must be a JSON schema object"),
         ));
     }
     if let Err(e) = jsonschema::meta::validate(schema) {
-        return Err(ServerError::invalid(
+        return Err(EngineError::invalid(
             param,
             format!("`{param}` is not a valid JSON schema: {e}"),
         ));
@@ -185,7 +185,7 @@ pub fn schema_grammar(
     }
     backend
         .json_schema_grammar(&schema.to_string())
-        .map_err(|e| ServerError::unsupported(param, format!("`{param}`: {e}")))
+        .map_err(|e| EngineError::unsupported(param, format!("`{param}`: {e}")))
 }
 
 /// Reads the output of a forced tool call (see [`forced_call_schema`]) back into

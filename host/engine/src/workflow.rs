@@ -1,5 +1,5 @@
-//! Workflow runs: `GET /api/workflows`, `POST /api/workflows/{name}/run`, and the host side
-//! of a run ([`RunHost`]), which `shimmy-host workflow run` uses too.
+//! Workflow runs ([`Engine::run_workflow`]) and the host side of a run ([`RunHost`]), for
+//! `POST /api/workflows/{name}/run` and `shimmy-host workflow run` alike.
 //!
 //! A workflow plugin calls back into the host through its `inference` and `tools` imports.
 //! Here those calls become ordinary jobs on the model's scheduler (so they queue with HTTP
@@ -13,25 +13,20 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Value};
 use shimmy_core::backend::SamplingOptions as CoreSampling;
 use shimmy_plugins::{
-    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, PluginError, PluginKind,
-    SamplingOptions, ToolDefinition, Usage, WorkflowHost,
+    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, PluginError, SamplingOptions,
+    ToolDefinition, Usage, WorkflowHost,
 };
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::UnboundedSender;
 
-use crate::app::{check_fields, json_kind, JsonBody, SharedState};
 use crate::config::WorkflowLimits;
-use crate::error::{OpenAiError, ServerError};
+use crate::engine::Engine;
+use crate::error::EngineError;
 use crate::generation::{self, Input, Job};
 use crate::models::ModelLease;
-use crate::openai::types::finish_reason;
+use crate::tools::parse_result;
 
 /// Longest text kept per step in a trace (the rest is cut, marked with `…`).
 const TRACE_TEXT_CHARS: usize = 2000;
@@ -63,7 +58,7 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// The response body of `POST /api/workflows/{name}/run`.
+    /// The result as `POST /api/workflows/{name}/run` and `workflow run` print it.
     pub fn to_json(&self, workflow: &str) -> Value {
         json!({
             "workflow": workflow,
@@ -92,7 +87,7 @@ struct Record {
 
 /// The host side of one run: serves the plugin's `inference` and `tools` imports.
 pub struct RunHost {
-    state: SharedState,
+    engine: Arc<Engine>,
     model: Option<String>,
     limits: WorkflowLimits,
     record: Mutex<Record>,
@@ -211,22 +206,23 @@ impl RunHost {
 
     /// The run's model, loaded: its name and a lease on it.
     async fn lease(&self) -> Result<(String, ModelLease), GuestError> {
-        let manager = &self.state.manager;
-        let name = manager
-            .resolve(self.model.as_deref())
-            .map_err(guest_error)?
-            .name
-            .clone();
-        let (lease, _) = manager.acquire(&name, None).await.map_err(guest_error)?;
-        Ok((name, lease))
+        let (lease, _) = self
+            .engine
+            .models()
+            .lease(self.model.as_deref(), None)
+            .await
+            .map_err(|e| e.to_guest())?;
+        Ok((lease.name.clone(), lease))
     }
 
     /// Runs a job to its end.
     async fn complete(&self, job: Job) -> Result<generation::Done, GuestError> {
-        let mut generation = generation::start(&self.state, job, false)
+        let mut generation = self
+            .engine
+            .start(job, false)
             .await
-            .map_err(guest_error)?;
-        generation.collect().await.map_err(guest_error)
+            .map_err(|e| e.to_guest())?;
+        generation.collect().await.map_err(|e| e.to_guest())
     }
 }
 
@@ -235,18 +231,6 @@ fn timeout_message(timeout: Duration) -> String {
         "the run took longer than its time limit ({} ms)",
         timeout.as_millis()
     )
-}
-
-/// A server error as the plugin sees it.
-fn guest_error(e: ServerError) -> GuestError {
-    let message = e.to_string();
-    match e.status().as_u16() {
-        400 | 413 | 422 => GuestError::InvalidInput(message),
-        404 => GuestError::NotFound(message),
-        403 => GuestError::Denied(message),
-        501 => GuestError::Unsupported(message),
-        _ => GuestError::Failed(message),
-    }
 }
 
 /// A plugin error (of a tool) as the calling workflow sees it.
@@ -293,7 +277,7 @@ impl WorkflowHost for RunHost {
         match self.complete(job).await {
             Ok(done) => {
                 let usage = usage_of(&done);
-                let finish = finish_reason(&done.summary, false).to_string();
+                let finish = done.stop_reason().to_string();
                 step["status"] = json!("ok");
                 step["text"] = json!(clip(&done.content));
                 step["finish_reason"] = json!(finish);
@@ -339,7 +323,7 @@ impl WorkflowHost for RunHost {
             Ok(done) => {
                 let usage = usage_of(&done);
                 let called = !done.tool_calls.is_empty();
-                let finish = finish_reason(&done.summary, called).to_string();
+                let finish = done.finish_reason().to_string();
                 step["status"] = json!("ok");
                 step["content"] = json!(clip(&done.content));
                 if called {
@@ -382,7 +366,7 @@ impl WorkflowHost for RunHost {
     }
 
     async fn list_tools(&self) -> Vec<ToolDefinition> {
-        self.state.tools().await.definitions()
+        self.engine.tools().await.definitions()
     }
 
     async fn invoke_tool(&self, name: String, arguments: String) -> Result<String, GuestError> {
@@ -392,13 +376,16 @@ impl WorkflowHost for RunHost {
             "step": n,
             "kind": "tool",
             "tool": name,
-            "arguments": crate::tools::parse_result(&arguments),
+            "arguments": parse_result(&arguments),
         });
-        let catalog = self.state.tools().await;
-        match catalog.invoke(&self.state.plugins, &name, &arguments).await {
+        let catalog = self.engine.tools().await;
+        match catalog
+            .invoke(self.engine.plugins(), &name, &arguments)
+            .await
+        {
             Ok(result) => {
                 step["status"] = json!("ok");
-                step["result"] = crate::tools::parse_result(&clip(&result));
+                step["result"] = parse_result(&clip(&result));
                 self.end(step, None, started);
                 Ok(result)
             }
@@ -407,17 +394,30 @@ impl WorkflowHost for RunHost {
     }
 }
 
-/// Runs a workflow to its end (or its first limit). `progress` receives
-/// `{"event": "step", "step": {...}}` for every step as it ends.
-pub async fn run(
-    state: &SharedState,
+impl Engine {
+    /// Runs a workflow to its end (or its first limit). `progress` receives
+    /// `{"event": "step", "step": {...}}` for every step as it ends.
+    pub async fn run_workflow(
+        self: &Arc<Self>,
+        request: RunRequest,
+        progress: Option<UnboundedSender<Value>>,
+    ) -> Result<RunOutcome, EngineError> {
+        run(self, request, progress).await
+    }
+}
+
+async fn run(
+    engine: &Arc<Engine>,
     request: RunRequest,
     progress: Option<UnboundedSender<Value>>,
-) -> Result<RunOutcome, ServerError> {
+) -> Result<RunOutcome, EngineError> {
     // Unknown or wrong-kind plugins fail before anything runs.
-    state.plugins.describe_workflow(&request.workflow).await?;
+    engine
+        .plugins()
+        .describe_workflow(&request.workflow)
+        .await?;
     let host = Arc::new(RunHost {
-        state: state.clone(),
+        engine: engine.clone(),
         model: request.model.clone(),
         limits: request.limits,
         record: Mutex::new(Record::default()),
@@ -427,8 +427,8 @@ pub async fn run(
     let input = request.input.to_string();
     let result = tokio::time::timeout(
         request.limits.timeout,
-        state
-            .plugins
+        engine
+            .plugins()
             .run_workflow(&request.workflow, &input, host.clone()),
     )
     .await;
@@ -441,7 +441,7 @@ pub async fn run(
     let result = match result {
         Ok(result) if !late => result,
         _ => {
-            return Err(ServerError::WorkflowLimit {
+            return Err(EngineError::WorkflowLimit {
                 workflow,
                 limit: "timeout",
                 message: timeout_message(request.limits.timeout),
@@ -450,7 +450,7 @@ pub async fn run(
         }
     };
     if let Some((limit, message)) = record.limit {
-        return Err(ServerError::WorkflowLimit {
+        return Err(EngineError::WorkflowLimit {
             workflow,
             limit,
             message,
@@ -459,172 +459,15 @@ pub async fn run(
     }
     match result {
         Ok(output) => Ok(RunOutcome {
-            output: crate::tools::parse_result(&output),
+            output: parse_result(&output),
             trace: record.trace,
             usage: record.usage,
             duration,
         }),
-        Err(error) => Err(ServerError::WorkflowFailed {
+        Err(error) => Err(EngineError::WorkflowFailed {
             workflow,
             error: Box::new(error),
             trace: record.trace,
         }),
     }
-}
-
-/// `GET /api/workflows`: `{"workflows": [{"name", "description", "input_schema", "plugin"}]}`.
-pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, OpenAiError> {
-    let mut workflows = Vec::new();
-    for plugin in state.plugins.names(PluginKind::Workflow) {
-        match state.plugins.describe_workflow(&plugin).await {
-            Ok(info) => workflows.push(json!({
-                "name": plugin,
-                "title": info.name,
-                "description": info.description,
-                "input_schema": serde_json::from_str::<Value>(&info.input_schema)
-                    .unwrap_or(Value::String(info.input_schema)),
-            })),
-            Err(e) => workflows.push(json!({"name": plugin, "error": e.to_string()})),
-        }
-    }
-    Ok(Json(json!({ "workflows": workflows })))
-}
-
-/// Reads the body of a run request: `{"input", "model"?, "stream"?, "limits"?: {"max_steps",
-/// "max_tokens", "timeout_ms"}}`. Request limits may only lower the server's.
-pub fn parse_run(
-    name: String,
-    body: &Value,
-    server: WorkflowLimits,
-) -> Result<(RunRequest, bool), ServerError> {
-    check_fields(
-        body,
-        &["input", "model", "stream", "limits"],
-        "by /api/workflows/{name}/run",
-    )?;
-    let input = body.get("input").cloned().unwrap_or(Value::Null);
-    let model = match body.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "model",
-                format!("`model` must be a string, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let stream = match body.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "stream",
-                format!("`stream` must be true or false, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let mut limits = server;
-    match body.get("limits") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(o)) => {
-            for (key, v) in o {
-                let at = format!("limits.{key}");
-                let n = v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                    ServerError::invalid(
-                        at.clone(),
-                        format!("`{at}` must be a positive integer, not {v}"),
-                    )
-                })?;
-                match key.as_str() {
-                    "max_steps" => {
-                        limits.max_steps = limits.max_steps.min(u32::try_from(n).unwrap_or(u32::MAX))
-                    }
-                    "max_tokens" => limits.max_tokens = limits.max_tokens.min(n),
-                    "timeout_ms" => {
-                        limits.timeout = limits.timeout.min(Duration::from_millis(n))
-                    }
-                    _ => {
-                        return Err(ServerError::invalid(
-                            at,
-                            format!(
-                                "`{key}` is not a workflow limit; use max_steps, max_tokens or timeout_ms"
-                            ),
-                        ))
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "limits",
-                format!("`limits` must be an object, not {}", json_kind(other)),
-            ))
-        }
-    }
-    Ok((
-        RunRequest {
-            workflow: name,
-            input,
-            model,
-            limits,
-        },
-        stream,
-    ))
-}
-
-/// `POST /api/workflows/{name}/run`: the result with its trace, or with `stream: true` a
-/// server-sent event stream: `step` events as steps end, then `done` (the result) or `error`
-/// (the error body, with the trace).
-pub async fn run_handler(
-    State(state): State<SharedState>,
-    Path(name): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Response, OpenAiError> {
-    let (request, stream) = parse_run(name, &body, state.manager.config().workflow_limits)?;
-    if !stream {
-        let workflow = request.workflow.clone();
-        let outcome = run(&state, request, None).await?;
-        return Ok(Json(outcome.to_json(&workflow)).into_response());
-    }
-    // Fail before streaming when the workflow does not exist.
-    state.plugins.describe_workflow(&request.workflow).await?;
-    let (tx, rx) = unbounded_channel::<Value>();
-    let workflow = request.workflow.clone();
-    let runner = tx.clone();
-    tokio::spawn(async move {
-        let _ = runner.send(json!({"event": "started", "workflow": workflow}));
-        let end = match run(&state, request, Some(runner.clone())).await {
-            Ok(outcome) => json!({"event": "done", "result": outcome.to_json(&workflow)}),
-            Err(e) => json!({
-                "event": "error",
-                "status": e.status().as_u16(),
-                "error": e.body(crate::error::Flavor::OpenAi),
-            }),
-        };
-        let _ = runner.send(end);
-    });
-    drop(tx);
-    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-        let mut v = rx.recv().await?;
-        let event = v
-            .as_object_mut()
-            .and_then(|o| o.remove("event"))
-            .and_then(|e| e.as_str().map(str::to_string))
-            .unwrap_or_else(|| "message".into());
-        let payload = match event.as_str() {
-            "done" => v["result"].take(),
-            "step" => v["step"].take(),
-            _ => v,
-        };
-        let frame = format!("event: {event}\ndata: {payload}\n\n");
-        Some((Ok::<_, std::convert::Infallible>(Bytes::from(frame)), rx))
-    });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(frames),
-    )
-        .into_response())
 }

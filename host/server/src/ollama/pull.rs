@@ -17,48 +17,21 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use shimmy_engine::CatalogEntry;
 use shimmy_hub::{HubClient, HubError, ModelRef, PlannedFile, PullEvent, Pulled};
 use tokio::sync::mpsc;
 
-use crate::app::{json_kind, JsonBody, SharedState};
-use crate::catalog::{Catalog, CatalogEntry};
+use super::types::{DeleteRequest, PullRequest};
+use crate::body::JsonBody;
 use crate::error::{OllamaError, ServerError};
+use crate::state::SharedState;
 
 /// Least time between two progress lines of one file.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
-/// `model` (or `name`) of a body.
-fn model_of(body: &Value) -> Result<String, ServerError> {
-    let object = body.as_object().cloned().unwrap_or_else(Map::new);
-    for key in ["model", "name"] {
-        match object.get(key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
-            Some(other) => {
-                return Err(ServerError::invalid(
-                    key,
-                    format!("`{key}` must be a model name, not {}", json_kind(other)),
-                ))
-            }
-        }
-    }
-    Err(ServerError::invalid("model", "`model` is required"))
-}
-
-fn stream_flag(body: &Value) -> Result<bool, ServerError> {
-    match body.get("stream") {
-        None | Some(Value::Null) => Ok(true),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ServerError::invalid(
-            "stream",
-            format!("`stream` must be true or false, not {}", json_kind(other)),
-        )),
-    }
-}
-
 fn hub_settings(state: &SharedState) -> Result<shimmy_hub::HubSettings, ServerError> {
-    state.manager.config().hub.clone().ok_or_else(|| {
+    state.engine.config().hub.clone().ok_or_else(|| {
         ServerError::unsupported(
             "model",
             "pulling models is off: the server found no folder for the Hugging Face cache \
@@ -149,36 +122,20 @@ async fn run_pull(
     .await?
 }
 
-/// Reads the pulled model's header and offers it.
+/// Offers the pulled model (its header read by the engine).
 async fn offer(state: &SharedState, pulled: &Pulled) -> Result<CatalogEntry, ServerError> {
-    let name = pulled.model_name();
-    let path = pulled.first().clone();
-    let plugins = state.plugins.clone();
-    let templates = state.manager.config().operator_templates.clone();
-    let catalog =
-        tokio::task::spawn_blocking(move || Catalog::build([(name, path)], &plugins, &templates))
-            .await?;
-    match (catalog.models.into_iter().next(), catalog.skipped.first()) {
-        (Some(entry), _) => Ok(state.manager.add_model(entry)),
-        (None, Some(skip)) => Err(ServerError::invalid(
-            "model",
-            format!(
-                "the downloaded file {} is not a usable model: {}",
-                skip.path.display(),
-                skip.reason
-            ),
-        )),
-        (None, None) => Err(ServerError::Internal("the pulled model vanished".into())),
-    }
+    Ok(state
+        .engine
+        .offer_file(pulled.model_name(), pulled.first().clone())
+        .await?)
 }
 
 /// `POST /api/pull {"model": "hf.co/ORG/NAME:QUANT", "stream": true}`.
 pub async fn pull(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<PullRequest>,
 ) -> Result<Response, OllamaError> {
-    let model = model_of(&body)?;
-    let stream = stream_flag(&body)?;
+    let (model, stream) = request.into_parts()?;
     let reference = ModelRef::parse(&model)?;
     let settings = hub_settings(&state)?;
     if !stream {
@@ -228,11 +185,11 @@ pub async fn pull(
 /// outside the cache are refused: shimmy-host deletes only what it can pull again.
 pub async fn delete(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<DeleteRequest>,
 ) -> Result<Response, OllamaError> {
-    let model = model_of(&body)?;
+    let model = request.model()?;
     let settings = hub_settings(&state)?;
-    let entry = state.manager.resolve(Some(&model))?;
+    let entry = state.engine.models().resolve(Some(&model))?;
     let cache = settings.cache.clone();
     let path = entry.path.clone();
     // Refuse before unloading anything when the file is not the cache's.
@@ -249,7 +206,7 @@ pub async fn delete(
         )))
         .into());
     }
-    state.manager.remove_model(&entry.name).await?;
+    state.engine.models().remove_model(&entry.name).await?;
     let deleted =
         tokio::task::spawn_blocking(move || shimmy_hub::delete_model(&cache, &path)).await??;
     tracing::info!(

@@ -1,30 +1,33 @@
-//! The one internal request type ([`Job`]) every generating route is translated into, and the
-//! one event stream ([`Generation`] / [`Update`]) every route renders back into its wire format.
+//! The one internal request type ([`Job`]) every generating route and command is translated
+//! into, and the one event stream ([`Generation`] / [`Update`]) they render back into their
+//! wire format or terminal.
 //!
 //! A job names a model (or none, when only one is available), and either a chat (rendered by
-//! the model's template plugin) or a raw prompt. [`start`] leases the model (loading it when
-//! needed), renders the prompt, merges the template's stop strings into the request's and
-//! submits it to the model's scheduler on a blocking thread. [`Generation::next`] then yields
-//! updates; for chats the model output goes through the template's `parse` so reasoning and
-//! tool calls come out separated from the visible content.
+//! the model's template plugin) or a raw prompt. [`Engine::start`] leases the model (loading
+//! it when needed), renders the prompt, merges the template's stop strings into the request's
+//! and submits it to the model's scheduler on a blocking thread. [`Generation::next`] then
+//! yields updates; for chats the model output goes through the template's `parse` so
+//! reasoning and tool calls come out separated from the visible content.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shimmy_core::backend::{
-    GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
+    FinishReason, GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
 use shimmy_core::call_grammar::CallSyntax;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::app::{new_id, AppState};
-use crate::error::ServerError;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::events::EngineEvent;
 use crate::grammar::{
     family_call_grammar, forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice,
 };
+use crate::ids::new_id;
 use crate::keep_alive::KeepAlive;
 use crate::models::ModelLease;
 use crate::sink::{ChannelSink, Message};
@@ -58,6 +61,11 @@ pub struct Job {
     pub input: Input,
     /// Most tokens to generate; `None`: as many as the context leaves.
     pub max_tokens: Option<u32>,
+    /// With `max_tokens` set: stop when the context is full instead of refusing a prompt plus
+    /// `max_tokens` that does not fit (the CLI's `generate`).
+    pub fit_context: bool,
+    /// Whether BOS may go in front (a template may still leave it out); `false` never adds it.
+    pub add_bos: bool,
     /// Extra stop strings (the template's are added).
     pub stop: Vec<String>,
     /// Sampling settings.
@@ -89,6 +97,8 @@ impl Job {
             model,
             input,
             max_tokens: None,
+            fit_context: false,
+            add_bos: true,
             stop: Vec::new(),
             sampling: SamplingOptions::default(),
             logprobs: None,
@@ -115,12 +125,32 @@ pub struct PreparedPrompt {
     pub template: Option<TemplateChoice>,
 }
 
-/// Renders `input` for the leased model.
-pub async fn prepare_prompt(
-    state: &AppState,
+impl Engine {
+    /// Renders `input` for the leased model.
+    pub async fn prepare_prompt(
+        &self,
+        lease: &ModelLease,
+        input: &Input,
+    ) -> Result<PreparedPrompt, EngineError> {
+        prepare_prompt(self, lease, input).await
+    }
+
+    /// Leases the model, renders the prompt and submits the job. `streaming` decides whether
+    /// [`Update::Delta`]s are produced (a non-streaming caller only needs the [`Done`]).
+    pub async fn start(
+        self: &Arc<Self>,
+        job: Job,
+        streaming: bool,
+    ) -> Result<Generation, EngineError> {
+        start(self, job, streaming).await
+    }
+}
+
+async fn prepare_prompt(
+    engine: &Engine,
     lease: &ModelLease,
     input: &Input,
-) -> Result<PreparedPrompt, ServerError> {
+) -> Result<PreparedPrompt, EngineError> {
     match input {
         Input::Raw { prompt } => Ok(PreparedPrompt {
             prompt: prompt.clone(),
@@ -135,12 +165,12 @@ pub async fn prepare_prompt(
         } => {
             let choice = match template {
                 Some(name) => {
-                    if !state.manager.templates().exists(name) {
-                        return Err(ServerError::invalid(
+                    if !engine.templates().exists(name) {
+                        return Err(EngineError::invalid(
                             "template",
                             format!(
                                 "no template plugin \"{name}\"; loaded templates: {}",
-                                state.manager.templates().names().join(", ")
+                                engine.templates().names().join(", ")
                             ),
                         ));
                     }
@@ -152,7 +182,7 @@ pub async fn prepare_prompt(
                 None => lease.template.clone(),
             };
             let rendered = templates::render(
-                &state.plugins,
+                engine.plugins(),
                 &choice.name,
                 lease.model.info(),
                 messages.clone(),
@@ -204,6 +234,25 @@ pub struct Done {
     pub rest: Delta,
 }
 
+impl Done {
+    /// Why the generation ended, as OpenAI and the plugin contract write it: `tool_calls`
+    /// when the model called tools, else `length` or `stop`.
+    pub fn finish_reason(&self) -> &'static str {
+        if !self.tool_calls.is_empty() {
+            return "tool_calls";
+        }
+        self.stop_reason()
+    }
+
+    /// `length` or `stop` (a cancelled generation counts as stopped), tool calls or not.
+    pub fn stop_reason(&self) -> &'static str {
+        match self.summary.finish_reason {
+            FinishReason::Length => "length",
+            FinishReason::Stop | FinishReason::Cancelled => "stop",
+        }
+    }
+}
+
 /// What a generation yields.
 #[derive(Debug, Clone)]
 pub enum Update {
@@ -230,7 +279,7 @@ pub struct Generation {
     pub started: Instant,
     /// The prompt as rendered.
     pub prompt: PreparedPrompt,
-    state: Arc<AppState>,
+    engine: Arc<Engine>,
     _lease: ModelLease,
     rx: UnboundedReceiver<Message>,
     streaming: bool,
@@ -250,15 +299,11 @@ pub struct Generation {
 
 /// The family syntax of forced calls for the chat's template (`None`: plain JSON): the
 /// `jinja` plugin's `tool-call-format` setting, else its model's chat template.
-fn call_syntax(
-    state: &AppState,
-    lease: &ModelLease,
-    prompt: &PreparedPrompt,
-) -> Option<CallSyntax> {
+fn call_syntax(engine: &Engine, lease: &ModelLease, prompt: &PreparedPrompt) -> Option<CallSyntax> {
     let plugin = prompt.template.as_ref()?.name.as_str();
     let chat_template = lease.model.info().chat_template.as_deref();
-    let setting = state
-        .plugins
+    let setting = engine
+        .plugins()
         .runtime()
         .config()
         .settings
@@ -274,16 +319,13 @@ fn call_syntax(
     CallSyntax::for_template(plugin, chat_template)
 }
 
-/// Leases the model, renders the prompt and submits the job. `streaming` decides whether
-/// [`Update::Delta`]s are produced (a non-streaming caller only needs the [`Done`]).
-pub async fn start(
-    state: &Arc<AppState>,
-    job: Job,
-    streaming: bool,
-) -> Result<Generation, ServerError> {
+async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Generation, EngineError> {
     let started = Instant::now();
-    let name = state.manager.resolve(job.model.as_deref())?.name.clone();
-    let (lease, load_duration) = state.manager.acquire(&name, job.keep_alive).await?;
+    let (lease, load_duration) = engine
+        .models()
+        .lease(job.model.as_deref(), job.keep_alive)
+        .await?;
+    let name = lease.name.clone();
     let mut input = job.input;
     if job.tool_choice == ToolChoice::None {
         // The model is not told about tools it may not call.
@@ -301,11 +343,11 @@ pub async fn start(
         job.parallel_tool_calls == Some(true),
     )?;
     let forced_calls = forced.is_some();
-    let backend = state.manager.backend().as_ref();
-    let prompt = prepare_prompt(state, &lease, &input).await?;
+    let backend = engine.backend().as_ref();
+    let prompt = prepare_prompt(engine, &lease, &input).await?;
     // A forced call is written in the family's own syntax when the template's is known (the
     // template then parses it), else as `{"name", "arguments"}` JSON read here.
-    let syntax = call_syntax(state, &lease, &prompt);
+    let syntax = call_syntax(engine, &lease, &prompt);
     let grammar = match (forced, &job.json_schema, job.grammar) {
         (Some(schema), None, None) => Some(match syntax {
             Some(syntax) => family_call_grammar(
@@ -318,7 +360,7 @@ pub async fn start(
             None => schema_grammar(backend, &schema, "tools")?,
         }),
         (Some(_), ..) => {
-            return Err(ServerError::invalid(
+            return Err(EngineError::invalid(
                 "tool_choice",
                 "a forced `tool_choice` cannot be combined with `response_format` or `grammar`",
             ))
@@ -335,19 +377,22 @@ pub async fn start(
     let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
     let request = GenerateRequest {
         prompt: prompt.prompt.clone(),
-        add_bos: prompt.add_bos,
+        add_bos: prompt.add_bos && job.add_bos,
         parse_special: true,
         max_tokens: job.max_tokens.unwrap_or(ctx),
         stop,
         sampling: job.sampling,
-        fit_context: job.max_tokens.is_none(),
+        fit_context: job.fit_context || job.max_tokens.is_none(),
         logprobs: job.logprobs,
         grammar,
     };
-    let metrics = state.metrics.clone();
+    let events = engine.events().clone();
     let model_name = name.clone();
     let (sink, rx) = ChannelSink::with_observer(Box::new(move |summary| {
-        metrics.generation(&model_name, summary)
+        events.emit(EngineEvent::Finished {
+            model: &model_name,
+            summary,
+        })
     }));
     let scheduler = lease.scheduler.clone();
     tokio::task::spawn_blocking(move || scheduler.submit(request, Box::new(sink))).await??;
@@ -356,7 +401,7 @@ pub async fn start(
         load_duration,
         started,
         prompt,
-        state: state.clone(),
+        engine: engine.clone(),
         _lease: lease,
         rx,
         streaming,
@@ -381,26 +426,26 @@ impl Generation {
     }
 
     /// Runs the generation to its end (non-streaming requests).
-    pub async fn collect(&mut self) -> Result<Done, ServerError> {
+    pub async fn collect(&mut self) -> Result<Done, EngineError> {
         while let Some(update) = self.next().await {
             if let Update::Done(done) = update? {
                 return Ok(*done);
             }
         }
-        Err(ServerError::Internal(
+        Err(EngineError::Internal(
             "the generation ended without a result".into(),
         ))
     }
 
     /// The next update; `None` after [`Update::Done`] or an error.
-    pub async fn next(&mut self) -> Option<Result<Update, ServerError>> {
+    pub async fn next(&mut self) -> Option<Result<Update, EngineError>> {
         if self.done {
             return None;
         }
         loop {
             let Some(message) = self.rx.recv().await else {
                 self.done = true;
-                return Some(Err(ServerError::Internal(
+                return Some(Err(EngineError::Internal(
                     "the scheduler dropped the request without finishing it".into(),
                 )));
             };
@@ -437,7 +482,7 @@ impl Generation {
                 }
                 Message::Finish(Err(e)) => {
                     self.done = true;
-                    return Some(Err(ServerError::Core(e)));
+                    return Some(Err(EngineError::Core(e)));
                 }
                 Message::Finish(Ok(summary)) => {
                     self.done = true;
@@ -449,20 +494,24 @@ impl Generation {
 
     fn observe_text(&mut self) {
         let now = Instant::now();
-        match self.last_text_at {
-            None => self
-                .state
-                .metrics
-                .first_token(&self.model, now.duration_since(self.started)),
-            Some(last) => self.state.metrics.token_gap(&self.model, now - last),
-        }
+        let model = &self.model;
+        self.engine.events().emit(match self.last_text_at {
+            None => EngineEvent::FirstText {
+                model,
+                after: now.duration_since(self.started),
+            },
+            Some(last) => EngineEvent::TextGap {
+                model,
+                gap: now - last,
+            },
+        });
         self.last_text_at = Some(now);
     }
 
     /// The streamable part of the output so far. Raw prompts stream the text as it comes;
     /// chats are parsed by the template so far and the growth of content and reasoning is
     /// sent (with tools, everything waits for the end so no call markup leaks out).
-    async fn stream_delta(&mut self) -> Result<Option<Delta>, ServerError> {
+    async fn stream_delta(&mut self) -> Result<Option<Delta>, EngineError> {
         let (content, reasoning) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), String::new()),
             Some(_) if self.forced_calls => return Ok(None),
@@ -474,7 +523,8 @@ impl Generation {
                 } else {
                     &self.raw[..tool_markup_start(&self.raw)]
                 };
-                let parsed = templates::parse(&self.state.plugins, &template, visible, &[]).await?;
+                let parsed =
+                    templates::parse(self.engine.plugins(), &template, visible, &[]).await?;
                 (parsed.content, parsed.reasoning.unwrap_or_default())
             }
         };
@@ -489,7 +539,7 @@ impl Generation {
         Ok((!delta.is_empty()).then_some(delta))
     }
 
-    async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, ServerError> {
+    async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, EngineError> {
         let (content, reasoning, mut tool_calls) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), None, Vec::new()),
             Some(_) if self.forced_json => match parse_forced_calls(&self.raw) {
@@ -510,7 +560,7 @@ impl Generation {
             },
             Some(template) => {
                 let parsed =
-                    templates::parse(&self.state.plugins, &template, &self.raw, &self.tools)
+                    templates::parse(self.engine.plugins(), &template, &self.raw, &self.tools)
                         .await?;
                 (parsed.content, parsed.reasoning, parsed.tool_calls)
             }

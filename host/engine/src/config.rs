@@ -1,4 +1,4 @@
-//! How a server is set up (the `serve` flags, already parsed).
+//! How an engine is set up (the `serve`, `generate`, `workflow run` flags, already parsed).
 
 use std::collections::BTreeMap;
 
@@ -6,19 +6,17 @@ use shimmy_core::backend::ModelOptions;
 
 use crate::keep_alive::KeepAlive;
 
-/// Default listen address.
-pub const DEFAULT_BIND: &str = "127.0.0.1:11435";
-
-/// Everything the server needs besides the backend, the plugins and the catalog.
+/// Everything the engine needs besides the backend, the plugins and the catalog.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct EngineConfig {
     /// How models are loaded (`--ctx-size`, `--cpu-moe`, threads...).
     pub model_options: ModelOptions,
     /// Sequences decoded together per model (`--parallel`).
     pub parallel: u32,
     /// Context per sequence in tokens (`--ctx-size`); `None`: the model's, capped at 4096.
     pub ctx_per_sequence: Option<u32>,
-    /// Requests allowed to wait for a slot per model (`--max-queue`); one more gets 503.
+    /// Requests allowed to wait for a slot per model (`--max-queue`); one more is refused
+    /// with [`shimmy_core::Error::QueueFull`].
     pub max_queue: usize,
     /// Prompt tokens fed per scheduler step across new requests.
     pub prompt_chunk: u32,
@@ -29,13 +27,11 @@ pub struct ServerConfig {
     pub max_loaded_models: usize,
     /// Template plugin per model name, from the operator's configuration file.
     pub operator_templates: BTreeMap<String, String>,
-    /// Show a spinner while a model loads (on a terminal).
-    pub show_progress: bool,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
     /// Limits of one workflow run (`--workflow-max-steps`, ...); a request may only lower them.
     pub workflow_limits: WorkflowLimits,
-    /// The Hugging Face hub and cache `/api/pull` and `/api/delete` use (`None`: off).
+    /// The Hugging Face hub and cache: a job may name a pulled reference
+    /// (`hf.co/ORG/NAME:QUANT`) found there, and the server's `/api/pull` and `/api/delete`
+    /// use it (`None`: off).
     pub hub: Option<shimmy_hub::HubSettings>,
 }
 
@@ -61,9 +57,9 @@ impl Default for WorkflowLimits {
     }
 }
 
-impl Default for ServerConfig {
+impl Default for EngineConfig {
     fn default() -> Self {
-        ServerConfig {
+        EngineConfig {
             model_options: ModelOptions::default(),
             parallel: 4,
             ctx_per_sequence: None,
@@ -72,8 +68,6 @@ impl Default for ServerConfig {
             keep_alive: KeepAlive::default(),
             max_loaded_models: 1,
             operator_templates: BTreeMap::new(),
-            show_progress: false,
-            max_body_bytes: 16 * 1024 * 1024,
             workflow_limits: WorkflowLimits::default(),
             hub: None,
         }

@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::placement::{MoeOffload, Placement};
 use crate::Result;
 
+pub mod serving;
+
 /// How a model is loaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelOptions {
@@ -303,7 +305,7 @@ pub struct GenerateRequest {
     pub sampling: SamplingOptions,
     /// When true, `max_tokens` is lowered to what the context leaves after the prompt instead
     /// of the request being refused (for clients that did not ask for a length). Checked by
-    /// [`crate::serving::Scheduler::submit`]; the single-request [`LoadedModel::generate`]
+    /// [`serving::Scheduler::submit`]; the single-request [`LoadedModel::generate`]
     /// never refuses for length and ends with [`FinishReason::Length`] when the context is full.
     pub fit_context: bool,
     /// Report log-probabilities: `Some(n)` sends a [`GenerateEvent::Token`] per generated token
@@ -531,8 +533,8 @@ pub trait LoadedModel: Send + Sync {
     /// sequences, its own inference thread). See [`crate::serving`].
     fn serve(
         self: Arc<Self>,
-        options: &crate::serving::ServeOptions,
-    ) -> Result<Arc<dyn crate::serving::Scheduler>>;
+        options: &serving::ServeOptions,
+    ) -> Result<Arc<dyn serving::Scheduler>>;
 }
 
 /// An inference engine: the devices it drives and how it loads models.
