@@ -101,38 +101,19 @@ fn api_key_from_the_environment_and_bad_key_files() {
     let sb = Sandbox::new();
     let empty = sb.path().join("empty.txt");
     std::fs::write(&empty, "# no keys yet\n\n").unwrap();
-    let run = sb
-        .run(&[
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--api-key-file",
-            s(&empty),
-        ])
-        .fails();
-    assert!(run.stderr.contains("holds no key"), "{}", run.stderr);
-    let run = sb
-        .run(&[
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--api-key-file",
-            "nope.txt",
-        ])
-        .fails();
-    assert!(
-        run.stderr.contains("cannot read --api-key-file nope.txt"),
-        "{}",
-        run.stderr
-    );
-    let run = sb
-        .run(&["serve", "--bind", "127.0.0.1:0", "--api-key", ""])
-        .fails();
-    assert!(
-        run.stderr.contains("--api-key must not be empty"),
-        "{}",
-        run.stderr
-    );
+    for (flags, says) in [
+        (["--api-key-file", s(&empty)], "holds no key"),
+        (
+            ["--api-key-file", "nope.txt"],
+            "cannot read --api-key-file nope.txt",
+        ),
+        (["--api-key", ""], "--api-key must not be empty"),
+    ] {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend(flags);
+        let run = sb.run(&args).fails();
+        assert!(run.stderr.contains(says), "{flags:?}: {}", run.stderr);
+    }
 
     let mut cmd = sb.cmd(&[
         "serve",

@@ -10,6 +10,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::allowlist::Allowlist;
 use crate::auth::X_API_KEY;
 
 /// How long a browser may cache a preflight answer.
@@ -17,9 +18,11 @@ pub const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The origins allowed besides the loopback ones.
 #[derive(Debug, Clone, Default)]
-pub struct CorsOrigins {
-    any: bool,
-    origins: Vec<String>,
+pub struct CorsOrigins(Allowlist);
+
+/// An origin as compared: lower case, no trailing `/`.
+fn normalize(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
 impl CorsOrigins {
@@ -30,32 +33,23 @@ impl CorsOrigins {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut policy = CorsOrigins::default();
-        for o in origins {
-            let o = o.as_ref().trim().trim_end_matches('/').to_ascii_lowercase();
-            if o == "*" {
-                policy.any = true;
-            } else if !o.is_empty() {
-                policy.origins.push(o);
-            }
-        }
-        policy
+        CorsOrigins(Allowlist::new(origins, normalize))
     }
 
     /// Whether every origin is allowed.
     pub fn is_any(&self) -> bool {
-        self.any
+        self.0.is_any()
     }
 
     /// Whether a page of `origin` (an `Origin` header value) may read the answers.
     pub fn allows(&self, origin: &str) -> bool {
-        let origin = origin.trim().to_ascii_lowercase();
-        self.any || is_loopback_origin(&origin) || self.origins.contains(&origin)
+        let origin = normalize(origin);
+        self.0.is_any() || is_loopback_origin(&origin) || self.0.accepts(&origin)
     }
 
     /// The tower-http layer for this policy.
     pub fn layer(&self) -> CorsLayer {
-        let allow = if self.any {
+        let allow = if self.is_any() {
             AllowOrigin::any()
         } else {
             let policy = self.clone();

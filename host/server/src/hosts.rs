@@ -12,13 +12,16 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::allowlist::Allowlist;
 use crate::error::{flavor_of, ApiError, ServerError};
 
 /// Which `Host` values are answered.
 #[derive(Debug, Clone, Default)]
-pub struct AllowedHosts {
-    any: bool,
-    names: Vec<String>,
+pub struct AllowedHosts(Allowlist);
+
+/// A host name as compared: lower case, no trailing dot.
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl AllowedHosts {
@@ -29,42 +32,23 @@ impl AllowedHosts {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut hosts = AllowedHosts::default();
-        for name in names {
-            let name = name
-                .as_ref()
-                .trim()
-                .trim_end_matches('.')
-                .to_ascii_lowercase();
-            if name == "*" {
-                hosts.any = true;
-            } else if !name.is_empty() {
-                hosts.names.push(name);
-            }
-        }
-        hosts
+        AllowedHosts(Allowlist::new(names, normalize))
     }
 
     /// Every host (a server bound to a non-loopback address).
     pub fn any() -> AllowedHosts {
-        AllowedHosts {
-            any: true,
-            names: Vec::new(),
-        }
+        AllowedHosts(Allowlist::any())
     }
 
     /// Whether every host is accepted.
     pub fn is_any(&self) -> bool {
-        self.any
+        self.0.is_any()
     }
 
     /// Whether a request with this `Host` value (`name[:port]`, `[v6][:port]`) is answered.
     pub fn allows(&self, host: &str) -> bool {
-        if self.any {
-            return true;
-        }
-        let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
-        is_loopback_name(&name) || self.names.contains(&name)
+        let name = normalize(host_name(host));
+        self.0.is_any() || is_loopback_name(&name) || self.0.accepts(&name)
     }
 }
 

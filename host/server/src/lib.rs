@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod allowlist;
 pub mod auth;
 pub mod body;
 pub mod cors;
