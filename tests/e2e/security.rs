@@ -46,6 +46,13 @@ fn api_keys_guard_every_route_but_health_and_the_page() {
         &sb,
         &["-vv", "--api-key", KEY_FLAG, "--api-key-file", s(&file)],
     );
+    assert!(
+        server
+            .stdout()
+            .contains("access: API key required (2 keys); Host: loopback names;"),
+        "{}",
+        server.stdout()
+    );
     for open in ["/health", "/", "/ui/", "/ui/app.js"] {
         assert_eq!(get(&server, open).send().unwrap().status(), 200, "{open}");
     }
@@ -316,6 +323,12 @@ fn public_address_without_a_key_warns_and_turns_files_off() {
     assert!(
         stderr.contains("warning: listening on 0.0.0.0:") && stderr.contains("without an API key"),
         "{stderr}"
+    );
+    assert!(
+        open.stdout()
+            .contains("access: no API key; any Host; CORS: any origin"),
+        "{}",
+        open.stdout()
     );
     let tools = tools_of(&open);
     assert!(tools.contains(&"calculator".to_string()), "{tools:?}");

@@ -41,6 +41,16 @@ impl Allowlist {
         self.any
     }
 
+    /// How many names it holds (besides `*`).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether it holds no name.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Whether `item` (normalized as the list's items were) is accepted.
     pub fn accepts(&self, item: &str) -> bool {
         self.any || self.items.iter().any(|i| i == item)

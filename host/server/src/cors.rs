@@ -36,6 +36,11 @@ impl CorsOrigins {
         CorsOrigins(Allowlist::new(origins, normalize))
     }
 
+    /// The origins given besides the loopback ones.
+    pub fn listed(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether every origin is allowed.
     pub fn is_any(&self) -> bool {
         self.0.is_any()

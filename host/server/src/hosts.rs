@@ -40,6 +40,11 @@ impl AllowedHosts {
         AllowedHosts(Allowlist::any())
     }
 
+    /// The hosts given besides the loopback ones.
+    pub fn listed(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether every host is accepted.
     pub fn is_any(&self) -> bool {
         self.0.is_any()

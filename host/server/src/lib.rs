@@ -171,6 +171,7 @@ impl Server {
             plugins: &plugins,
             plugin_failures: &failures,
             addr: self.addr,
+            server: &self.state.config,
         }
         .render(colors)
     }

@@ -68,9 +68,9 @@ pub(super) fn exposure(
         return Vec::new();
     }
     let tools = if allow_remote_tools {
-        "the files tool stays on (--allow-remote-tools)"
+        "The files tool stays on (--allow-remote-tools)"
     } else {
-        "the files tool is off (--allow-remote-tools turns it on)"
+        "The files tool is off (--allow-remote-tools turns it on)"
     };
     eprintln!(
         "warning: listening on {addr}, which other machines can reach, without an API key: \
