@@ -250,7 +250,8 @@ fn a_full_queue_answers_503_with_retry_after() {
     let body = long.to_string();
     write!(
         queued,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        server.addr,
         body.len()
     )
     .unwrap();

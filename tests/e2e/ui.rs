@@ -70,3 +70,19 @@ fn the_chat_page_works_in_headless_chromium() {
     );
     assert!(out.trim_end().ends_with("ok"), "{out}");
 }
+
+#[test]
+fn the_chat_page_asks_for_the_api_key_once_and_sends_it() {
+    let sb = Sandbox::new();
+    let key = "sk-ui-2c9d41";
+    let server = sb.serve(&[
+        "--model",
+        s(&models().dense),
+        "--ctx-size",
+        "512",
+        "--api-key",
+        key,
+    ]);
+    let out = run_python("ui_api_key.py", &server.base, &[key, "dense"]);
+    assert!(out.trim_end().ends_with("ok"), "{out}");
+}

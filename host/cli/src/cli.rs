@@ -188,6 +188,42 @@ pub struct ServeArgs {
     /// Workflow run limits.
     #[command(flatten)]
     pub workflow_limits: WorkflowLimitArgs,
+    /// Who may use the server.
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// On SIGTERM or Ctrl-C: how long running responses may take to finish before the server
+    /// exits anyway (30s, 2m...).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub shutdown_timeout: humantime::Duration,
+}
+
+/// Who may use `serve`: API keys, the `Host` check, CORS, tools on a public address.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// An API key requests must carry (`Authorization: Bearer KEY` or `x-api-key: KEY`);
+    /// repeatable. /health and the chat page stay open. Without any key nothing is asked.
+    #[arg(
+        long = "api-key",
+        env = "SHIMMY_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_keys: Vec<String>,
+    /// A file of API keys, one per line (blank lines and # comments ignored).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A Host name answered besides localhost, 127.0.0.1 and [::1] while bound to a loopback
+    /// address (repeatable; `*`: any host). Others get 403 (DNS rebinding).
+    #[arg(long = "allowed-hosts", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// A web origin (scheme://host[:port]) whose pages may call the API, besides the
+    /// localhost ones (repeatable; `*`: every origin).
+    #[arg(long = "cors-origins", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// Keep the built-in `files` tool on when listening on a non-loopback address without an
+    /// API key.
+    #[arg(long)]
+    pub allow_remote_tools: bool,
 }
 
 /// `bench-serve` arguments.

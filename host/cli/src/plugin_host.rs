@@ -27,11 +27,16 @@ impl Plugins {
     /// Starts the runtime and loads built-ins, the user folder and `--plugin-dir` folders.
     /// Plugins that fail to load are reported on stderr; the others stay usable.
     pub fn load(options: &PluginOptions) -> Result<Self> {
-        Self::load_from(options, None)
+        Self::load_from(options, None, &[])
     }
 
-    /// Like [`Plugins::load`], with `extra` (a single plugin path) loaded last.
-    pub fn load_from(options: &PluginOptions, extra: Option<PluginSource>) -> Result<Self> {
+    /// Like [`Plugins::load`], with `extra` (a single plugin path) loaded last and the
+    /// built-ins named in `without` left out.
+    pub fn load_from(
+        options: &PluginOptions,
+        extra: Option<PluginSource>,
+        without: &[&str],
+    ) -> Result<Self> {
         let config = OperatorConfig::load(options.config.as_deref())?;
         let grants = Grants::parse(config.plugins.grants.iter().chain(&options.plugin_grants))?;
         let mut settings = Settings::parse(options.plugin_settings.iter())?;
@@ -52,8 +57,19 @@ impl Plugins {
             settings,
             ..RuntimeConfig::default()
         })?;
-        let mut sources =
-            PluginSource::standard(shimmy_plugins::builtin::BUILTINS, &options.plugin_dirs);
+        let builtins = shimmy_plugins::builtin::BUILTINS;
+        let builtins: &'static [shimmy_plugins::BuiltinPlugin] = if without.is_empty() {
+            builtins
+        } else {
+            // Once per process: the registry takes the built-ins as a static slice.
+            let kept: Vec<_> = builtins
+                .iter()
+                .filter(|(name, ..)| !without.contains(name))
+                .copied()
+                .collect();
+            Box::leak(kept.into_boxed_slice())
+        };
+        let mut sources = PluginSource::standard(builtins, &options.plugin_dirs);
         sources.extend(extra);
         let registry = PluginRegistry::load(&runtime, &sources)?;
         for failure in registry.failures() {

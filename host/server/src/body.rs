@@ -1,11 +1,12 @@
-//! The JSON body of a request, read into its protocol's request struct. Any `Content-Type` is
-//! accepted (curl's `-d` sends a form type); a body that is empty, not JSON, not an object, too
-//! large, of the wrong shape or with fields the protocol refuses is answered in the route
-//! family's error shape.
+//! The JSON body of a request, read into its protocol's request struct. The `Content-Type`
+//! must be JSON (`application/json`, `*/*+json`; see [`check_content_type`] for the two
+//! exceptions curl needs); a body that is empty, not JSON, not an object, too large, of the
+//! wrong shape or with fields the protocol refuses is answered in the route family's error
+//! shape.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
 
 use crate::error::{flavor_of, ApiError, ServerError};
@@ -20,6 +21,7 @@ impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
         let flavor = flavor_of(req.uri().path());
+        check_content_type(req.headers()).map_err(|error| ApiError { error, flavor })?;
         let limit = state.config.max_body_bytes;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -32,6 +34,38 @@ impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
         read(&bytes)
             .map(JsonBody)
             .map_err(|error| ApiError { error, flavor })
+    }
+}
+
+/// Refuses (415) a body that is not declared as JSON. A web page can send `text/plain`, a
+/// form type or no type at all to any server without a CORS preflight, so those are what
+/// a hostile page would use. Two exceptions serve clients that are not browsers (a browser
+/// always sends `Origin` with a POST): `curl -d` sends `application/x-www-form-urlencoded`,
+/// and some clients send no type; both are accepted when the request has no `Origin`.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ServerError> {
+    let from_browser = headers.contains_key(header::ORIGIN);
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return if from_browser {
+            Err(ServerError::UnsupportedMediaType {
+                content_type: "none".into(),
+            })
+        } else {
+            Ok(())
+        };
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    let json = essence == "application/json"
+        || essence
+            .split_once('/')
+            .is_some_and(|(_, sub)| sub.ends_with("+json"));
+    if json || (essence == "application/x-www-form-urlencoded" && !from_browser) {
+        Ok(())
+    } else {
+        Err(ServerError::UnsupportedMediaType {
+            content_type: text.chars().take(100).collect(),
+        })
     }
 }
 

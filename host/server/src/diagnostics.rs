@@ -10,6 +10,7 @@ use shimmy_engine::EngineConfig;
 use shimmy_plugins::PluginSummary;
 
 use crate::routes::ROUTES;
+use crate::state::ServerConfig;
 
 /// What the banner shows.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Banner<'a> {
     pub plugin_failures: &'a [(String, String)],
     /// The address bound.
     pub addr: SocketAddr,
+    /// The server's settings (who may use it).
+    pub server: &'a ServerConfig,
 }
 
 /// ANSI styling, or none.
@@ -160,6 +163,7 @@ impl Banner<'_> {
         for (method, path, what) in ROUTES {
             let _ = writeln!(s, "  {method:<5} {path:<22} {}", c.dim(what));
         }
+        let _ = writeln!(s, "access: {}", access_line(self.server, self.addr));
         let _ = writeln!(s, "chat page: http://{}/", self.addr);
         let _ = writeln!(
             s,
@@ -169,6 +173,33 @@ impl Banner<'_> {
         );
         s
     }
+}
+
+/// Who may use the server: API keys (how many, never which), the `Host` check, CORS.
+fn access_line(cfg: &ServerConfig, addr: SocketAddr) -> String {
+    let keys = match cfg.api_keys.len() {
+        0 => "no API key".to_string(),
+        1 => "API key required".to_string(),
+        n => format!("API key required ({n} keys)"),
+    };
+    let plus = |n: usize| {
+        if n == 0 {
+            String::new()
+        } else {
+            format!(" + {n} listed")
+        }
+    };
+    let hosts = if cfg.allowed_hosts.is_any() || !addr.ip().is_loopback() {
+        "any Host".to_string()
+    } else {
+        format!("Host: loopback names{}", plus(cfg.allowed_hosts.listed()))
+    };
+    let cors = if cfg.cors_origins.is_any() {
+        "CORS: any origin".to_string()
+    } else {
+        format!("CORS: localhost origins{}", plus(cfg.cors_origins.listed()))
+    };
+    format!("{keys}; {hosts}; {cors}")
 }
 
 fn model_line(m: &CatalogEntry, c: Colors) -> String {

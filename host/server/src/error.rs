@@ -78,6 +78,35 @@ pub enum ServerError {
     /// Pulling or deleting a model (`/api/pull`, `/api/delete`) failed.
     #[error(transparent)]
     Hub(#[from] shimmy_hub::HubError),
+    /// The server has API keys and the request carries none, or a wrong one.
+    #[error("{}", if *.given {
+        "the API key is not valid"
+    } else {
+        "this server requires an API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`"
+    })]
+    Unauthorized {
+        /// Whether a key was sent (a wrong one) or none.
+        given: bool,
+    },
+    /// The `Host` of a request to a loopback-bound server is not a loopback name (DNS
+    /// rebinding).
+    #[error(
+        "the Host `{host}` is not allowed: this server listens on a loopback address and \
+         answers localhost, 127.0.0.1 and [::1]; start it with --allowed-hosts {host} to \
+         accept this name"
+    )]
+    HostNotAllowed {
+        /// The host asked for.
+        host: String,
+    },
+    /// A JSON route got a body of another content type.
+    #[error(
+        "the request body must be JSON: send `Content-Type: application/json`, not `{content_type}`"
+    )]
+    UnsupportedMediaType {
+        /// The content type sent (`none` when there was none).
+        content_type: String,
+    },
 }
 
 impl From<CoreError> for ServerError {
@@ -130,6 +159,9 @@ impl ServerError {
             ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::Hub(e) => hub_status(e),
             ServerError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ServerError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ServerError::HostNotAllowed { .. } => StatusCode::FORBIDDEN,
+            ServerError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -159,6 +191,9 @@ impl ServerError {
             ServerError::PayloadTooLarge { .. } => "payload_too_large",
             ServerError::Hub(e) => hub_code(e),
             ServerError::Bind { .. } => "bind_failed",
+            ServerError::Unauthorized { .. } => "invalid_api_key",
+            ServerError::HostNotAllowed { .. } => "host_not_allowed",
+            ServerError::UnsupportedMediaType { .. } => "unsupported_media_type",
         }
     }
 
@@ -430,6 +465,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -22,10 +22,14 @@
 //! # }
 //! ```
 
+pub mod allowlist;
+pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod diagnostics;
 pub mod error;
 pub mod functions;
+pub mod hosts;
 pub mod metrics;
 pub mod native;
 pub mod ollama;
@@ -114,16 +118,20 @@ impl Server {
         Server::with_listener(listener, engine, config)
     }
 
-    /// Like [`Server::bind`] with a listener bound already.
+    /// Like [`Server::bind`] with a listener bound already. The `Host` check
+    /// ([`ServerConfig::allowed_hosts`]) applies only when the address is a loopback one.
     pub fn with_listener(
         listener: TcpListener,
         engine: Arc<Engine>,
-        config: ServerConfig,
+        mut config: ServerConfig,
     ) -> Result<Server, ServerError> {
         let addr = listener.local_addr().map_err(|e| ServerError::Bind {
             addr: "?".into(),
             reason: e.to_string(),
         })?;
+        if !addr.ip().is_loopback() {
+            config.allowed_hosts = hosts::AllowedHosts::any();
+        }
         let state = AppState::new(engine, config);
         Ok(Server {
             state,
@@ -163,6 +171,7 @@ impl Server {
             plugins: &plugins,
             plugin_failures: &failures,
             addr: self.addr,
+            server: &self.state.config,
         }
         .render(colors)
     }

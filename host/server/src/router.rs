@@ -1,6 +1,7 @@
 //! The router: every route of [`crate::routes::ROUTES`] with its handler, 404/405 in the right shape,
 //! request metrics.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -12,11 +13,15 @@ use axum::Router;
 
 use crate::error::{flavor_of, ApiError, ServerError};
 use crate::state::SharedState;
-use crate::{native, ollama, openai, tools, ui, workflow_api};
+use crate::{auth, hosts, native, ollama, openai, tools, ui, workflow_api};
 
-/// Builds the router over `state`.
+/// Builds the router over `state`. Layers, outermost first: the body limit, request
+/// metrics, the `Host` check (403), CORS (preflights answered here), the API key (401).
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
+    let keys = Arc::new(state.config.api_keys.clone());
+    let allowed_hosts = Arc::new(state.config.allowed_hosts.clone());
+    let cors = state.config.cors_origins.layer();
     Router::new()
         .route("/", get(ui::index))
         .route("/ui", get(ui::to_index))
@@ -45,6 +50,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/workflows/{name}/run", post(workflow_api::run))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(keys, auth::require_key))
+        .layer(cors)
+        .layer(middleware::from_fn_with_state(
+            allowed_hosts,
+            hosts::check_host,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

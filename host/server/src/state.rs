@@ -5,6 +5,9 @@ use std::time::SystemTime;
 
 use shimmy_engine::Engine;
 
+use crate::auth::ApiKeys;
+use crate::cors::CorsOrigins;
+use crate::hosts::AllowedHosts;
 use crate::metrics::Metrics;
 
 /// The HTTP server's own settings (the engine has its own, [`shimmy_engine::EngineConfig`]).
@@ -12,12 +15,22 @@ use crate::metrics::Metrics;
 pub struct ServerConfig {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The API keys a request must carry one of (none: no authentication).
+    pub api_keys: ApiKeys,
+    /// The `Host` names answered besides the loopback ones, while bound to a loopback
+    /// address ([`crate::Server::with_listener`] accepts every host on other addresses).
+    pub allowed_hosts: AllowedHosts,
+    /// The origins whose pages may read the answers (CORS) besides the loopback ones.
+    pub cors_origins: CorsOrigins,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_body_bytes: 16 * 1024 * 1024,
+            api_keys: ApiKeys::default(),
+            allowed_hosts: AllowedHosts::default(),
+            cors_origins: CorsOrigins::default(),
         }
     }
 }

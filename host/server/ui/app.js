@@ -84,15 +84,16 @@
     return text.trim().slice(0, 500) || `HTTP ${res.status} ${res.statusText}`;
   }
 
-  // Asks for the API key (once per refused request); resolves to whether one was given.
+  // Asks for the API key (once for all the requests refused together); resolves to whether
+  // one was given. `refused`: the stored key was sent and refused.
   let keyPrompt = null;
-  function askKey(reason) {
+  function askKey(reason, refused) {
     if (keyPrompt) return keyPrompt;
     const dialog = $('key-dialog');
     keyPrompt = new Promise((resolve) => {
       $('key-input').value = '';
       const title = $('key-title');
-      title.textContent = localStorage.getItem(KEY) ? 'The API key was refused' : 'API key';
+      title.textContent = refused ? 'The API key was refused' : 'API key';
       if (reason) title.title = reason;
       const done = (ok) => {
         dialog.close();
@@ -128,8 +129,11 @@
     }
     if (res.status === 401 && !retried) {
       const reason = await errorText(res);
+      // Another request may have stored a new key while this one was under way.
+      const current = localStorage.getItem(KEY);
+      if (current && current !== key) return api(path, init, true);
       if (key) localStorage.removeItem(KEY);
-      if (await askKey(reason)) return api(path, init, true);
+      if (await askKey(reason, Boolean(key))) return api(path, init, true);
       throw new ApiError(401, reason + ' (no API key given)');
     }
     return res;

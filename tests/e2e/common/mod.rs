@@ -52,6 +52,7 @@ impl Sandbox {
             .env_remove("OLLAMA_MODELS")
             .env_remove("SHIMMY_BACKENDS_DIR")
             .env_remove("RUST_LOG")
+            .env_remove("SHIMMY_API_KEY")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
         cmd

@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod access;
 mod bench;
 mod bench_serve;
 mod discover;

@@ -55,7 +55,7 @@ fn inspect(ctx: &Context, target: &str) -> Result<()> {
     let extra = path
         .exists()
         .then(|| PluginSource::Path(path.to_path_buf()));
-    let plugins = Plugins::load_from(&ctx.plugins, extra)?;
+    let plugins = Plugins::load_from(&ctx.plugins, extra, &[])?;
     let found = plugins.registry.inspect(target)?;
     println!("name:      {}", found.summary.name);
     println!("kind:      {:?}", found.summary.kind);
@@ -85,7 +85,7 @@ fn indent(text: &str) -> String {
 }
 
 fn check(ctx: &Context, path: std::path::PathBuf) -> Result<()> {
-    let plugins = Plugins::load_from(&ctx.plugins, Some(PluginSource::Path(path.clone())))?;
+    let plugins = Plugins::load_from(&ctx.plugins, Some(PluginSource::Path(path.clone())), &[])?;
     let Some(summary) = plugins.registry.list().into_iter().find(|p| {
         std::path::Path::new(&p.source).starts_with(&path) || p.source == path.display().to_string()
     }) else {

@@ -29,6 +29,11 @@ pub(super) struct Parts {
 
 /// Discovers the models (all of them, or those named), loads the plugins and the backend.
 pub(super) fn prepare(ctx: &Context, models: &[String]) -> Result<Parts> {
+    prepare_without(ctx, models, &[])
+}
+
+/// Like [`prepare`], with the built-in plugins named in `without` left out.
+pub(super) fn prepare_without(ctx: &Context, models: &[String], without: &[&str]) -> Result<Parts> {
     let report = ctx.discover();
     let chosen: Vec<(String, std::path::PathBuf)> = if models.is_empty() {
         report
@@ -48,7 +53,7 @@ pub(super) fn prepare(ctx: &Context, models: &[String]) -> Result<Parts> {
             })
             .collect::<Result<_>>()?
     };
-    let plugins = Plugins::load(&ctx.plugins)?;
+    let plugins = Plugins::load_from(&ctx.plugins, None, without)?;
     let operator_templates = plugins.operator_templates();
     let catalog = Catalog::build(chosen, &plugins.registry, &operator_templates);
     let engine = ctx.engine()?;
