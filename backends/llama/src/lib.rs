@@ -12,6 +12,7 @@ pub mod libraries;
 mod logging;
 mod logprobs;
 mod model;
+mod prompt_tokens;
 mod sampler;
 mod scheduler;
 

@@ -50,6 +50,8 @@ pub struct LlamaLoaded {
     pub(crate) gpu_name: Option<String>,
     /// Buffer sizes llama.cpp logged: weights at load, KV/compute of the latest context.
     pub(crate) memory: Mutex<MemoryState>,
+    /// Texts of the control tokens, longest first (see [`crate::prompt_tokens`]).
+    pub(crate) control_texts: Vec<String>,
 }
 
 /// Buffer sizes per device, from llama.cpp's log.
@@ -207,13 +209,14 @@ pub fn load(
         .unwrap_or_else(default_threads);
     Ok(LlamaLoaded {
         backend,
-        model,
         info,
         placement,
         batch_size: options.batch_size,
         threads,
         gpu_name,
         memory: Mutex::new(memory),
+        control_texts: crate::prompt_tokens::control_texts(&model),
+        model,
     })
 }
 
@@ -374,6 +377,10 @@ impl LoadedModel for LlamaLoaded {
             .into_iter()
             .map(|t| t.0 as u32)
             .collect())
+    }
+
+    fn has_control_text(&self, text: &str) -> Result<bool> {
+        Ok(self.holds_control_text(text))
     }
 
     fn detokenize(&self, tokens: &[u32]) -> Result<String> {

@@ -31,10 +31,12 @@ use serde_json::Value as Json;
 use shimmy_plugin_sdk::prompt::{openai_tool, push_stop};
 use shimmy_plugin_sdk::tool_calls::{extract_offered, ToolCallFormat};
 use shimmy_plugin_sdk::{
-    export_template, pyjson, reasoning, ChatMessage, Parsed, PluginError, RenderRequest, Rendered,
-    Template, TemplateInfo, ToolDefinition,
+    export_template, pyjson, reasoning, spans, ChatMessage, Parsed, PluginError, RenderRequest,
+    Rendered, Template, TemplateInfo, ToolDefinition,
 };
 use std::sync::{Arc, Mutex};
+
+mod content_marks;
 
 /// Turn-end markers looked for in the template text; each one found becomes a stop string.
 pub const TURN_END_MARKERS: &[&str] = &[
@@ -74,7 +76,7 @@ pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, Plugi
             .build()
             .map_err(|e| PluginError::failed(format!("jinja syntax config: {e}")))?,
     );
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(content_marks::unknown_method);
     {
         let raised = raised.clone();
         env.add_function(
@@ -290,9 +292,10 @@ fn tojson(value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, 
         sort_keys,
         separators,
     };
-    Ok(Value::from_safe_string(pyjson::dumps_with(
+    // JSON of request data (marked, see `content_marks`) is content as a whole.
+    Ok(Value::from_safe_string(spans::print_json(
         &value_to_json(&value),
-        &options,
+        |v| pyjson::dumps_with(v, &options),
     )))
 }
 
