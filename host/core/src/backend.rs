@@ -346,7 +346,7 @@ pub struct DeviceInfo {
 }
 
 /// Facts about a loaded model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct ModelInfo {
     /// The file it was loaded from.
     pub path: PathBuf,

@@ -58,13 +58,13 @@ impl PromptSpan {
 /// The prompt text of `spans` and the byte ranges of their content spans in it.
 pub fn join(spans: &[PromptSpan]) -> (String, Vec<Range<usize>>) {
     let mut prompt = String::with_capacity(spans.iter().map(|s| s.text.len()).sum());
-    let mut content = Vec::new();
+    let mut content: Vec<Range<usize>> = Vec::new();
     for span in spans {
         let start = prompt.len();
         prompt.push_str(&span.text);
         if span.kind == SpanKind::Content && !span.text.is_empty() {
             match content.last_mut() {
-                Some(last) if Range::<usize>::end(last) == start => last.end = prompt.len(),
+                Some(last) if last.end == start => last.end = prompt.len(),
                 _ => content.push(start..prompt.len()),
             }
         }
@@ -92,9 +92,7 @@ pub fn tokenize_in_pieces<T>(
     let mut isolated = Vec::new();
     let mut last_end = 0;
     for range in content {
-        if range.start < last_end
-            || range.start > range.end
-            || prompt.get(range.clone()).is_none()
+        if range.start < last_end || range.start > range.end || prompt.get(range.clone()).is_none()
         {
             return Err(Error::InvalidOption(format!(
                 "content span {range:?} is not an ordered range on character boundaries of the \

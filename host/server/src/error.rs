@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shimmy_core::Error as CoreError;
-use shimmy_plugins::PluginError;
+use shimmy_plugins::{ErrorKind as PluginErrorKind, PluginError};
 
 /// Seconds a client is told to wait (`Retry-After`) when the server is busy or loading.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -157,11 +157,8 @@ impl ServerError {
                 }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ServerError::Plugin(e) => {
-                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }
-            ServerError::WorkflowFailed { error, .. } => StatusCode::from_u16(error.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ServerError::Plugin(e) => plugin_status(e),
+            ServerError::WorkflowFailed { error, .. } => plugin_status(error),
             ServerError::WorkflowLimit { limit, .. } => {
                 if *limit == "timeout" {
                     StatusCode::GATEWAY_TIMEOUT
@@ -271,6 +268,26 @@ impl ServerError {
             }),
             Flavor::Ollama => json!({ "error": self.to_string() }),
         }
+    }
+}
+
+/// The status of a plugin failure: configuration and loading errors are 500 (the operator's
+/// problem), a missing plugin or tool 404, refused input 400, a denied capability 403, a limit
+/// the plugin reports 429, an unsupported operation 501, a timeout 504, and a plugin that
+/// trapped or returned unusable data 502 (a bad "upstream").
+fn plugin_status(e: &PluginError) -> StatusCode {
+    match e.kind() {
+        PluginErrorKind::NotFound => StatusCode::NOT_FOUND,
+        PluginErrorKind::WrongKind | PluginErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        PluginErrorKind::Denied => StatusCode::FORBIDDEN,
+        PluginErrorKind::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        PluginErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        PluginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        PluginErrorKind::Trap | PluginErrorKind::BadOutput => StatusCode::BAD_GATEWAY,
+        PluginErrorKind::Config
+        | PluginErrorKind::Load
+        | PluginErrorKind::OutOfMemory
+        | PluginErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
         (None, Some(user)) => Some(chat_file::one_turn(args.system.as_deref(), user)),
         (None, None) => None,
     };
-    let (prompt, add_bos, mut stop) = match messages {
+    let (prompt, add_bos, mut stop, content_spans) = match messages {
         Some(messages) => {
             let plugins = Plugins::load(&ctx.plugins)?;
             let choice = plugins.choose_template(
@@ -43,17 +43,26 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
             if ctx.verbose > 0 {
                 eprintln!("template: {} ({})", choice.name, choice.reason);
             }
+            // Message content is tokenized as plain text (never as control tokens).
+            let (prompt, content_spans) = shimmy_core::prompt::join(&rendered.spans);
             (
-                rendered.prompt,
+                prompt,
                 rendered.add_bos && !args.no_bos,
                 rendered.stop,
+                content_spans,
             )
         }
-        None => (args.prompt.unwrap_or_default(), !args.no_bos, Vec::new()),
+        None => (
+            args.prompt.unwrap_or_default(),
+            !args.no_bos,
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     stop.extend(args.stop);
     let request = GenerateRequest {
         add_bos,
+        content_spans,
         max_tokens: args.max_tokens,
         stop,
         sampling: SamplingOptions {
