@@ -158,7 +158,13 @@ pub(crate) fn resolve(prompt: &str) -> Vec<PromptSpan> {
 
 /// A 0.1.0 `rendered` (of a marked request) as spans.
 pub(crate) fn resolve_rendered(r: lt::Rendered) -> Rendered {
-    let spans = resolve(&r.prompt);
+    let spans = if r.prompt.contains([OPEN, CLOSE]) {
+        resolve(&r.prompt)
+    } else if r.prompt.is_empty() {
+        Vec::new()
+    } else {
+        vec![PromptSpan::template(r.prompt)]
+    };
     Rendered {
         prompt: spans.iter().map(|s| s.text.as_str()).collect(),
         spans,

@@ -15,7 +15,7 @@ use crate::runtime::{
     check_kind, InterfaceInfo, LoadedPlugin, PluginInput, PluginRuntime, PluginSummary,
 };
 use crate::types::{RenderRequest, Rendered, TemplateInfo, WorkflowInfo};
-use shimmy_core::chat::{Parsed, ToolDefinition};
+use shimmy_core::chat::{ParseDelta, Parsed, ToolDefinition};
 
 /// A built-in plugin: `(name, wasm bytes, plugin.toml text)`, embedded in the binary.
 pub type BuiltinPlugin = (&'static str, &'static [u8], &'static str);
@@ -576,6 +576,23 @@ impl BlockingRegistry<'_> {
     ) -> Result<Parsed> {
         self.rt
             .block_on(self.registry.parse_output(name, output, tools))
+    }
+    /// Parses an answer that arrives in `pieces` with template `name`'s output parser (one
+    /// instance for all of them): what each piece made visible, and the final parse.
+    pub fn parse_streamed(
+        &self,
+        name: &str,
+        pieces: &[&str],
+        tools: &[ToolDefinition],
+    ) -> Result<(Vec<ParseDelta>, Parsed)> {
+        self.rt.block_on(async {
+            let mut parser = self.registry.output_parser(name, tools).await?;
+            let mut deltas = Vec::new();
+            for piece in pieces {
+                deltas.push(parser.push(piece).await?);
+            }
+            Ok((deltas, parser.finish().await?))
+        })
     }
     /// See [`PluginRegistry::describe_template`].
     pub fn describe_template(&self, name: &str) -> Result<TemplateInfo> {

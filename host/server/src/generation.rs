@@ -437,10 +437,11 @@ impl Generation {
     /// chats stream what the template's parser makes visible (reasoning apart; nothing once
     /// tool-call markup starts, so no call markup leaks out; nothing with a forced call).
     async fn stream_delta(&mut self, text: &str) -> Result<Option<Delta>, ServerError> {
-        let (content, reasoning) = match (&mut self.parser, self.template()) {
-            (_, None) => (text.to_string(), String::new()),
-            (None, Some(_)) => return Ok(None),
-            (Some(parser), Some(_)) => {
+        let chat = self.prompt.template.is_some();
+        let (content, reasoning) = match (&mut self.parser, chat) {
+            (_, false) => (text.to_string(), String::new()),
+            (None, true) => return Ok(None),
+            (Some(parser), true) => {
                 let d = parser.push(text).await?;
                 (d.content, d.reasoning)
             }

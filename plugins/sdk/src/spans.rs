@@ -42,13 +42,27 @@ pub const CLOSE: char = '\u{FDD1}';
 
 /// Whether `s` contains either mark.
 pub fn has_marks(s: &str) -> bool {
-    s.contains([OPEN, CLOSE])
+    // Both marks start with the byte 0xEF: most prompts have none, found by one fast byte scan.
+    s.as_bytes().contains(&0xEF) && (s.contains(OPEN_STR) || s.contains(CLOSE_STR))
+}
+
+const OPEN_STR: &str = "\u{FDD0}";
+const CLOSE_STR: &str = "\u{FDD1}";
+
+/// The next mark in `s` at or after `from`: its byte offset and which one.
+fn next_mark(s: &str, from: usize) -> Option<(usize, char)> {
+    let open = s[from..].find(OPEN_STR).map(|i| (from + i, OPEN));
+    let close = s[from..].find(CLOSE_STR).map(|i| (from + i, CLOSE));
+    match (open, close) {
+        (Some(o), Some(c)) => Some(if o.0 < c.0 { o } else { c }),
+        (o, c) => o.or(c),
+    }
 }
 
 /// `s` without any mark.
 pub fn unmark(s: &str) -> String {
     if has_marks(s) {
-        s.replace([OPEN, CLOSE], "")
+        s.replace(OPEN_STR, "").replace(CLOSE_STR, "")
     } else {
         s.to_string()
     }
@@ -214,25 +228,28 @@ pub fn resolve(prompt: &str) -> Vec<PromptSpan> {
     let mut spans: Vec<PromptSpan> = Vec::new();
     let mut run = String::new();
     let mut depth = 0usize;
-    for c in prompt.chars() {
-        match c {
+    let mut pos = 0;
+    while let Some((at, mark)) = next_mark(prompt, pos) {
+        run.push_str(&prompt[pos..at]);
+        pos = at + mark.len_utf8();
+        match mark {
             OPEN => {
                 if depth == 0 {
                     push_span(&mut spans, SpanKind::Template, std::mem::take(&mut run));
                 }
                 depth += 1;
             }
-            CLOSE if depth > 0 => {
+            _ if depth > 0 => {
                 depth -= 1;
                 if depth == 0 {
                     push_span(&mut spans, SpanKind::Content, std::mem::take(&mut run));
                 }
             }
             // A close without its open: the text since the last boundary may be content.
-            CLOSE => push_span(&mut spans, SpanKind::Content, std::mem::take(&mut run)),
-            c => run.push(c),
+            _ => push_span(&mut spans, SpanKind::Content, std::mem::take(&mut run)),
         }
     }
+    run.push_str(&prompt[pos..]);
     let kind = if depth > 0 {
         SpanKind::Content
     } else {
@@ -264,8 +281,19 @@ pub fn render_marked(
     render: impl FnOnce(RenderRequest) -> Result<Rendered, PluginError>,
 ) -> Result<RenderedSpans, PluginError> {
     let rendered = render(mark_request(req))?;
+    // A prompt without marks is one template span: moved, not copied (prompts can be large).
+    let spans = if has_marks(&rendered.prompt) {
+        resolve(&rendered.prompt)
+    } else if rendered.prompt.is_empty() {
+        Vec::new()
+    } else {
+        vec![PromptSpan {
+            kind: SpanKind::Template,
+            text: rendered.prompt,
+        }]
+    };
     Ok(RenderedSpans {
-        spans: resolve(&rendered.prompt),
+        spans,
         stop: rendered.stop.iter().map(|s| unmark(s)).collect(),
         add_bos: rendered.add_bos,
     })
