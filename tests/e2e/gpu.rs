@@ -238,6 +238,22 @@ fn health_and_metrics_report_memory_per_device() {
         .unwrap();
     let mem = &health["models"][0]["memory"][0];
     assert_eq!(mem["device"], "CPU", "{health}");
+    // Where the model is, as Ollama's /api/ps has it: everything in host memory.
+    let place = &health["models"][0]["placement"];
+    assert_eq!(place["processor"], "100% CPU", "{health}");
+    assert_eq!(place["size_vram"], 0, "{health}");
+    assert!(
+        place["size"].as_u64().unwrap() > mem["kv_cache"].as_u64().unwrap(),
+        "{health}"
+    );
+    let ps: Value = http(30)
+        .get(format!("{}/api/ps", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ps["models"][0]["size"], place["size"], "{ps}");
+    assert_eq!(ps["models"][0]["size_vram"], 0, "{ps}");
     assert!(mem["model"].as_u64().unwrap() > 0, "{health}");
     assert!(mem["kv_cache"].as_u64().unwrap() > 0, "{health}");
     assert!(mem["compute"].as_u64().unwrap() > 0, "{health}");
@@ -257,4 +273,101 @@ fn health_and_metrics_report_memory_per_device() {
         let value: u64 = line[needle.len()..].trim().parse().unwrap();
         assert!(value > 0, "{line}");
     }
+}
+
+#[test]
+fn a_gpu_plan_without_a_gpu_and_the_limits_of_budget_and_micro_batch() {
+    let sb = Sandbox::new();
+    let m = models();
+    let model = s(&m.qwen3moe);
+    let plan = |budget: &str| {
+        sb.run(&[
+            "probe",
+            model,
+            "--moe-offload",
+            "auto",
+            "--vram-budget-mb",
+            budget,
+            "--ctx-size",
+            "512",
+        ])
+    };
+    // No GPU here: `auto` with a budget plans for a CUDA device of that size, loads nothing.
+    let fits = plan("4000").ok();
+    assert!(
+        fits.stdout.contains("no GPU here: planned, not loaded"),
+        "{}",
+        fits.stdout
+    );
+    assert!(
+        fits.stdout
+            .contains("plan for CUDA0: every expert tensor (12) on the device"),
+        "{}",
+        fits.stdout
+    );
+    // Too small: refused with the smallest budget that works, which then works (every expert
+    // in host memory).
+    let small = plan("100").fails();
+    let needed: String = small
+        .stderr
+        .split("give --vram-budget-mb ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no smallest budget named: {}", small.stderr))
+        .to_string();
+    assert!(
+        small.stderr.contains("KV cache for one slot of 512 tokens"),
+        "{}",
+        small.stderr
+    );
+    let least = plan(&needed).ok();
+    assert!(
+        least
+            .stdout
+            .contains("experts of 4 of 4 layers in host memory"),
+        "{}",
+        least.stdout
+    );
+    // The micro-batch: at least 1, at most the context.
+    for (value, says) in [
+        ("0", "at least 1"),
+        ("600", "larger than the context of 512"),
+    ] {
+        let bad = sb
+            .run(&[
+                "generate",
+                "--model",
+                model,
+                "--ctx-size",
+                "512",
+                "--ubatch-size",
+                value,
+                "--prompt",
+                "hi",
+            ])
+            .fails();
+        assert!(
+            bad.stderr.contains(says),
+            "--ubatch-size {value}: {}",
+            bad.stderr
+        );
+    }
+    let ok = sb
+        .run(&[
+            "generate",
+            "--model",
+            model,
+            "--ctx-size",
+            "512",
+            "--ubatch-size",
+            "8",
+            "--prompt",
+            "Once upon a time there was",
+            "--max-tokens",
+            "4",
+            "--temperature",
+            "0",
+        ])
+        .ok();
+    assert!(ok.stderr.contains("generated: 4 tokens"), "{}", ok.stderr);
 }

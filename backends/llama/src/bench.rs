@@ -7,10 +7,8 @@
 //! includes creating the context, the decode time runs from the end of the prompt to the last
 //! token's decode.
 
-use std::num::NonZeroU32;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -45,14 +43,8 @@ pub fn plain_decode(loaded: &LlamaLoaded, prompt: &str, max_tokens: u32) -> Resu
             n_ctx,
         });
     }
-    let n_batch = loaded.batch_size;
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(loaded.info.n_ctx))
-        .with_n_batch(n_batch)
-        .with_n_ubatch(n_batch.min(512))
-        .with_n_seq_max(1)
-        .with_n_threads(loaded.threads)
-        .with_n_threads_batch(loaded.threads);
+    let n_batch = loaded.prompt_batch();
+    let params = loaded.single_context_params();
     let mut ctx = loaded
         .model
         .new_context(&loaded.backend, params)

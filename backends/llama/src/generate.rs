@@ -1,15 +1,14 @@
 //! One generation: feed the prompt in batch-sized chunks, then sample token by token.
 
-use std::num::NonZeroU32;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use shimmy_core::backend::{FinishReason, Flow, GenerateEvent, GenerateRequest, GenerateSummary};
 use shimmy_core::stream::{StopMatcher, Utf8Decoder};
 use shimmy_core::{Error, Result};
 
-use crate::model::{explain, LlamaLoaded};
+use crate::logging::explain;
+use crate::model::LlamaLoaded;
 use crate::sampler::TokenSampler;
 
 /// Runs `request` on a fresh context of `loaded`, streaming text into `sink`.
@@ -33,14 +32,8 @@ pub fn run(
         });
     }
 
-    let n_batch = loaded.batch_size;
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(loaded.info.n_ctx))
-        .with_n_batch(n_batch)
-        .with_n_ubatch(n_batch.min(512))
-        .with_n_seq_max(1)
-        .with_n_threads(loaded.threads)
-        .with_n_threads_batch(loaded.threads);
+    let n_batch = loaded.prompt_batch();
+    let params = loaded.single_context_params();
     let mut sampler = TokenSampler::new(&loaded.model, request)?;
     let mut ctx = loaded.new_context(params)?;
     let seed = sampler.seed();
@@ -92,7 +85,7 @@ pub fn run(
         if summary.completion_tokens >= request.max_tokens as usize {
             break FinishReason::Length;
         }
-        let (token, logprob) = sampler.sample(&ctx, &loaded.model, logits_index)?;
+        let (token, logprob) = sampler.sample(ctx.get_logits_ith(logits_index), &loaded.model)?;
         if vocab.is_eog(token) {
             break FinishReason::Stop;
         }
@@ -102,7 +95,9 @@ pub fn run(
                 break FinishReason::Cancelled;
             }
         }
-        let text = utf8.push(&vocab.token_to_piece(token, false, None));
+        // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
+        // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
+        let text = utf8.push(&vocab.token_to_piece(token, true, None));
         let scan = stops.push(&text);
         if !scan.emit.is_empty() && sink(GenerateEvent::Text(scan.emit)) == Flow::Stop {
             break FinishReason::Cancelled;

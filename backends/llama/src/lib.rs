@@ -6,13 +6,16 @@
 //! ([`shimmy_core::backend::LoadedModel::serve`]).
 
 pub mod bench;
+mod context_params;
 mod engine;
 mod generate;
 pub mod libraries;
+mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;
 mod prompt_tokens;
+mod raw_context;
 mod sampler;
 mod scheduler;
 

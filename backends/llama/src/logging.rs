@@ -160,6 +160,16 @@ fn remember(state: &mut LogState, line: &str) {
     state.recent.push_back(line.to_string());
 }
 
+/// Adds llama.cpp's own recent warnings/errors to a message.
+pub(crate) fn explain(message: String) -> String {
+    let problems = take_recent_problems();
+    if problems.is_empty() {
+        message
+    } else {
+        format!("{message} ({})", problems.join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

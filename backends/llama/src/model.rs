@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::num::NonZeroU32;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,22 +13,18 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use shimmy_core::backend::{
-    DeviceInfo, DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel,
-    ModelInfo, ModelOptions,
-};
+use shimmy_core::backend::{DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
-use shimmy_core::serving::{Scheduler, ServeOptions};
+use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
 use shimmy_core::{Error, Result};
 
+use crate::context_params;
+use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
-use crate::{generate, logging, scheduler};
+use crate::raw_context::RawContext;
 
 const MIB: u64 = 1024 * 1024;
-
-/// llama.cpp's fit changes the global logger while it runs: one fit at a time.
-static FIT: Mutex<()> = Mutex::new(());
 
 /// Context used when neither the request nor the model says otherwise.
 const DEFAULT_CTX: u32 = 4096;
@@ -45,9 +40,13 @@ pub struct LlamaLoaded {
     pub(crate) info: ModelInfo,
     pub(crate) placement: Placement,
     pub(crate) batch_size: u32,
+    /// Tokens per micro-batch (llama.cpp's `n_ubatch`), chosen with the placement.
+    pub(crate) ubatch: u32,
     pub(crate) threads: i32,
     /// The GPU device name (`CUDA0`), when the model has one.
     pub(crate) gpu_name: Option<String>,
+    /// Whether the scheduler draws tokens on the device where a request allows it.
+    pub(crate) device_sampling: bool,
     /// Buffer sizes llama.cpp logged: weights at load, KV/compute of the latest context.
     pub(crate) memory: Mutex<MemoryState>,
     /// Texts of the control tokens, longest first (see [`crate::prompt_tokens`]).
@@ -58,9 +57,9 @@ pub struct LlamaLoaded {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct MemoryState {
     /// Weight bytes per device.
-    model: BTreeMap<String, u64>,
+    pub(crate) model: BTreeMap<String, u64>,
     /// (KV cache, compute) bytes per device of the latest context.
-    context: BTreeMap<String, (u64, u64)>,
+    pub(crate) context: BTreeMap<String, (u64, u64)>,
 }
 
 /// The device a ggml buffer belongs to: the GPU when the buffer is named after it
@@ -82,7 +81,11 @@ fn per_device(sizes: &[BufferSize], kind: BufferKind, gpu: Option<&str>) -> BTre
     }
     out
 }
-/// Checks the file, computes the placement, applies the MoE overrides and loads the model.
+/// Checks the file, plans the placement, applies the MoE overrides and loads the model.
+///
+/// With a GPU the planner ([`shimmy_core::planner`]) decides (`--moe-offload auto`) or
+/// estimates (the fixed modes) what the model holds on the device and picks the micro-batch;
+/// without one every weight stays in host memory.
 pub fn load(
     backend: Arc<LlamaBackend>,
     path: &Path,
@@ -100,6 +103,12 @@ pub fn load(
     }
     let gguf = GgufFile::open(path)?;
     let n_layer = gguf.block_count().unwrap_or(0);
+    let n_ctx = options.ctx_size.unwrap_or_else(|| {
+        gguf.context_length()
+            .unwrap_or(DEFAULT_CTX)
+            .clamp(1, DEFAULT_CTX)
+    });
+    planner::check_ubatch(options.ubatch_size, n_ctx)?;
 
     let devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
     let base = || {
@@ -108,39 +117,59 @@ pub fn load(
             .with_devices(&devices)
             .map_err(|e| Error::BackendInit(format!("selecting the device: {e}")))
     };
-    let auto_fit = options.moe == MoeOffload::Auto && gpu.is_some();
-    let fixed_gpu_layers = match (gpu, options.gpu_layers) {
+    let all_layers = n_layer + 1;
+    let gpu_layers = match (gpu, options.gpu_layers) {
         (None, Some(n)) if n > 0 => {
             tracing::warn!("--gpu-layers {n} ignored: no GPU device is used");
             0
         }
         (None, _) => 0,
-        (Some(_), Some(n)) => n.min(n_layer + 1),
-        (Some(_), None) => n_layer + 1,
+        (Some(_), Some(n)) => n.min(all_layers),
+        (Some(_), None) => all_layers,
     };
-    // `auto`: llama.cpp's fit decides the GPU layers and which expert layers stay in host
-    // memory (rounded to whole layers); the fixed modes have their own patterns.
-    let (overrides, gpu_layers) = match gpu.filter(|_| auto_fit) {
-        Some(device) => fit_whole_layers(path, &gguf, options, device, base()?)?,
-        None => (
-            placement::override_patterns(&options.moe, n_layer),
-            fixed_gpu_layers,
-        ),
+    // The planner assumes every layer on the GPU; with fewer (--gpu-layers) the fixed
+    // patterns apply and nothing is estimated.
+    let planned = match gpu.filter(|_| gpu_layers == all_layers) {
+        Some(device) => match planner::plan(&gguf, &plan_request(options, device, n_ctx)) {
+            Ok(plan) => Some(plan),
+            // The fixed modes load without an estimate; `auto` needs the plan.
+            Err(err) if options.moe != MoeOffload::Auto => {
+                tracing::warn!("no memory estimate for {}: {err}", path.display());
+                None
+            }
+            Err(err) => return Err(err),
+        },
+        None => None,
+    };
+    let overrides = match &planned {
+        Some(plan) if options.moe == MoeOffload::Auto => plan.patterns.clone(),
+        _ => placement::override_patterns(&options.moe, n_layer),
+    };
+    let ubatch = match &planned {
+        Some(plan) => plan.ubatch,
+        None => options
+            .ubatch_size
+            .unwrap_or(planner::DEFAULT_UBATCH.min(n_ctx)),
     };
     let mut params = pin!(base()?.with_n_gpu_layers(gpu_layers));
-    let placement = placement::plan_with(
+    let mut placement = placement::plan_with(
         &gguf,
         &options.moe,
         overrides.clone(),
         gpu.map(|d| d.name.as_str()),
         gpu_layers,
     );
+    placement.ubatch = ubatch;
+    placement.estimate = planned.as_ref().map(|p| p.estimate.clone());
+    if let Some(plan) = &planned {
+        tracing::info!("{plan}");
+    }
     if let Some(requested) = placement.clamped_from {
         tracing::warn!(
             "--n-cpu-moe {requested} is more than the model's {n_layer} layers; using {n_layer}"
         );
     }
-    if !auto_fit {
+    if options.moe != MoeOffload::Auto {
         check_budget(&placement, options)?;
     }
     let patterns: Vec<CString> = overrides
@@ -176,9 +205,6 @@ pub fn load(
     };
 
     let n_ctx_train = model.n_ctx_train();
-    let n_ctx = options
-        .ctx_size
-        .unwrap_or_else(|| n_ctx_train.clamp(1, DEFAULT_CTX));
     let vocab = model.vocab();
     let token_text = |token: LlamaToken| -> Option<String> {
         if token.0 < 0 {
@@ -212,7 +238,13 @@ pub fn load(
         info,
         placement,
         batch_size: options.batch_size,
+        ubatch,
         threads,
+        device_sampling: match options.device_sampling {
+            DeviceSampling::On => true,
+            DeviceSampling::Off => false,
+            DeviceSampling::Auto => gpu_name.is_some() && gpu_layers > 0,
+        },
         gpu_name,
         memory: Mutex::new(memory),
         control_texts: crate::prompt_tokens::control_texts(&model),
@@ -220,92 +252,35 @@ pub fn load(
     })
 }
 
-/// The memory to leave free on the GPU for `--moe-offload auto`: `--vram-margin-mb`, or more
-/// when `--vram-budget-mb` asks to use less than `free - margin`.
-pub(crate) fn fit_margin(options: &ModelOptions, free: u64) -> u64 {
-    let margin = options.vram_margin_mb.saturating_mul(MIB);
+/// The device memory a model may use: `--vram-budget-mb`, at most the device's free memory
+/// minus `--vram-margin-mb` (only the margin without a budget).
+pub(crate) fn device_budget(options: &ModelOptions, free: u64) -> u64 {
+    let usable = free.saturating_sub(options.vram_margin_mb.saturating_mul(MIB));
     match options.vram_budget_mb {
-        Some(budget) => margin.max(free.saturating_sub(budget.saturating_mul(MIB))),
-        None => margin,
+        Some(budget) => usable.min(budget.saturating_mul(MIB)),
+        None => usable,
+    }
+}
+
+/// The planner's request for `options` on `device` with a context of `n_ctx` per slot.
+fn plan_request(options: &ModelOptions, device: &DeviceInfo, n_ctx: u32) -> PlanRequest {
+    PlanRequest {
+        mode: options.moe,
+        budget: match options.moe {
+            // auto fits the device; the fixed modes report against the budget, if any.
+            MoeOffload::Auto => Some(device_budget(options, device.memory_free)),
+            _ => options.vram_budget_mb.map(|mb| mb.saturating_mul(MIB)),
+        },
+        ctx_per_seq: n_ctx,
+        parallel: options.parallel.max(1),
+        ubatch: options.ubatch_size,
+        device: DeviceProfile::CUDA,
+        device_name: device.name.clone(),
     }
 }
 
 /// With a fixed MoE mode, `--vram-budget-mb` is checked against the weights planned for the
 /// GPU before anything is loaded.
-/// Runs llama.cpp's fit (`--moe-offload auto`) for `path` on `device` and returns the override
-/// patterns to load with and the GPU layers it chose.
-///
-/// The fit moves the experts of the last layers to host memory and may split one layer between
-/// the devices. The host keeps the fit's GPU layers and its number of expert layers, but takes
-/// them whole and from the first layer on, as `--n-cpu-moe N` does: the same memory, and on the
-/// H100 and H200 12-13 % faster decoding than the fit's own placement (docs/benchmarks.md).
-fn fit_whole_layers(
-    path: &Path,
-    gguf: &GgufFile,
-    options: &ModelOptions,
-    device: &DeviceInfo,
-    probe: LlamaModelParams,
-) -> Result<(Vec<String>, u32)> {
-    let n_layer = gguf.block_count().unwrap_or(0);
-    let mut probe = pin!(probe);
-    let free = device.memory_free;
-    let n_ctx = options.ctx_size.unwrap_or_else(|| {
-        gguf.context_length()
-            .unwrap_or(DEFAULT_CTX)
-            .clamp(1, DEFAULT_CTX)
-    });
-    let margin = fit_margin(options, free);
-    let mut cparams = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(n_ctx))
-        .with_n_batch(options.batch_size)
-        .with_n_ubatch(options.batch_size.min(512))
-        .with_n_seq_max(1);
-    // SAFETY: plain query.
-    let max_devices = unsafe { llama_cpp_sys_2::llama_max_devices() }.max(1);
-    let mut margins = vec![usize::try_from(margin).unwrap_or(usize::MAX); max_devices];
-    let path_c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::InvalidOption(format!("{} has a NUL byte", path.display())))?;
-    {
-        let _one_fit = FIT.lock().unwrap_or_else(PoisonError::into_inner);
-        logging::clear_recent_problems();
-        probe
-            .as_mut()
-            .fit_params(
-                &path_c,
-                &mut cparams,
-                &mut margins,
-                n_ctx,
-                llama_cpp_sys_2::GGML_LOG_LEVEL_INFO,
-            )
-            .map_err(|e| {
-                Error::InvalidOption(explain(format!(
-                    "--moe-offload auto: llama.cpp found no placement of {} that leaves {} \
-                     free on {} ({} free now): {e}; lower --ctx-size, lower \
-                     --vram-margin-mb / raise --vram-budget-mb, or use --cpu-moe",
-                    path.display(),
-                    format_bytes(margin),
-                    device.name,
-                    format_bytes(free)
-                )))
-            })?;
-    }
-    let ngl = match probe.n_gpu_layers() {
-        n if n < 0 => n_layer + 1,
-        n => (n as u32).min(n_layer + 1),
-    };
-    let fitted = probe.tensor_buft_override_patterns();
-    let whole = placement::leading_expert_layers(gguf, &fitted);
-    tracing::info!(
-        "auto fit: {ngl} GPU layers, {} overrides, as the experts of the first {} layers, \
-         margin {} on {}",
-        fitted.len(),
-        whole.len(),
-        format_bytes(margin),
-        device.name
-    );
-    Ok((whole, ngl))
-}
-
 fn check_budget(placement: &Placement, options: &ModelOptions) -> Result<()> {
     let Some(budget) = options.vram_budget_mb else {
         return Ok(());
@@ -334,86 +309,6 @@ fn default_threads() -> i32 {
         .unwrap_or(4)
 }
 
-impl LoadedModel for LlamaLoaded {
-    fn info(&self) -> &ModelInfo {
-        &self.info
-    }
-
-    fn placement(&self) -> &Placement {
-        &self.placement
-    }
-
-    fn memory(&self) -> Vec<DeviceMemory> {
-        let state = self
-            .memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut names: Vec<String> = state
-            .model
-            .keys()
-            .chain(state.context.keys())
-            .cloned()
-            .collect();
-        names.sort_by_key(|n| (n == HOST_DEVICE, n.clone()));
-        names.dedup();
-        names
-            .into_iter()
-            .map(|device| {
-                let (kv_cache, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
-                DeviceMemory {
-                    model: state.model.get(&device).copied().unwrap_or(0),
-                    kv_cache,
-                    compute,
-                    device,
-                }
-            })
-            .collect()
-    }
-
-    fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
-        Ok(self
-            .tokens(text, add_bos, parse_special)?
-            .into_iter()
-            .map(|t| t.0 as u32)
-            .collect())
-    }
-
-    fn has_control_text(&self, text: &str) -> Result<bool> {
-        Ok(self.holds_control_text(text))
-    }
-
-    fn detokenize(&self, tokens: &[u32]) -> Result<String> {
-        let n_vocab = self.info.n_vocab;
-        let mut bytes = Vec::new();
-        for &id in tokens {
-            if id >= n_vocab {
-                return Err(Error::Tokenize(format!(
-                    "token id {id} is outside the vocabulary (0..{n_vocab})"
-                )));
-            }
-            bytes.extend(
-                self.model
-                    .vocab()
-                    .token_to_piece(LlamaToken(id as i32), false, None),
-            );
-        }
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    }
-
-    fn generate(
-        &self,
-        request: &GenerateRequest,
-        sink: &mut dyn FnMut(GenerateEvent) -> Flow,
-    ) -> Result<GenerateSummary> {
-        generate::run(self, request, sink)
-    }
-
-    fn serve(self: Arc<Self>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
-        scheduler::start(self, options)
-    }
-}
-
 impl LlamaLoaded {
     /// Tokenizes with llama.cpp's tokenizer.
     pub(crate) fn tokens(
@@ -432,17 +327,57 @@ impl LlamaLoaded {
             .tokenize(text.as_bytes(), add_bos, parse_special))
     }
 
+    /// Tokens fed per decode on the single-request path: `--batch-size`, at least one
+    /// micro-batch.
+    pub(crate) fn prompt_batch(&self) -> u32 {
+        self.batch_size.max(self.ubatch)
+    }
+
+    /// Parameters of a one-sequence context (the single-request path and the bench's plain
+    /// loop): the load's context, [`Self::prompt_batch`], the planned micro-batch, one output
+    /// per decode.
+    pub(crate) fn single_context_params(&self) -> LlamaContextParams {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(self.info.n_ctx))
+            .with_n_batch(self.prompt_batch())
+            .with_n_ubatch(self.ubatch)
+            .with_n_seq_max(1)
+            .with_n_threads(self.threads)
+            .with_n_threads_batch(self.threads);
+        context_params::with_n_outputs_max(params, 1)
+    }
+
     /// Creates an inference context on this model (one at a time, see [`CONTEXT_CREATION`]).
     pub(crate) fn new_context(&self, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
+        self.capture_context(|| {
+            self.model
+                .new_context(&self.backend, params)
+                .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
+        })
+    }
+
+    /// Like [`Self::new_context`], through the raw API (the scheduler's context).
+    pub(crate) fn new_raw_context(
+        &self,
+        params: llama_cpp_sys_2::llama_context_params,
+    ) -> Result<RawContext<'_>> {
+        self.capture_context(|| {
+            RawContext::new(&self.model, params)
+                .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
+        })
+    }
+
+    /// Runs `create` (one context creation at a time) and records the KV cache and compute
+    /// buffers llama.cpp logged meanwhile as this model's latest context.
+    fn capture_context<T>(&self, create: impl FnOnce() -> Result<T>) -> Result<T> {
         let _guard = CONTEXT_CREATION
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         logging::clear_recent_problems();
         logging::start_buffer_capture();
-        let ctx = self.model.new_context(&self.backend, params);
+        let ctx = create();
         let buffers = logging::take_buffer_capture();
-        let ctx =
-            ctx.map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))?;
+        let ctx = ctx?;
         let gpu = self.gpu_name.as_deref();
         let kv = per_device(&buffers, BufferKind::KvCache, gpu);
         let compute = per_device(&buffers, BufferKind::Compute, gpu);
@@ -458,15 +393,5 @@ impl LlamaLoaded {
             .unwrap_or_else(PoisonError::into_inner)
             .context = context;
         Ok(ctx)
-    }
-}
-
-/// Adds llama.cpp's own recent warnings/errors to a message.
-pub(crate) fn explain(message: String) -> String {
-    let problems = logging::take_recent_problems();
-    if problems.is_empty() {
-        message
-    } else {
-        format!("{message} ({})", problems.join("; "))
     }
 }

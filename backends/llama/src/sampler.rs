@@ -3,7 +3,6 @@
 //! Both the single-request path ([`crate::generate`]) and the scheduler draw tokens through
 //! [`TokenSampler`], so a request gives the same tokens on either path.
 
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::data::LlamaTokenData;
@@ -12,6 +11,7 @@ use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{GenerateRequest, SamplingOptions, TokenLogprob};
 use shimmy_core::{Error, Result};
 
+use crate::raw_context::DeviceChain;
 use crate::{logging, logprobs};
 
 /// The most alternatives a [`TokenLogprob`] reports.
@@ -71,6 +71,10 @@ fn random_seed() -> u32 {
 pub struct TokenSampler {
     chain: LlamaSampler,
     seed: u32,
+    /// The request's settings, for a device chain ([`TokenSampler::device_chain`]).
+    options: SamplingOptions,
+    /// Whether the chain may run on the device: no grammar, no penalties, no logprobs.
+    device_ok: bool,
     /// Alternatives to report per token (`None`: no [`TokenLogprob`]s).
     logprobs: Option<usize>,
     /// Reused candidate buffer (one entry per vocabulary token).
@@ -98,9 +102,15 @@ impl TokenSampler {
             })?;
             stages.insert(0, sampler);
         }
+        let o = &request.sampling;
+        let penalties =
+            (o.repeat_penalty != 1.0 || o.frequency_penalty != 0.0 || o.presence_penalty != 0.0)
+                && o.repeat_last_n != 0;
         Ok(TokenSampler {
             chain: LlamaSampler::chain_simple(stages),
             seed,
+            options: request.sampling.clone(),
+            device_ok: request.grammar.is_none() && request.logprobs.is_none() && !penalties,
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })
@@ -111,18 +121,28 @@ impl TokenSampler {
         self.seed
     }
 
-    /// Draws a token from output row `idx` of the last decode and accepts it (penalty history,
+    /// A chain that draws this request's tokens on the device, when its settings allow
+    /// (greedy, top-k, top-p, min-p, temperature; not with a grammar, penalties or logprobs,
+    /// which need the logits on the host). Same seed, but not the same random draws as the
+    /// CPU chain: greedy output is identical, seeded output is deterministic.
+    pub(crate) fn device_chain(&self) -> Option<DeviceChain> {
+        if self.device_ok {
+            DeviceChain::new(&self.options, self.seed)
+        } else {
+            None
+        }
+    }
+
+    /// Draws a token from the `logits` of one output row and accepts it (penalty history,
     /// grammar state). Returns the log-probabilities too when the request asked for them.
     ///
     /// This is what `llama_sampler_sample` does, except that a token the grammar cannot accept
     /// is an error here instead of an exception thrown through the C API.
     pub fn sample(
         &mut self,
-        ctx: &LlamaContext<'_>,
+        logits: &[f32],
         model: &LlamaModel,
-        idx: i32,
     ) -> Result<(LlamaToken, Option<TokenLogprob>)> {
-        let logits = ctx.get_logits_ith(idx);
         self.candidates.data.clear();
         self.candidates.data.extend(
             (0_i32..)

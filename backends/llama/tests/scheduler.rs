@@ -741,3 +741,94 @@ fn a_panicking_sink_fails_its_step_but_the_scheduler_goes_on() {
         single(&model, &greedy("The quick brown fox", 12)).0
     );
 }
+
+/// Runs `requests` one after the other through a fresh one-slot scheduler of `model`.
+fn run_each(model: &Arc<dyn LoadedModel>, requests: &[GenerateRequest]) -> Vec<String> {
+    let scheduler = serve(model, 1, requests.len(), 64);
+    let clock = Arc::new(AtomicU64::new(0));
+    let texts = requests
+        .iter()
+        .map(|request| {
+            let (sink, probe) = recorder(&clock);
+            scheduler
+                .submit(request.clone(), Box::new(sink))
+                .expect("submit");
+            let outcome = probe.wait();
+            assert_eq!(
+                outcome.summary().completion_tokens,
+                request.max_tokens as usize
+            );
+            outcome.text()
+        })
+        .collect();
+    let stats = scheduler.stats();
+    assert_eq!(stats.generated_tokens, 16 * requests.len() as u64);
+    texts
+}
+
+#[test]
+fn sampling_on_the_device_matches_greedy_and_is_deterministic_when_seeded() {
+    let file = cached_model(&ModelSpec::qwen3_moe()).expect("test model");
+    let with = |device_sampling| {
+        let options = ModelOptions {
+            ctx_size: Some(256),
+            threads: Some(1),
+            device_sampling,
+            ..ModelOptions::default()
+        };
+        engine().load(&file.path, &options).expect("model loads")
+    };
+    let on = with(shimmy_core::backend::DeviceSampling::On);
+    let off = with(shimmy_core::backend::DeviceSampling::Off);
+    let plain = |prompt: &str| GenerateRequest {
+        max_tokens: 16,
+        sampling: SamplingOptions {
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            ..SamplingOptions::default()
+        },
+        ..GenerateRequest::new(prompt)
+    };
+    let seeded = |prompt: &str, seed| GenerateRequest {
+        max_tokens: 16,
+        sampling: SamplingOptions {
+            temperature: 0.9,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            seed: Some(seed),
+            ..SamplingOptions::default()
+        },
+        ..GenerateRequest::new(prompt)
+    };
+    let greedy_requests = [plain(PROMPTS[0]), plain(PROMPTS[1])];
+    assert_eq!(
+        run_each(&on, &greedy_requests),
+        run_each(&off, &greedy_requests),
+        "greedy output differs between device and CPU sampling"
+    );
+    // Another prompt in between, so that the third request is evaluated afresh like the first
+    // (from the prompt cache its last token would be evaluated alone, with slightly different
+    // logits).
+    let sampled = [
+        seeded(PROMPTS[2], 7),
+        seeded(PROMPTS[4], 8),
+        seeded(PROMPTS[2], 7),
+    ];
+    let first = run_each(&on, &sampled);
+    assert_eq!(
+        first[0], first[2],
+        "same seed, different text on the device"
+    );
+    assert_eq!(first, run_each(&on, &sampled), "not reproducible");
+    // The device really drew them (a request with a penalty stays on the CPU chain).
+    let scheduler = serve(&on, 1, 1, 64);
+    let clock = Arc::new(AtomicU64::new(0));
+    for request in [plain(PROMPTS[3]), greedy(PROMPTS[3], 16)] {
+        let (sink, probe) = recorder(&clock);
+        scheduler.submit(request, Box::new(sink)).expect("submit");
+        probe.wait();
+    }
+    assert_eq!(scheduler.stats().device_sampled_tokens, 16);
+}

@@ -1,12 +1,12 @@
-//! Reading chats given as JSON (OpenAI-style messages) into the plugin contract's messages.
+//! Reading chats given as JSON (OpenAI-style messages) into the plugin contract's messages,
+//! checked by the engine's message validator.
 
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
-use shimmy_plugins::{ChatMessage, ToolCall};
-
-const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
+use shimmy_engine::messages;
+use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 
 /// Reads `path`: a JSON list of messages, or an object with a `messages` list.
 pub fn read(path: &Path) -> Result<Vec<ChatMessage>> {
@@ -32,10 +32,13 @@ pub fn parse(value: &Value) -> Result<Vec<ChatMessage>> {
     if list.is_empty() {
         bail!("the chat has no messages");
     }
-    list.iter()
+    let chat = list
+        .iter()
         .enumerate()
         .map(|(i, m)| message(m).with_context(|| format!("message {i}")))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    messages::validate(&chat)?;
+    Ok(chat)
 }
 
 fn message(value: &Value) -> Result<ChatMessage> {
@@ -46,9 +49,6 @@ fn message(value: &Value) -> Result<ChatMessage> {
         .get("role")
         .and_then(Value::as_str)
         .context("\"role\" is missing or not a string")?;
-    if !ROLES.contains(&role) {
-        bail!("role \"{role}\" is not one of {}", ROLES.join(", "));
-    }
     let content = match obj.get("content") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -110,6 +110,59 @@ fn tool_call(value: &Value, index: usize) -> Result<ToolCall> {
     })
 }
 
+/// Reads the tools file `path`: a JSON list of OpenAI-style tools
+/// (`{"type": "function", "function": {"name", "description", "parameters"}}`, or the bare
+/// function objects), or an object with a `tools` list. The schemas keep their key order.
+pub fn read_tools(path: &Path) -> Result<Vec<ToolDefinition>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the tools file {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    parse_tools(&value).with_context(|| format!("{}: invalid tools", path.display()))
+}
+
+/// Parses OpenAI-style tool definitions (see [`read_tools`]).
+pub fn parse_tools(value: &Value) -> Result<Vec<ToolDefinition>> {
+    let list = match value {
+        Value::Array(items) => items,
+        Value::Object(obj) => match obj.get("tools") {
+            Some(Value::Array(items)) => items,
+            _ => bail!("expected a list of tools or an object with a \"tools\" list"),
+        },
+        _ => bail!("expected a list of tools or an object with a \"tools\" list"),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| tool(t).with_context(|| format!("tool {i}")))
+        .collect()
+}
+
+fn tool(value: &Value) -> Result<ToolDefinition> {
+    match value.get("type").and_then(Value::as_str) {
+        None | Some("function") => {}
+        Some(other) => bail!("tool type \"{other}\" is not supported (only \"function\")"),
+    }
+    let function = value.get("function").unwrap_or(value);
+    let name = function
+        .get("name")
+        .and_then(Value::as_str)
+        .context("a tool needs a function \"name\"")?;
+    let parameters = match function.get("parameters") {
+        None | Some(Value::Null) => "{}".to_string(),
+        Some(p @ Value::Object(_)) => p.to_string(),
+        Some(_) => bail!("\"parameters\" of tool \"{name}\" must be a JSON schema object"),
+    };
+    Ok(ToolDefinition {
+        name: name.to_string(),
+        description: function
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        parameters_schema: parameters,
+    })
+}
+
 /// A one-turn chat from `--system` / `--user`.
 pub fn one_turn(system: Option<&str>, user: &str) -> Vec<ChatMessage> {
     let mut messages = Vec::new();
@@ -150,6 +203,25 @@ mod tests {
         assert_eq!(chat[1].content, "hi there");
         assert_eq!(chat[2].tool_calls[0].arguments, "{\"x\":1}");
         assert_eq!(chat[3].tool_call_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn tools_keep_their_key_order() {
+        let text = r#"[{"type": "function", "function": {"name": "get_weather", "description": "d",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+            {"name": "now"}]"#;
+        let tools = parse_tools(&serde_json::from_str(text).unwrap()).unwrap();
+        assert_eq!(tools[0].name, "get_weather");
+        assert_eq!(
+            tools[0].parameters_schema,
+            r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}"#
+        );
+        assert_eq!(
+            (tools[1].name.as_str(), tools[1].parameters_schema.as_str()),
+            ("now", "{}")
+        );
+        let err = format!("{:#}", parse_tools(&json!([{"type": "code"}])).unwrap_err());
+        assert!(err.contains("\"code\""), "{err}");
     }
 
     #[test]

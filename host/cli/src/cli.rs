@@ -72,6 +72,20 @@ pub enum Command {
     /// Workflow plugins: list them, run one against a model.
     #[command(subcommand)]
     Workflow(WorkflowCommand),
+    /// Download a GGUF model from Hugging Face into the hub cache (HF_HUB_CACHE), where
+    /// discovery, `serve` and huggingface-cli find it. Resumes an interrupted download.
+    Pull(PullArgs),
+}
+
+/// `pull` arguments.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// ORG/NAME[:QUANT] (e.g. bartowski/Qwen_Qwen3-0.6B-GGUF:Q4_K_M; without QUANT the only
+    /// model, else Q4_K_M), or ORG/NAME/FILE.gguf; `hf.co/` in front and `@REVISION` after
+    /// NAME are accepted. The hub is HF_ENDPOINT (default https://huggingface.co), the token
+    /// HF_TOKEN.
+    #[arg(value_name = "REPO[:QUANT]")]
+    pub model: String,
 }
 
 /// `tool` subcommands.
@@ -160,7 +174,7 @@ pub struct ServeArgs {
         allow_hyphen_values = true,
         value_name = "DURATION"
     )]
-    pub keep_alive: shimmy_server::KeepAlive,
+    pub keep_alive: shimmy_engine::KeepAlive,
     /// Most models loaded at once; the least recently used idle one is unloaded to make room.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub max_loaded_models: usize,
@@ -296,6 +310,9 @@ pub struct TemplateRenderArgs {
     /// Chat as JSON: a list of OpenAI-style messages, or an object with "messages".
     #[arg(long, value_name = "FILE.json")]
     pub messages: PathBuf,
+    /// Tools offered, as JSON: a list of OpenAI-style tools, or an object with "tools".
+    #[arg(long, value_name = "FILE.json")]
+    pub tools: Option<PathBuf>,
     /// Template plugin to use (default: chosen for the model; see `probe`).
     #[arg(long)]
     pub template: Option<String>,
@@ -310,6 +327,16 @@ pub struct ModelArgs {
     /// Tokens evaluated per batch; longer prompts are fed in chunks.
     #[arg(long, default_value_t = 512, value_name = "N")]
     pub batch_size: u32,
+    /// Tokens per micro-batch (llama.cpp's n_ubatch), 1 to --ctx-size. Default: 512 with every
+    /// weight on the GPU, up to 4096 when MoE experts live in host memory (each micro-batch
+    /// copies them to the GPU once, so prompts run several times faster).
+    #[arg(long, value_name = "N")]
+    pub ubatch_size: Option<u32>,
+    /// Draw tokens on the device (llama.cpp's backend sampling) for requests that allow it
+    /// (greedy, top-k/top-p/min-p/temperature; not grammars, penalties or logprobs): auto (on
+    /// a GPU), on or off.
+    #[arg(long, default_value = "auto", value_name = "auto|on|off")]
+    pub device_sampling: shimmy_core::backend::DeviceSampling,
     /// Layers to put on the GPU (default: all when a GPU exists, else 0).
     #[arg(long, value_name = "N")]
     pub gpu_layers: Option<u32>,
@@ -403,6 +430,14 @@ pub struct GenerateArgs {
 pub struct ProbeArgs {
     /// Model file path or discovered name.
     pub model: String,
+    /// Print the placement plan for a GPU (the budget, else this machine's GPU) without
+    /// loading the model. Without a GPU, `--moe-offload auto --vram-budget-mb N` plans for a
+    /// CUDA device of N MiB this way too.
+    #[arg(long)]
+    pub plan_only: bool,
+    /// Slots to plan the KV cache for (as `serve --parallel`).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub parallel: u32,
     /// Model loading options.
     #[command(flatten)]
     pub model_args: ModelArgs,
@@ -454,4 +489,18 @@ pub struct MakeTestModelArgs {
     /// Leave out the embedded chat template (the host then picks a template by architecture).
     #[arg(long)]
     pub no_template: bool,
+    /// Write a full-size model shape with random Q4_K weights instead: qwen3-30b-a3b (16 GiB)
+    /// or mixtral-8x7b (26 GB); --layers shortens it, --seed is ignored.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["moe", "arch", "no_template"])]
+    pub shape: Option<String>,
+    /// Writer threads for --shape (default: one per core).
+    #[arg(long, value_name = "N", requires = "shape")]
+    pub threads: Option<usize>,
+    /// Vocabulary size for --shape (default: the shape's own).
+    #[arg(long, value_name = "N", requires = "shape")]
+    pub vocab: Option<u32>,
+    /// With --shape: write only the header and leave the weights a sparse hole (for dry runs
+    /// and `probe --plan-only`; the file cannot generate).
+    #[arg(long, requires = "shape")]
+    pub header_only: bool,
 }

@@ -60,17 +60,12 @@ impl OperatorConfig {
         toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))
     }
 
-    /// The template configured for a model (matched by name or by file stem).
-    pub fn template_for(&self, model_name: &str) -> Option<&str> {
+    /// The template configured per model name (the engine matches names ignoring case).
+    pub fn templates(&self) -> BTreeMap<String, String> {
         self.models
-            .get(model_name)
-            .or_else(|| {
-                self.models
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(model_name))
-                    .map(|(_, v)| v)
-            })
-            .and_then(|m| m.template.as_deref())
+            .iter()
+            .filter_map(|(name, m)| Some((name.clone(), m.template.clone()?)))
+            .collect()
     }
 }
 
@@ -85,8 +80,7 @@ mod tests {
              [plugins.config.files]\nroot = \"/srv\"\n",
         )
         .unwrap();
-        assert_eq!(cfg.template_for("tiny"), Some("llama3"));
-        assert_eq!(cfg.template_for("TINY"), Some("llama3"));
+        assert_eq!(cfg.templates()["tiny"], "llama3");
         assert_eq!(cfg.plugins.grants, vec!["files:dirs"]);
         assert_eq!(cfg.plugins.config["files"]["root"], "/srv");
     }

@@ -1,12 +1,15 @@
 //! The CLI's side of the plugin runtime: building the registry from the flags and config
-//! file, choosing a model's template and rendering chats through it.
+//! file; choosing a model's template (the engine's choice) and rendering chats through it.
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use shimmy_core::backend::LoadedModel;
-use shimmy_core::template_choice::{self, ModelTraits, TemplateChoice, TELLTALE_TOKENS};
+use shimmy_core::template_choice::TemplateChoice;
+use shimmy_engine::templates::{model_context, Templates};
 use shimmy_plugins::{
-    ChatMessage, Grants, ModelContext, PluginKind, PluginRegistry, PluginRuntime, PluginSource,
-    RenderRequest, Rendered, RuntimeConfig, Settings,
+    ChatMessage, Grants, PluginRegistry, PluginRuntime, PluginSource, RenderRequest, Rendered,
+    RuntimeConfig, Settings, ToolDefinition,
 };
 
 use crate::cli::PluginOptions;
@@ -62,68 +65,36 @@ impl Plugins {
         Ok(Plugins { registry, config })
     }
 
-    /// `(template name, architectures it declares)` for every template plugin.
-    fn families(&self) -> Vec<(String, Vec<String>)> {
-        self.registry
-            .names(PluginKind::Template)
-            .into_iter()
-            .filter_map(|name| {
-                let families = self.registry.inspect(&name).ok()?.manifest.families;
-                Some((name, families))
-            })
-            .collect()
+    /// The template plugin per model name from the operator's configuration file.
+    pub fn operator_templates(&self) -> BTreeMap<String, String> {
+        self.config.templates()
     }
 
-    /// Picks the template for `model` (request > operator > embedded > family > chatml).
+    /// Picks the template for `model` (request > operator > embedded > family > chatml), as
+    /// the engine picks it for the server.
     pub fn choose_template(
         &self,
         model_name: &str,
         model: &dyn LoadedModel,
         requested: Option<&str>,
     ) -> TemplateChoice {
-        let info = model.info();
-        let special_tokens = TELLTALE_TOKENS
-            .iter()
-            .map(|(token, _)| *token)
-            .filter(|token| {
-                model
-                    .tokenize(token, false, true)
-                    .is_ok_and(|ids| ids.len() == 1)
-            })
-            .collect();
-        let traits = ModelTraits {
-            architecture: &info.architecture,
-            has_embedded_template: info.chat_template.is_some(),
-            special_tokens,
-        };
-        let templates = self.registry.names(PluginKind::Template);
-        template_choice::choose(
-            requested,
-            self.config.template_for(model_name),
-            &traits,
-            &self.families(),
-            |name| templates.iter().any(|t| t == name),
-        )
+        Templates::new(&self.registry, self.operator_templates())
+            .choose(model_name, model, requested)
     }
 
-    /// Renders `messages` for `model` with the template `choice`.
+    /// Renders `messages` for `model` with the template `choice`, `tools` offered.
     pub fn render(
         &self,
         choice: &TemplateChoice,
         model: &dyn LoadedModel,
         messages: Vec<ChatMessage>,
+        tools: Vec<ToolDefinition>,
     ) -> Result<Rendered> {
-        let info = model.info();
         let request = RenderRequest {
             messages,
-            tools: Vec::new(),
+            tools,
             add_generation_prompt: true,
-            model: ModelContext {
-                architecture: info.architecture.clone(),
-                chat_template: info.chat_template.clone(),
-                bos_token: info.bos_token.clone(),
-                eos_token: info.eos_token.clone(),
-            },
+            model: model_context(model.info()),
         };
         self.registry
             .blocking()?

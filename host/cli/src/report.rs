@@ -39,7 +39,11 @@ impl fmt::Display for Table {
                 if c + 1 == row.len() {
                     line.push_str(cell);
                 } else {
-                    line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+                    // Padded by hand: `format!`'s width is limited to 65535, and a cell (an
+                    // error message quoting a corrupt file) can be longer.
+                    line.push_str(cell);
+                    let pad = widths[c].saturating_sub(cell.chars().count()) + 2;
+                    line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
             writeln!(f, "{}", line.trim_end())?;

@@ -8,20 +8,25 @@
 //!   ever sees a file.
 //! * [`placement`]: MoE offload modes, the tensor-override patterns they produce and the
 //!   placement they lead to, computed from the GGUF tensor table.
+//! * [`planner`]: chooses the host-resident MoE experts and the micro-batch for a GPU budget,
+//!   from the tensor table and estimates of the KV cache, compute buffers and backend context.
 //! * [`discovery`]: where models are looked for and how they are named.
-//! * [`serving`]: the continuous-batching scheduler contract the HTTP server uses.
+//! * [`serving`] (part of [`backend`], re-exported here): the continuous-batching scheduler
+//!   contract the engine uses.
 //! * [`template_choice`]: which prompt-template plugin a chat request gets.
 //! * [`error`]: the one error enum of this crate.
 
 pub mod backend;
 pub mod chat;
+pub mod call_grammar;
 pub mod discovery;
 pub mod error;
 pub mod gguf;
 pub mod placement;
+pub mod planner;
 pub mod prompt;
-pub mod serving;
 pub mod stream;
 pub mod template_choice;
 
+pub use backend::serving;
 pub use error::{Error, Result};

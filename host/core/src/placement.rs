@@ -142,7 +142,7 @@ pub fn override_patterns(mode: &MoeOffload, n_layer: u32) -> Vec<String> {
 }
 
 /// The pattern of the expert tensors of layer `il`.
-fn layer_expert_pattern(il: u32) -> String {
+pub(crate) fn layer_expert_pattern(il: u32) -> String {
     format!(r"blk\.{il}{EXPERT_PATTERN}")
 }
 
@@ -172,6 +172,35 @@ pub struct Placement {
     pub patterns: Vec<String>,
     /// Layers put on the GPU (llama.cpp's `n_gpu_layers`, output layer included).
     pub gpu_layers: u32,
+    /// Tokens per micro-batch the model runs with (0 until the backend sets it).
+    pub ubatch: u32,
+    /// What the planner expects the model to hold on the GPU (`None` without a GPU).
+    pub estimate: Option<DeviceEstimate>,
+}
+
+/// What the model will hold on the device, by kind (the planner's estimate,
+/// [`crate::planner`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeviceEstimate {
+    /// The device (`CUDA0`).
+    pub device: String,
+    /// Weights on the device.
+    pub weights: u64,
+    /// KV cache of all slots.
+    pub kv_cache: u64,
+    /// llama.cpp's compute buffers.
+    pub compute: u64,
+    /// The backend's context and scratch pool.
+    pub context: u64,
+    /// The budget planned for, if any.
+    pub budget: Option<u64>,
+}
+
+impl DeviceEstimate {
+    /// Everything together.
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache + self.compute + self.context
+    }
 }
 
 /// Which part of the model a tensor belongs to, for llama.cpp's device assignment.
@@ -208,6 +237,11 @@ fn part_of(name: &str) -> Part {
         .filter(|(index, _)| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|(index, _)| index.parse().ok())
         .map_or(Part::Output, Part::Block)
+}
+
+/// Whether `name` is an input embedding, which llama.cpp always keeps in host memory.
+pub(crate) fn is_input_tensor(name: &str) -> bool {
+    part_of(name) == Part::Input
 }
 
 /// The model's layer count: `{arch}.block_count`, else one more than the highest `blk.N`.
@@ -294,6 +328,8 @@ pub fn plan_with(
         } else {
             0
         },
+        ubatch: 0,
+        estimate: None,
     };
     let (mut gpu_bytes, mut host_bytes) = (0u64, 0u64);
     for t in &gguf.tensors {
@@ -417,6 +453,18 @@ impl fmt::Display for Placement {
             .collect();
         if !devices.is_empty() {
             write!(f, "; {}", devices.join(", "))?;
+        }
+        if let Some(e) = &self.estimate {
+            write!(
+                f,
+                "; planned {} {} in all",
+                e.device,
+                format_bytes(e.total())
+            )?;
+            if let Some(budget) = e.budget {
+                write!(f, " of {}", format_bytes(budget))?;
+            }
+            write!(f, ", micro-batch {}", self.ubatch)?;
         }
         Ok(())
     }

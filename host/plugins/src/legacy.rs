@@ -180,6 +180,10 @@ pub(crate) const TOOL_MARKERS: &[&str] = &[
     "[TOOL_CALLS]",
     "<｜tool▁calls▁begin｜>",
     "<function=",
+    " to=functions.",
+    "<|tool_calls_section_begin|>",
+    "<|START_ACTION|>",
+    "<|tool_call|>",
 ];
 
 /// Where tool-call markup may begin in `raw`, and whether it has: the first marker, or a

@@ -1,5 +1,7 @@
 //! The engine, the linkers, the epoch ticker, loading one plugin and running one call.
 
+mod watchdog;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::error::{PluginError, Result};
 use crate::grants::{Capability, Grants, Settings};
 use crate::host::{CallClock, Capture, HostState, Limits, PluginMeta, WorkflowHost};
 use crate::manifest::{Manifest, PluginKind};
+use crate::types::GuestError;
 
 /// The contract package this host implements.
 pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
@@ -42,7 +45,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuntimeConfig {
     /// Time limit of one call, in ms of time spent in the guest (time inside host imports such
-    /// as `inference.generate` does not count). Default 2000.
+    /// as `inference.generate` does not count; time blocked in WASI calls such as a sleep does,
+    /// and such a call is cut at the limit). Default 2000.
     pub timeout_ms: u64,
     /// Memory limit of one instance (all its linear memories together), in MiB. Default 64.
     /// A plugin granted `NAME:memory` gets its `capabilities.memory_mb` instead.
@@ -56,7 +60,8 @@ pub struct RuntimeConfig {
     pub grants: Grants,
     /// The operator's overrides of plugins' `[config]` values (`--plugin-config NAME:K=V`).
     pub settings: Settings,
-    /// Most bytes a call may return (a rendered prompt, a tool result...). Default 16 MiB.
+    /// Most bytes a call may return (a rendered prompt, a tool result...); a plugin's own error
+    /// message longer than this is cut to it, with a note. Default 16 MiB.
     pub max_output_bytes: usize,
 }
 
@@ -303,6 +308,7 @@ impl PluginRuntime {
             pre,
             memory_limit: (caps.memory_mb as usize).saturating_mul(1024 * 1024),
             dirs: caps.dirs,
+            max_error_bytes: self.inner.config.max_output_bytes,
         })
     }
 
@@ -364,11 +370,16 @@ impl PluginRuntime {
         plugin: Arc<LoadedPlugin>,
         host: Option<Arc<dyn WorkflowHost>>,
     ) -> Result<Session> {
+        // The epoch deadline stops guest code; the watchdog also stops a guest blocked in a
+        // host call (a WASI sleep or read) at the same deadline. One watch per session,
+        // restarted for each call.
+        let watch = watchdog::Watch::start(Duration::from_millis(self.inner.config.timeout_ms));
+        let host = host.map(|h| watchdog::watched(h, watch.clone()));
         let mut store = self.new_store(&plugin, host)?;
         let _active = self.inner.ticker.enter();
         store.data_mut().begin_call();
         store.set_epoch_deadline(1);
-        let instance = async {
+        let instantiate = async {
             Ok::<_, wasmtime::Error>(match &plugin.pre {
                 Pre::Template(p) => Instance::Template(p.instantiate_async(&mut store).await?),
                 Pre::LegacyTemplate(p) => {
@@ -377,8 +388,10 @@ impl PluginRuntime {
                 Pre::Tool(p) => Instance::Tool(p.instantiate_async(&mut store).await?),
                 Pre::Workflow(p) => Instance::Workflow(p.instantiate_async(&mut store).await?),
             })
-        }
-        .await;
+        };
+        let instance = watchdog::run_until_deadline(&watch, instantiate)
+            .await
+            .unwrap_or_else(|| Err(blocked(&mut store)));
         let state = store.data();
         let instance = instance.map_err(|e| classify(&plugin, state, e));
         state.flush_stdio();
@@ -387,6 +400,7 @@ impl PluginRuntime {
             store,
             plugin,
             runtime: self.clone(),
+            watch,
             instantiated: true,
         })
     }
@@ -411,6 +425,8 @@ pub(crate) struct Session {
     runtime: PluginRuntime,
     store: Store<HostState>,
     instance: Instance,
+    /// The deadline of the running call (shared with the store's workflow host).
+    watch: Arc<watchdog::Watch>,
     /// The instantiation's time still counts against the first call.
     instantiated: bool,
 }
@@ -434,15 +450,21 @@ impl Session {
         let _active = self.runtime.inner.ticker.enter();
         if !std::mem::take(&mut self.instantiated) {
             self.store.data_mut().begin_call();
+            self.watch.restart();
         }
         self.store.set_epoch_deadline(1);
-        let result = call.run(&mut self.store, &self.instance).await;
+        let result = watchdog::run_until_deadline(
+            &self.watch,
+            call.run(&mut self.store, &self.instance),
+        )
+        .await
+        .unwrap_or_else(|| Err(blocked(&mut self.store)));
         let state = self.store.data();
         let out = result.map_err(|e| classify(&self.plugin, state, e));
         state.flush_stdio();
         let out = out?.map_err(|error| PluginError::Guest {
             plugin: name.clone(),
-            error,
+            error: cap_guest_error(error, self.plugin.max_error_bytes),
         })?;
         let size = C::size(&out);
         let limit = self.runtime.config().max_output_bytes;
@@ -456,6 +478,12 @@ impl Session {
         }
         Ok(out)
     }
+}
+
+/// The failure of a call the watchdog cut (marked as a timeout for [`classify`]).
+fn blocked(store: &mut Store<HostState>) -> wasmtime::Error {
+    store.data_mut().clock.timed_out = true;
+    wasmtime::format_err!("the plugin was blocked in a host call past its time limit")
 }
 
 /// Fails with [`PluginError::WrongKind`] unless `plugin` is of kind `expected`.
@@ -491,6 +519,38 @@ pub(crate) struct LoadedPlugin {
     pub pre: Pre,
     pub memory_limit: usize,
     pub dirs: Vec<PathBuf>,
+    /// Most bytes of a message the plugin returns in its own error (as for results:
+    /// [`RuntimeConfig::max_output_bytes`]); see [`cap_guest_error`].
+    pub max_error_bytes: usize,
+}
+
+/// `error` with its message cut to `limit` bytes (at a character boundary) and a note that
+/// says so, when it is longer. A plugin's error is as much its output as a result is, and
+/// must not carry more.
+pub(crate) fn cap_guest_error(error: GuestError, limit: usize) -> GuestError {
+    let cap = |message: String| {
+        if message.len() <= limit {
+            return message;
+        }
+        let mut end = limit;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!(
+            "{}... (truncated: the plugin's error message was {} bytes, more than the \
+             {limit}-byte output limit)",
+            &message[..end],
+            message.len()
+        )
+    };
+    match error {
+        GuestError::InvalidInput(m) => GuestError::InvalidInput(cap(m)),
+        GuestError::NotFound(m) => GuestError::NotFound(cap(m)),
+        GuestError::Unsupported(m) => GuestError::Unsupported(cap(m)),
+        GuestError::Denied(m) => GuestError::Denied(cap(m)),
+        GuestError::LimitExceeded(m) => GuestError::LimitExceeded(cap(m)),
+        GuestError::Failed(m) => GuestError::Failed(cap(m)),
+    }
 }
 
 pub(crate) enum Pre {

@@ -1,18 +1,15 @@
-//! The startup banner (printed to stdout before serving, whatever `RUST_LOG` says) and the
-//! load spinner.
+//! The startup banner (printed to stdout before serving, whatever `RUST_LOG` says).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use shimmy_core::backend::DeviceInfo;
 use shimmy_core::placement::format_bytes;
+use shimmy_engine::catalog::{parameter_size, Catalog, CatalogEntry};
+use shimmy_engine::EngineConfig;
 use shimmy_plugins::PluginSummary;
 
-use crate::app::ROUTES;
-use crate::catalog::{parameter_size, Catalog, CatalogEntry};
-use crate::config::ServerConfig;
+use crate::routes::ROUTES;
 
 /// What the banner shows.
 #[derive(Debug, Clone)]
@@ -23,8 +20,8 @@ pub struct Banner<'a> {
     pub backend: &'a str,
     /// Its devices.
     pub devices: &'a [DeviceInfo],
-    /// The server settings.
-    pub config: &'a ServerConfig,
+    /// The engine's settings.
+    pub config: &'a EngineConfig,
     /// The models offered.
     pub catalog: &'a Catalog,
     /// The plugins loaded.
@@ -163,6 +160,7 @@ impl Banner<'_> {
         for (method, path, what) in ROUTES {
             let _ = writeln!(s, "  {method:<5} {path:<22} {}", c.dim(what));
         }
+        let _ = writeln!(s, "chat page: http://{}/", self.addr);
         let _ = writeln!(
             s,
             "{} {}",
@@ -189,36 +187,4 @@ fn model_line(m: &CatalogEntry, c: Colors) -> String {
         m.template.reason,
         c.dim(&m.path.display().to_string())
     )
-}
-
-/// A spinner on stderr while `entry` loads (drawn only on a terminal).
-pub fn load_spinner(entry: &CatalogEntry) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::default_spinner().template("{spinner} {msg} {elapsed}") {
-        bar.set_style(style);
-    }
-    bar.set_message(format!(
-        "loading {} ({})",
-        entry.name,
-        format_bytes(entry.size_bytes)
-    ));
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
-
-/// Ends the spinner with the outcome.
-pub fn finish_spinner(
-    bar: ProgressBar,
-    entry: &CatalogEntry,
-    error: Option<String>,
-    took: Duration,
-) {
-    match error {
-        None => bar.finish_with_message(format!(
-            "loaded {} in {:.1} s",
-            entry.name,
-            took.as_secs_f64()
-        )),
-        Some(e) => bar.finish_with_message(format!("failed to load {}: {e}", entry.name)),
-    }
 }

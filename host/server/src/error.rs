@@ -1,14 +1,18 @@
-//! The one error enum of the server, and the one place it becomes an HTTP response.
+//! The one error enum of the server, and the one place any error becomes an HTTP response.
 //!
-//! Every handler returns [`ServerError`]; [`ServerError::status`] decides the status code,
-//! [`ServerError::kind`] and [`ServerError::code`] the OpenAI `type` / `code`. The body shape
-//! depends on the family of the route: [`ApiError`] wraps an error with its [`Flavor`] and is
-//! what handlers return, so `IntoResponse` lives here and nowhere else.
+//! Handlers return [`ServerError`]: the server's own failures (a malformed body, no such
+//! route, a busy port) or an [`EngineError`] (which says what went wrong, not how to answer
+//! it). [`ServerError::status`] decides the status code by the kind of error, including the
+//! kinds of [`CoreError`] and [`PluginError`] inside an engine error; [`ServerError::kind`] and
+//! [`ServerError::code`] give the OpenAI `type` / `code`. The body shape depends on the family
+//! of the route: [`ApiError`] wraps an error with its [`Flavor`] and is what handlers return,
+//! so `IntoResponse` lives here and nowhere else.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shimmy_core::Error as CoreError;
+use shimmy_engine::EngineError;
 use shimmy_plugins::{ErrorKind as PluginErrorKind, PluginError};
 
 /// Seconds a client is told to wait (`Retry-After`) when the server is busy or loading.
@@ -35,20 +39,9 @@ pub enum ServerError {
         /// The offending field.
         param: Option<String>,
     },
-    /// The request names no model and several are available.
-    #[error("several models are available, name one in \"model\": {available}")]
-    ModelRequired {
-        /// The names, comma separated.
-        available: String,
-    },
-    /// A loaded model would have to be unloaded to make room but every loaded model is busy.
-    #[error("{loaded} models are loaded (--max-loaded-models {max}) and all are busy; retry shortly or raise --max-loaded-models")]
-    AllModelsBusy {
-        /// Models loaded now.
-        loaded: usize,
-        /// The limit.
-        max: usize,
-    },
+    /// The engine refused or failed the job (or the load, or the workflow run).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// The server is still loading models (`/health` only).
     #[error("loading models")]
     Loading,
@@ -74,12 +67,6 @@ pub enum ServerError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// An error of the core crate or the backend.
-    #[error(transparent)]
-    Core(#[from] CoreError),
-    /// A template plugin failed.
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
     /// The listen address could not be bound (startup only).
     #[error("cannot listen on {addr}: {reason}")]
     Bind {
@@ -88,35 +75,31 @@ pub enum ServerError {
         /// Why.
         reason: String,
     },
-    /// A workflow run reached one of its limits (`max_steps`, `max_tokens`, `timeout`).
-    #[error("workflow \"{workflow}\" stopped: {message}")]
-    WorkflowLimit {
-        /// The workflow.
-        workflow: String,
-        /// Which limit: `max_steps`, `max_tokens` or `timeout`.
-        limit: &'static str,
-        /// What happened, with the limit's value.
-        message: String,
-        /// The steps done before it stopped.
-        trace: Vec<serde_json::Value>,
-    },
-    /// A workflow run failed: the plugin returned an error, trapped, ran out of time...
-    #[error("workflow \"{workflow}\" failed: {error}")]
-    WorkflowFailed {
-        /// The workflow.
-        workflow: String,
-        /// The plugin's failure.
-        error: Box<PluginError>,
-        /// The steps done before it failed.
-        trace: Vec<serde_json::Value>,
-    },
-    /// A bug or an unexpected failure (a task panicked...).
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Pulling or deleting a model (`/api/pull`, `/api/delete`) failed.
+    #[error(transparent)]
+    Hub(#[from] shimmy_hub::HubError),
+}
+
+impl From<CoreError> for ServerError {
+    fn from(e: CoreError) -> Self {
+        ServerError::Engine(EngineError::Core(e))
+    }
+}
+
+impl From<PluginError> for ServerError {
+    fn from(e: PluginError) -> Self {
+        ServerError::Engine(EngineError::Plugin(e))
+    }
+}
+
+impl From<tokio::task::JoinError> for ServerError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServerError::Engine(EngineError::from(e))
+    }
 }
 
 impl ServerError {
-    /// An [`ServerError::InvalidRequest`] about `param`.
+    /// An [`ServerError::InvalidRequest`] about `param` (empty: no particular field).
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         let param = param.into();
         ServerError::InvalidRequest {
@@ -125,7 +108,7 @@ impl ServerError {
         }
     }
 
-    /// An [`ServerError::Unsupported`] about `param`.
+    /// An [`ServerError::Unsupported`] about `param` (empty: no particular field).
     pub fn unsupported(param: impl Into<String>, message: impl Into<String>) -> Self {
         let param = param.into();
         ServerError::Unsupported {
@@ -137,38 +120,16 @@ impl ServerError {
     /// The HTTP status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ServerError::InvalidRequest { .. }
-            | ServerError::Unsupported { .. }
-            | ServerError::ModelRequired { .. } => StatusCode::BAD_REQUEST,
-            ServerError::AllModelsBusy { .. } | ServerError::Loading => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ServerError::InvalidRequest { .. } | ServerError::Unsupported { .. } => {
+                StatusCode::BAD_REQUEST
             }
+            ServerError::Engine(e) => engine_status(e),
+            ServerError::Loading => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ServerError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServerError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ServerError::Core(e) => match e {
-                CoreError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
-                CoreError::InvalidOption(_)
-                | CoreError::PromptTooLong { .. }
-                | CoreError::ContextExceeded { .. }
-                | CoreError::Tokenize(_) => StatusCode::BAD_REQUEST,
-                CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            ServerError::Plugin(e) => plugin_status(e),
-            ServerError::WorkflowFailed { error, .. } => plugin_status(error),
-            ServerError::WorkflowLimit { limit, .. } => {
-                if *limit == "timeout" {
-                    StatusCode::GATEWAY_TIMEOUT
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
-            }
-            ServerError::Internal(_) | ServerError::Bind { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ServerError::Hub(e) => hub_status(e),
+            ServerError::Bind { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -191,29 +152,13 @@ impl ServerError {
         match self {
             ServerError::InvalidRequest { .. } => "invalid_request",
             ServerError::Unsupported { .. } => "unsupported_parameter",
-            ServerError::ModelRequired { .. } => "model_required",
-            ServerError::AllModelsBusy { .. } => "models_busy",
+            ServerError::Engine(e) => engine_code(e),
             ServerError::Loading => "loading",
             ServerError::RouteNotFound { .. } => "route_not_found",
             ServerError::MethodNotAllowed { .. } => "method_not_allowed",
             ServerError::PayloadTooLarge { .. } => "payload_too_large",
-            ServerError::Core(e) => match e {
-                CoreError::ModelNotFound { .. } => "model_not_found",
-                CoreError::InvalidOption(_) => "invalid_option",
-                CoreError::PromptTooLong { .. } | CoreError::ContextExceeded { .. } => {
-                    "context_length_exceeded"
-                }
-                CoreError::QueueFull { .. } => "queue_full",
-                CoreError::Unloaded { .. } => "model_unloaded",
-                CoreError::Tokenize(_) => "tokenizer_error",
-                CoreError::Inference(_) => "inference_failed",
-                _ => "model_load_failed",
-            },
-            ServerError::Plugin(e) => plugin_code(e),
-            ServerError::WorkflowFailed { error, .. } => plugin_code(error),
-            ServerError::WorkflowLimit { .. } => "workflow_limit_exceeded",
+            ServerError::Hub(e) => hub_code(e),
             ServerError::Bind { .. } => "bind_failed",
-            ServerError::Internal(_) => "internal_error",
         }
     }
 
@@ -223,12 +168,17 @@ impl ServerError {
             ServerError::InvalidRequest { param, .. } | ServerError::Unsupported { param, .. } => {
                 param.as_deref()
             }
-            ServerError::ModelRequired { .. } => Some("model"),
-            ServerError::Core(CoreError::ModelNotFound { .. }) => Some("model"),
-            ServerError::Core(CoreError::ContextExceeded { .. }) => Some("max_tokens"),
-            ServerError::Core(CoreError::PromptTooLong { .. }) => Some("messages"),
-            ServerError::Plugin(PluginError::InvalidArguments { field, .. }) => Some(field),
-            ServerError::WorkflowLimit { limit, .. } => Some(limit),
+            ServerError::Engine(e) => match e {
+                EngineError::InvalidRequest { param, .. }
+                | EngineError::Unsupported { param, .. } => param.as_deref(),
+                EngineError::ModelRequired { .. } => Some("model"),
+                EngineError::Core(CoreError::ModelNotFound { .. }) => Some("model"),
+                EngineError::Core(CoreError::ContextExceeded { .. }) => Some("max_tokens"),
+                EngineError::Core(CoreError::PromptTooLong { .. }) => Some("messages"),
+                EngineError::Plugin(PluginError::InvalidArguments { field, .. }) => Some(field),
+                EngineError::WorkflowLimit { limit, .. } => Some(limit),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -241,8 +191,7 @@ impl ServerError {
     /// The steps a workflow did before this error ended it.
     pub fn trace(&self) -> Option<&[serde_json::Value]> {
         match self {
-            ServerError::WorkflowLimit { trace, .. }
-            | ServerError::WorkflowFailed { trace, .. } => Some(trace),
+            ServerError::Engine(e) => e.trace(),
             _ => None,
         }
     }
@@ -271,6 +220,41 @@ impl ServerError {
     }
 }
 
+/// The status of an engine error, by its kind.
+fn engine_status(e: &EngineError) -> StatusCode {
+    match e {
+        EngineError::InvalidRequest { .. }
+        | EngineError::Unsupported { .. }
+        | EngineError::ModelRequired { .. } => StatusCode::BAD_REQUEST,
+        EngineError::AllModelsBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Core(e) => core_status(e),
+        EngineError::Plugin(e) => plugin_status(e),
+        EngineError::WorkflowFailed { error, .. } => plugin_status(error),
+        EngineError::WorkflowLimit { limit, .. } => {
+            if *limit == "timeout" {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        }
+        EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The status of a core / backend error: the client's mistakes are 400, a missing model
+/// 404, a full queue or an unloaded model 503 (retry), the rest 500.
+fn core_status(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+        CoreError::InvalidOption(_)
+        | CoreError::PromptTooLong { .. }
+        | CoreError::ContextExceeded { .. }
+        | CoreError::Tokenize(_) => StatusCode::BAD_REQUEST,
+        CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// The status of a plugin failure: configuration and loading errors are 500 (the operator's
 /// problem), a missing plugin or tool 404, refused input 400, a denied capability 403, a limit
 /// the plugin reports 429, an unsupported operation 501, a timeout 504, and a plugin that
@@ -291,6 +275,67 @@ fn plugin_status(e: &PluginError) -> StatusCode {
     }
 }
 
+/// The error `code` of an engine error.
+fn engine_code(e: &EngineError) -> &'static str {
+    match e {
+        EngineError::InvalidRequest { .. } => "invalid_request",
+        EngineError::Unsupported { .. } => "unsupported_parameter",
+        EngineError::ModelRequired { .. } => "model_required",
+        EngineError::AllModelsBusy { .. } => "models_busy",
+        EngineError::Core(e) => match e {
+            CoreError::ModelNotFound { .. } => "model_not_found",
+            CoreError::InvalidOption(_) => "invalid_option",
+            CoreError::PromptTooLong { .. } | CoreError::ContextExceeded { .. } => {
+                "context_length_exceeded"
+            }
+            CoreError::QueueFull { .. } => "queue_full",
+            CoreError::Unloaded { .. } => "model_unloaded",
+            CoreError::Tokenize(_) => "tokenizer_error",
+            CoreError::Inference(_) => "inference_failed",
+            _ => "model_load_failed",
+        },
+        EngineError::Plugin(e) => plugin_code(e),
+        EngineError::WorkflowFailed { error, .. } => plugin_code(error),
+        EngineError::WorkflowLimit { .. } => "workflow_limit_exceeded",
+        EngineError::Internal(_) => "internal_error",
+    }
+}
+
+/// The status of a failed pull or delete.
+fn hub_status(e: &shimmy_hub::HubError) -> StatusCode {
+    use shimmy_hub::HubError as H;
+    match e {
+        _ if e.is_not_found() => StatusCode::NOT_FOUND,
+        _ if e.is_bad_request() => StatusCode::BAD_REQUEST,
+        H::Gated { .. } | H::Unauthorized { .. } => StatusCode::FORBIDDEN,
+        H::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        H::Network { .. }
+        | H::Http { .. }
+        | H::Protocol { .. }
+        | H::Corrupt { .. }
+        | H::IncompleteSplit { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error `code` of a failed pull or delete.
+fn hub_code(e: &shimmy_hub::HubError) -> &'static str {
+    use shimmy_hub::HubError as H;
+    match e {
+        H::BadReference { .. } => "invalid_model_reference",
+        H::RepoNotFound { .. } | H::RevisionNotFound { .. } => "repo_not_found",
+        H::FileNotFound { .. } | H::QuantNotFound { .. } | H::NoGguf { .. } => "file_not_found",
+        H::Ambiguous { .. } => "ambiguous_model",
+        H::Gated { .. } | H::Unauthorized { .. } => "hub_unauthorized",
+        H::NoSpace { .. } => "no_space",
+        H::Corrupt { .. } => "download_corrupt",
+        H::Cancelled => "cancelled",
+        H::NotInCache(_) => "not_in_cache",
+        H::Io { .. } => "cache_not_writable",
+        _ => "hub_unreachable",
+    }
+}
+
 /// The error `code` of a plugin failure.
 fn plugin_code(e: &PluginError) -> &'static str {
     match e {
@@ -303,12 +348,6 @@ fn plugin_code(e: &PluginError) -> &'static str {
         PluginError::Trap { .. } => "plugin_trapped",
         PluginError::Guest { .. } => "plugin_error",
         _ => "plugin_failed",
-    }
-}
-
-impl From<tokio::task::JoinError> for ServerError {
-    fn from(e: tokio::task::JoinError) -> Self {
-        ServerError::Internal(format!("a worker task failed: {e}"))
     }
 }
 
@@ -401,10 +440,11 @@ pub fn flavor_of(path: &str) -> Flavor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shimmy_plugins::GuestError;
 
     #[test]
     fn queue_full_is_503_with_retry_after() {
-        let e = ServerError::Core(CoreError::QueueFull {
+        let e = ServerError::from(CoreError::QueueFull {
             queued: 1,
             max_queue: 1,
         });
@@ -415,7 +455,7 @@ mod tests {
 
     #[test]
     fn context_exceeded_is_400_naming_the_numbers() {
-        let e = ServerError::Core(CoreError::ContextExceeded {
+        let e = ServerError::from(CoreError::ContextExceeded {
             prompt_tokens: 500,
             max_tokens: 100,
             total: 600,
@@ -439,6 +479,37 @@ mod tests {
         let v = e.body(Flavor::OpenAi);
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["param"], "model");
+    }
+
+    #[test]
+    fn plugin_errors_map_by_kind() {
+        let guest = |error| {
+            ServerError::from(PluginError::Guest {
+                plugin: "p".into(),
+                error,
+            })
+        };
+        assert_eq!(
+            guest(GuestError::Denied("x".into())).status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            guest(GuestError::Unsupported("x".into())).status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        let timeout = ServerError::from(PluginError::Timeout {
+            plugin: "p".into(),
+            timeout_ms: 5,
+        });
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(timeout.code(), "plugin_timeout");
+        let bad = ServerError::from(PluginError::InvalidArguments {
+            tool: "t".into(),
+            field: "/a".into(),
+            reason: "r".into(),
+        });
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(bad.param(), Some("/a"));
     }
 
     #[test]

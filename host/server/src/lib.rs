@@ -1,46 +1,43 @@
-//! `shimmy-server`: the HTTP server of shimmy-host.
+//! `shimmy-server`: the HTTP adapter of shimmy-host over the [`shimmy_engine::Engine`].
 //!
 //! OpenAI-compatible (`/v1/chat/completions`, `/v1/completions`, `/v1/models`),
 //! Ollama-compatible (`/api/generate`, `/api/chat`, `/api/tags`, `/api/show`, `/api/ps`,
 //! `/api/version`) and native routes (`/health`, `/metrics`, `/tokenize`, `/detokenize`,
-//! `/api/template/render`) over one internal request type ([`generation::Job`]) and one event
-//! stream ([`generation::Update`]).
-//!
-//! The server sees a [`Backend`] and a [`PluginRegistry`], never llama.cpp or wasmtime types.
-//! Models are loaded on first use (or up front with [`Server::preload`]) by the
-//! [`models::ModelManager`]; each loaded model gets one continuous-batching
-//! [`shimmy_core::serving::Scheduler`], which runs inference on its own thread. Handlers only
-//! translate, submit and stream.
+//! `/api/template/render`, `/api/tools`, `/api/workflows`). Each route translates its wire
+//! format into one engine job ([`shimmy_engine::generation::Job`]) and renders the one event
+//! stream ([`shimmy_engine::generation::Update`]) back; errors become HTTP responses in one
+//! place ([`error`]). Models, generation, templates, grammars and workflow runs are the
+//! engine's; this crate holds routes, wire formats, streaming writers and metrics.
 //!
 //! ```no_run
 //! # async fn demo(backend: std::sync::Arc<dyn shimmy_core::backend::Backend>,
 //! #               plugins: std::sync::Arc<shimmy_plugins::PluginRegistry>) -> Result<(), shimmy_server::ServerError> {
-//! use shimmy_server::{Catalog, Server, ServerConfig};
-//! let config = ServerConfig::default();
+//! use shimmy_engine::{Catalog, Engine, EngineConfig};
+//! use shimmy_server::{Server, ServerConfig};
+//! let config = EngineConfig::default();
 //! let catalog = Catalog::build([("tiny".to_string(), "tiny.gguf".into())], &plugins, &config.operator_templates);
-//! let server = Server::bind("127.0.0.1:11435", backend, plugins, catalog, config).await?;
+//! let engine = Engine::new(backend, plugins, catalog, config);
+//! let server = Server::bind("127.0.0.1:11435", engine, ServerConfig::default()).await?;
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
-#![warn(missing_docs)]
 
-pub mod app;
-pub mod catalog;
-pub mod config;
+pub mod body;
 pub mod diagnostics;
 pub mod error;
-pub mod generation;
-pub mod grammar;
-pub mod keep_alive;
+pub mod functions;
 pub mod metrics;
-pub mod models;
 pub mod native;
 pub mod ollama;
 pub mod openai;
-pub mod sink;
-pub mod templates;
+pub mod router;
+pub mod routes;
+pub mod state;
+pub mod stream;
 pub mod tools;
-pub mod workflows;
+pub mod ui;
+pub mod wire;
+pub mod workflow_api;
 
 #[cfg(test)]
 mod fake;
@@ -50,22 +47,21 @@ mod tests;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use shimmy_core::backend::Backend;
-use shimmy_plugins::PluginRegistry;
+use shimmy_engine::Engine;
 use tokio::net::TcpListener;
 
-pub use app::{router, AppState, SharedState};
-pub use catalog::{Catalog, CatalogEntry};
-pub use config::{ServerConfig, WorkflowLimits, DEFAULT_BIND};
 pub use error::ServerError;
-pub use keep_alive::KeepAlive;
+pub use router::router;
+pub use state::{AppState, ServerConfig, SharedState};
 
-/// What the OpenAI routes report as `system_fingerprint`.
-pub fn system_fingerprint() -> String {
-    format!("shimmy-host-{}", env!("CARGO_PKG_VERSION"))
-}
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:11435";
+
+/// How often the tokens/s gauge is sampled.
+const THROUGHPUT_SAMPLE: Duration = Duration::from_millis(500);
 
 /// A bound, not yet running server.
 pub struct Server {
@@ -108,31 +104,27 @@ pub async fn bind(spec: &str) -> Result<TcpListener, ServerError> {
 }
 
 impl Server {
-    /// Binds the address and sets up the state; nothing is loaded yet.
+    /// Binds the address and sets up the state over `engine`; nothing is loaded yet.
     pub async fn bind(
         spec: &str,
-        backend: Arc<dyn Backend>,
-        plugins: Arc<PluginRegistry>,
-        catalog: Catalog,
+        engine: Arc<Engine>,
         config: ServerConfig,
     ) -> Result<Server, ServerError> {
         let listener = bind(spec).await?;
-        Server::with_listener(listener, backend, plugins, catalog, config)
+        Server::with_listener(listener, engine, config)
     }
 
     /// Like [`Server::bind`] with a listener bound already.
     pub fn with_listener(
         listener: TcpListener,
-        backend: Arc<dyn Backend>,
-        plugins: Arc<PluginRegistry>,
-        catalog: Catalog,
+        engine: Arc<Engine>,
         config: ServerConfig,
     ) -> Result<Server, ServerError> {
         let addr = listener.local_addr().map_err(|e| ServerError::Bind {
             addr: "?".into(),
             reason: e.to_string(),
         })?;
-        let state = AppState::new(backend, plugins, catalog, config);
+        let state = AppState::new(engine, config);
         Ok(Server {
             state,
             listener,
@@ -145,29 +137,29 @@ impl Server {
         self.addr
     }
 
-    /// The shared state (models, plugins, metrics).
+    /// The shared state (the engine, the metrics).
     pub fn state(&self) -> &SharedState {
         &self.state
     }
 
     /// The startup banner for this server.
     pub fn banner(&self, version: &str, colors: diagnostics::Colors) -> String {
-        let manager = &self.state.manager;
-        let devices = manager.backend().devices();
-        let plugins = self.state.plugins.list();
-        let failures: Vec<(String, String)> = self
-            .state
-            .plugins
+        let engine = &self.state.engine;
+        let devices = engine.backend().devices();
+        let plugins = engine.plugins().list();
+        let failures: Vec<(String, String)> = engine
+            .plugins()
             .failures()
             .iter()
             .map(|f| (f.source.clone(), f.error.to_string()))
             .collect();
+        let catalog = engine.models().catalog();
         diagnostics::Banner {
             version,
-            backend: manager.backend().name(),
+            backend: engine.backend().name(),
             devices: &devices,
-            config: manager.config(),
-            catalog: manager.catalog(),
+            config: engine.config(),
+            catalog: &catalog,
             plugins: &plugins,
             plugin_failures: &failures,
             addr: self.addr,
@@ -175,17 +167,21 @@ impl Server {
         .render(colors)
     }
 
-    /// Loads the named models now (catalog names), one after the other.
-    pub async fn preload(&self, names: &[String]) -> Result<(), ServerError> {
-        self.state.manager.preload(names).await
-    }
-
     /// Serves until `shutdown` completes, then unloads every model.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        let reaper = tokio::spawn(self.state.manager.clone().run_reaper());
+        let engine = self.state.engine.clone();
+        let reaper = tokio::spawn(engine.models().clone().run_reaper());
+        let metrics = self.state.metrics.clone();
+        let models = engine.models().clone();
+        let sampler = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(THROUGHPUT_SAMPLE).await;
+                metrics.sample_throughput(models.generated_tokens());
+            }
+        });
         let app = router(self.state.clone());
         // Tokens are small writes: send each at once instead of waiting for ACKs (Nagle).
         let listener = self.listener.tap_io(|tcp| {
@@ -196,9 +192,14 @@ impl Server {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(|e| ServerError::Internal(format!("the HTTP server failed: {e}")));
+            .map_err(|e| {
+                ServerError::Engine(shimmy_engine::EngineError::Internal(format!(
+                    "the HTTP server failed: {e}"
+                )))
+            });
         reaper.abort();
-        self.state.manager.shutdown().await;
+        sampler.abort();
+        engine.models().shutdown().await;
         result
     }
 }

@@ -5,17 +5,22 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use shimmy_engine::generation::Input;
 
-use crate::app::{check_fields, json_kind, JsonBody, SharedState, ROUTES};
-use crate::error::{OpenAiError, ServerError, RETRY_AFTER_SECONDS};
-use crate::generation::{prepare_prompt, Input};
-use crate::openai::types::{parse_messages, parse_tools};
+use crate::body::JsonBody;
+use crate::error::{Flavor, OpenAiError, ServerError, RETRY_AFTER_SECONDS};
+use crate::functions::{tools, ToolWire};
+use crate::openai::types::{chat_messages, MessageWire};
+use crate::routes::ROUTES;
+use crate::state::SharedState;
+use crate::wire::{items, text, Flag, List, Text, Unknown, UnknownFields, WireRequest};
 
 /// 200 with the models and slot usage when ready; 503 (with `Retry-After`) while a model
 /// is loading.
 pub async fn health(State(state): State<SharedState>) -> Response {
-    let models = state.manager.status();
+    let models = state.engine.models().status();
     let (mut slots, mut busy, mut queued) = (0u32, 0u32, 0usize);
     for m in &models {
         if let Some(s) = &m.scheduler {
@@ -24,7 +29,7 @@ pub async fn health(State(state): State<SharedState>) -> Response {
             queued += s.queued;
         }
     }
-    let loading = state.manager.is_loading();
+    let loading = state.engine.models().is_loading();
     let mut body = json!({
         "status": if loading { "loading" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -34,7 +39,7 @@ pub async fn health(State(state): State<SharedState>) -> Response {
         "routes": ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>(),
     });
     if loading {
-        body["error"] = ServerError::Loading.body(crate::error::Flavor::OpenAi)["error"].clone();
+        body["error"] = ServerError::Loading.body(Flavor::OpenAi)["error"].clone();
         let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -45,8 +50,8 @@ pub async fn health(State(state): State<SharedState>) -> Response {
 
 /// Prometheus metrics (OpenMetrics text).
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let models = state.manager.status();
-    let backend = state.manager.backend().clone();
+    let models = state.engine.models().status();
+    let backend = state.engine.backend().clone();
     let devices = tokio::task::spawn_blocking(move || backend.devices())
         .await
         .unwrap_or_default();
@@ -61,44 +66,82 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         .into_response()
 }
 
-fn text_field(body: &Value) -> Result<String, ServerError> {
-    for key in ["content", "text", "prompt"] {
-        match body.get(key) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => return Ok(s.clone()),
-            Some(other) => {
-                return Err(ServerError::invalid(
-                    key,
-                    format!("`{key}` must be a string, not {}", json_kind(other)),
+/// What the native routes do with request fields they do not know.
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
+
+/// A `/tokenize` body: the text in `content` (or `text`, or `prompt`).
+#[derive(Debug, Deserialize)]
+pub struct TokenizeRequest {
+    model: Option<Text>,
+    content: Option<Text>,
+    text: Option<Text>,
+    prompt: Option<Text>,
+    add_special: Option<Flag>,
+    parse_special: Option<Flag>,
+    with_pieces: Option<Flag>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for TokenizeRequest {
+    const READER: &'static str = "by /tokenize";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A `/detokenize` body.
+#[derive(Debug, Deserialize)]
+pub struct DetokenizeRequest {
+    model: Option<Text>,
+    tokens: Option<List<TokenId>>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for DetokenizeRequest {
+    const READER: &'static str = "by /detokenize";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A token id.
+#[derive(Debug, Clone, Copy)]
+struct TokenId(u32);
+
+impl<'de> Deserialize<'de> for TokenId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(TokenId)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "must be a token id (a non-negative integer), not {v}"
                 ))
-            }
-        }
-    }
-    Err(ServerError::invalid(
-        "content",
-        "`content` (the text to tokenize) is required",
-    ))
-}
-
-fn flag(body: &Value, key: &str, default: bool) -> Result<bool, ServerError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ServerError::invalid(
-            key,
-            format!("`{key}` must be true or false, not {}", json_kind(other)),
-        )),
+            })
     }
 }
 
-fn model_field(body: &Value) -> Result<Option<String>, ServerError> {
-    match body.get("model") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ServerError::invalid(
-            "model",
-            format!("`model` must be a string, not {}", json_kind(other)),
-        )),
+/// A `/api/template/render` body.
+#[derive(Debug, Deserialize)]
+pub struct RenderRequest {
+    model: Option<Text>,
+    messages: Option<List<MessageWire>>,
+    tools: Option<List<ToolWire>>,
+    template: Option<Text>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for RenderRequest {
+    const READER: &'static str = "by /api/template/render";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
     }
 }
 
@@ -106,32 +149,22 @@ fn model_field(body: &Value) -> Result<Option<String>, ServerError> {
 /// `{"tokens": [...]}` (with pieces: `[{"id", "piece"}]`).
 pub async fn tokenize(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<TokenizeRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(
-        &body,
-        &[
-            "model",
-            "content",
-            "text",
-            "prompt",
-            "add_special",
-            "parse_special",
-            "with_pieces",
-        ],
-        "by /tokenize",
-    )?;
-    let text = text_field(&body)?;
-    let add_special = flag(&body, "add_special", false)?;
+    let text = text(request.content.or(request.text).or(request.prompt)).ok_or_else(|| {
+        ServerError::invalid("content", "`content` (the text to tokenize) is required")
+    })?;
+    let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
+    let add_special = flag(request.add_special, false);
     // Text is plain unless the caller asks for special-token parsing.
-    let parse_special = flag(&body, "parse_special", false)?;
-    let with_pieces = flag(&body, "with_pieces", false)?;
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let parse_special = flag(request.parse_special, false);
+    let with_pieces = flag(request.with_pieces, false);
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
+        .await?;
+    let name = lease.name.clone();
     let model = lease.model.clone();
     let tokens = tokio::task::spawn_blocking(move || -> Result<Value, ServerError> {
         let ids = model.tokenize(&text, add_special, parse_special)?;
@@ -151,41 +184,18 @@ pub async fn tokenize(
 /// `{"tokens": [ids]}` → `{"content": TEXT}`.
 pub async fn detokenize(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<DetokenizeRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(&body, &["model", "tokens"], "by /detokenize")?;
-    let ids: Vec<u32> = match body.get("tokens") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| {
-                        ServerError::invalid(
-                            format!("tokens[{i}]"),
-                            format!("`tokens[{i}]` must be a token id (a non-negative integer), not {v}"),
-                        )
-                    })
-            })
-            .collect::<Result<_, _>>()?,
-        None | Some(Value::Null) => {
-            return Err(ServerError::invalid("tokens", "`tokens` is required").into())
-        }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "tokens",
-                format!("`tokens` must be a list of token ids, not {}", json_kind(other)),
-            )
-            .into())
-        }
+    let Some(List(ids)) = request.tokens else {
+        return Err(ServerError::invalid("tokens", "`tokens` is required").into());
     };
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let ids: Vec<u32> = ids.into_iter().map(|t| t.0).collect();
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
+        .await?;
+    let name = lease.name.clone();
     let model = lease.model.clone();
     let content = tokio::task::spawn_blocking(move || model.detokenize(&ids)).await??;
     Ok(Json(json!({ "model": name, "content": content })))
@@ -197,48 +207,23 @@ pub async fn detokenize(
 /// tokenized as plain text; `prompt_tokens` counts the tokens the way generation does).
 pub async fn render_template(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<RenderRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(
-        &body,
-        &["model", "messages", "tools", "template"],
-        "by /api/template/render",
-    )?;
-    let messages = parse_messages(body.get("messages"))?;
-    let tools = match body.get("tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => parse_tools(Some(tools))?,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "tools",
-                format!("`tools` must be a list, not {}", json_kind(other)),
-            )
-            .into())
-        }
-    };
-    let template = match body.get("template") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "template",
-                format!("`template` must be a string, not {}", json_kind(other)),
-            )
-            .into())
-        }
-    };
-    let name = state
-        .manager
-        .resolve(model_field(&body)?.as_deref())?
-        .name
-        .clone();
-    let (lease, _) = state.manager.acquire(&name, None).await?;
+    let messages = chat_messages(request.messages)?;
+    let tools = tools(items(request.tools))?;
+    let template = text(request.template);
+    let (lease, _) = state
+        .engine
+        .models()
+        .lease(request.model.as_ref().map(|t| t.0.as_str()), None)
+        .await?;
+    let name = lease.name.clone();
     let input = Input::Chat {
         messages,
         tools,
         template,
     };
-    let prepared = prepare_prompt(&state, &lease, &input).await?;
+    let prepared = state.engine.prepare_prompt(&lease, &input).await?;
     let model = lease.model.clone();
     let (prompt, add_bos) = (prepared.prompt.clone(), prepared.add_bos);
     let content = prepared.content_spans.clone();

@@ -10,11 +10,10 @@ use serde_json::{json, Value};
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{PluginRegistry, PluginRuntime, PluginSource, RuntimeConfig};
 
-use crate::catalog::{Catalog, CatalogEntry};
-use crate::config::ServerConfig;
+use shimmy_engine::{Catalog, CatalogEntry, Engine, EngineConfig, KeepAlive};
+
 use crate::fake::FakeBackend;
-use crate::keep_alive::KeepAlive;
-use crate::{router, Server, SharedState};
+use crate::{router, Server, ServerConfig, SharedState};
 
 fn registry() -> Arc<PluginRegistry> {
     static R: OnceLock<Arc<PluginRegistry>> = OnceLock::new();
@@ -55,13 +54,13 @@ struct Harness {
 }
 
 impl Harness {
-    async fn start(models: &[&str], config: ServerConfig, step: Duration) -> Harness {
+    async fn start(models: &[&str], config: EngineConfig, step: Duration) -> Harness {
         Self::with_backend(models, config, FakeBackend::new(step)).await
     }
 
     async fn with_backend(
         models: &[&str],
-        config: ServerConfig,
+        config: EngineConfig,
         backend: Arc<FakeBackend>,
     ) -> Harness {
         let catalog = Catalog {
@@ -69,8 +68,8 @@ impl Harness {
             skipped: Vec::new(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server =
-            Server::with_listener(listener, backend.clone(), registry(), catalog, config).unwrap();
+        let engine = Engine::new(backend.clone(), registry(), catalog, config);
+        let server = Server::with_listener(listener, engine, ServerConfig::default()).unwrap();
         let addr: SocketAddr = server.local_addr();
         let state = server.state().clone();
         tokio::spawn(server.run(std::future::pending()));
@@ -148,7 +147,8 @@ impl Harness {
 
     fn busy_slots(&self) -> u32 {
         self.state
-            .manager
+            .engine
+            .models()
             .status()
             .iter()
             .filter_map(|m| m.scheduler.as_ref())
@@ -157,12 +157,12 @@ impl Harness {
     }
 }
 
-fn config() -> ServerConfig {
-    ServerConfig {
+fn config() -> EngineConfig {
+    EngineConfig {
         parallel: 2,
         ctx_per_sequence: Some(2048),
         max_queue: 16,
-        ..ServerConfig::default()
+        ..EngineConfig::default()
     }
 }
 
@@ -537,7 +537,7 @@ async fn bad_input_gets_4xx_with_a_message_in_each_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_overflow_names_the_numbers() {
-    let cfg = ServerConfig {
+    let cfg = EngineConfig {
         ctx_per_sequence: Some(64),
         ..config()
     };
@@ -563,7 +563,7 @@ async fn context_overflow_names_the_numbers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_503_with_retry_after() {
-    let cfg = ServerConfig {
+    let cfg = EngineConfig {
         parallel: 1,
         max_queue: 1,
         ..config()
@@ -591,7 +591,8 @@ async fn full_queue_answers_503_with_retry_after() {
     for _ in 0..100 {
         let queued: usize = h
             .state
-            .manager
+            .engine
+            .models()
             .status()
             .iter()
             .filter_map(|m| m.scheduler.as_ref())
@@ -664,7 +665,7 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_load_lazily_are_kept_and_evicted() {
-    let cfg = ServerConfig {
+    let cfg = EngineConfig {
         max_loaded_models: 1,
         ..config()
     };
@@ -686,7 +687,8 @@ async fn models_load_lazily_are_kept_and_evicted() {
     assert_eq!(h.post("/v1/chat/completions", ask("b")).await.0, 200);
     let loaded: Vec<String> = h
         .state
-        .manager
+        .engine
+        .models()
         .loaded_models()
         .iter()
         .map(|l| l.name.clone())
@@ -703,21 +705,21 @@ async fn models_load_lazily_are_kept_and_evicted() {
         )
         .await;
     assert_eq!(v["done"], true);
-    wait_until(|| h.state.manager.loaded_models().is_empty()).await;
+    wait_until(|| h.state.engine.models().loaded_models().is_empty()).await;
     // An empty prompt loads; keep_alive 0 with it unloads.
     let (_, v) = h.post("/api/generate", json!({"model": "a"})).await;
     assert_eq!(v["done_reason"], "load", "{v}");
-    assert_eq!(h.state.manager.loaded_models().len(), 1);
+    assert_eq!(h.state.engine.models().loaded_models().len(), 1);
     let (_, v) = h
         .post("/api/generate", json!({"model": "a", "keep_alive": 0}))
         .await;
     assert_eq!(v["done_reason"], "unload", "{v}");
-    wait_until(|| h.state.manager.loaded_models().is_empty()).await;
+    wait_until(|| h.state.engine.models().loaded_models().is_empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_models_are_unloaded_after_keep_alive() {
-    let cfg = ServerConfig {
+    let cfg = EngineConfig {
         keep_alive: KeepAlive::For(Duration::from_millis(300)),
         ..config()
     };
@@ -728,8 +730,8 @@ async fn idle_models_are_unloaded_after_keep_alive() {
             .0,
         200
     );
-    assert_eq!(h.state.manager.loaded_models().len(), 1);
-    wait_until(|| h.state.manager.loaded_models().is_empty()).await;
+    assert_eq!(h.state.engine.models().loaded_models().len(), 1);
+    wait_until(|| h.state.engine.models().loaded_models().is_empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -835,25 +837,48 @@ async fn concurrent_streams_all_complete_with_the_same_text() {
     }
 }
 
-#[test]
-fn router_builds_without_a_runtime_listener() {
-    // The router is a plain value; building it must not need a bound socket.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+#[tokio::test]
+async fn router_builds_without_a_runtime_listener() {
+    // The router is a plain value over the state: no socket is bound, requests go straight
+    // into it. Every route the banner and /health list is served (no 404/405 from routing).
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let engine = Engine::new(
+        FakeBackend::new(Duration::ZERO),
+        registry(),
+        Catalog::default(),
+        config(),
+    );
+    let app = router(crate::AppState::new(engine, ServerConfig::default()));
+    for (method, path, _) in crate::routes::ROUTES {
+        let uri = path.replace("{name}", "x");
+        let request = Request::builder()
+            .method(*method)
+            .uri(&uri)
+            .body(Body::empty())
+            .unwrap();
+        let status = app
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status != 404 && status != 405, "{method} {path}: {status}");
+    }
+    let request = Request::builder()
+        .uri("/v1/nowhere")
+        .body(Body::empty())
         .unwrap();
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Server::with_listener(
-            listener,
-            FakeBackend::new(Duration::ZERO),
-            registry(),
-            Catalog::default(),
-            config(),
-        )
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
         .unwrap();
-        let _ = router(server.state().clone());
-    });
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "route_not_found", "{v}");
 }
 
 #[tokio::test]
@@ -888,7 +913,7 @@ async fn health_is_503_while_a_model_loads() {
             .unwrap()
             .status()
     });
-    wait_until(|| h.state.manager.is_loading()).await;
+    wait_until(|| h.state.engine.models().is_loading()).await;
     let r = h
         .http
         .get(format!("{}/health", h.base))

@@ -9,11 +9,16 @@ use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use serde::de;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
+use shimmy_engine::tools::parse_result;
 use shimmy_plugins::ToolEntry;
 
-use crate::app::{check_fields, json_kind, JsonBody, SharedState};
+use crate::body::JsonBody;
 use crate::error::{OpenAiError, ServerError};
+use crate::state::SharedState;
+use crate::wire::{json_kind, Unknown, UnknownFields, WireRequest};
 
 /// A tool as the API lists it: OpenAI's function-tool shape plus the plugin.
 pub fn tool_json(entry: &ToolEntry) -> Value {
@@ -31,9 +36,43 @@ pub fn tool_json(entry: &ToolEntry) -> Value {
 
 /// Lists every tool: `{"tools": [{"name", "description", "parameters", "plugin", "type"}]}`.
 pub async fn list(State(state): State<SharedState>) -> Json<Value> {
-    let catalog = state.tools().await;
+    let catalog = state.engine.tools().await;
     let tools: Vec<Value> = catalog.list().iter().map(tool_json).collect();
     Json(json!({ "tools": tools }))
+}
+
+/// A `/api/tools/{name}/invoke` body.
+#[derive(Debug, Deserialize)]
+pub struct InvokeRequest {
+    arguments: Option<Arguments>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for InvokeRequest {
+    const READER: &'static str = "by /api/tools/{name}/invoke";
+    const UNKNOWN_FIELDS: UnknownFields = crate::native::UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A tool call's arguments: a JSON object, or a string holding one (as in an OpenAI tool
+/// call); kept as JSON text.
+#[derive(Debug)]
+struct Arguments(String);
+
+impl<'de> Deserialize<'de> for Arguments {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Arguments(s)),
+            v @ Value::Object(_) => Ok(Arguments(v.to_string())),
+            other => Err(de::Error::custom(format!(
+                "must be a JSON object (or a string holding one), not {}",
+                json_kind(&other)
+            ))),
+        }
+    }
 }
 
 /// Runs one tool: body `{"arguments": {...}}` (an object, or a JSON string of one as in an
@@ -41,43 +80,25 @@ pub async fn list(State(state): State<SharedState>) -> Json<Value> {
 pub async fn invoke(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<InvokeRequest>,
 ) -> Result<Json<Value>, OpenAiError> {
-    check_fields(&body, &["arguments"], "by /api/tools/{name}/invoke")?;
-    let arguments = match body.get("arguments") {
-        None => {
-            return Err(ServerError::invalid(
-                "arguments",
-                "`arguments` is required: the tool's arguments as a JSON object",
-            )
-            .into())
-        }
-        Some(Value::String(s)) => s.clone(),
-        Some(v @ Value::Object(_)) => v.to_string(),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "arguments",
-                format!(
-                    "`arguments` must be a JSON object (or a string holding one), not {}",
-                    json_kind(other)
-                ),
-            )
-            .into())
-        }
+    let Some(Arguments(arguments)) = request.arguments else {
+        return Err(ServerError::invalid(
+            "arguments",
+            "`arguments` is required: the tool's arguments as a JSON object",
+        )
+        .into());
     };
-    let catalog = state.tools().await;
+    let catalog = state.engine.tools().await;
     let plugin = catalog.require(&name)?.plugin.clone();
     let started = Instant::now();
-    let output = catalog.invoke(&state.plugins, &name, &arguments).await?;
+    let output = catalog
+        .invoke(state.engine.plugins(), &name, &arguments)
+        .await?;
     Ok(Json(json!({
         "tool": name,
         "plugin": plugin,
         "result": parse_result(&output),
         "duration_ms": started.elapsed().as_secs_f64() * 1000.0,
     })))
-}
-
-/// A tool's output as JSON; output that is not JSON is kept as a string.
-pub fn parse_result(output: &str) -> Value {
-    serde_json::from_str(output).unwrap_or_else(|_| Value::String(output.to_string()))
 }

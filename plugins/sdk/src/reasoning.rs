@@ -12,7 +12,7 @@ pub const THINK_OPEN: &str = "<think>";
 /// Closing tag of a reasoning block.
 pub const THINK_CLOSE: &str = "</think>";
 
-/// Splits raw output into `(reasoning, content)`, both trimmed.
+/// Splits raw output into `(reasoning, content)`, both trimmed, at `<think>` / `</think>`.
 ///
 /// * `<think>R</think>C` → `(Some(R), C)`; text before `<think>` is kept in the content.
 /// * `R</think>C` (dangling close, the template opened the block) → `(Some(R), C)`.
@@ -22,13 +22,19 @@ pub const THINK_CLOSE: &str = "</think>";
 /// Reasoning that is empty after trimming (`<think>\n\n</think>`, as Qwen3 writes when thinking
 /// is off) is `None`.
 pub fn split_reasoning(output: &str) -> (Option<String>, String) {
-    let (reasoning, content) = match output.find(THINK_OPEN) {
-        Some(open) => {
-            let before = &output[..open];
-            let rest = &output[open + THINK_OPEN.len()..];
-            match rest.find(THINK_CLOSE) {
-                Some(close) => {
-                    let after = &rest[close + THINK_CLOSE.len()..];
+    split_tagged(output, THINK_OPEN, THINK_CLOSE)
+}
+
+/// [`split_reasoning`] for reasoning between `open` and `close` (e.g. Mistral's `[THINK]` /
+/// `[/THINK]`, Command R7B's `<|START_THINKING|>` / `<|END_THINKING|>`).
+pub fn split_tagged(output: &str, open: &str, close: &str) -> (Option<String>, String) {
+    let (reasoning, content) = match output.find(open) {
+        Some(at) => {
+            let before = &output[..at];
+            let rest = &output[at + open.len()..];
+            match rest.find(close) {
+                Some(end) => {
+                    let after = &rest[end + close.len()..];
                     let (before, after) = (before.trim(), after.trim());
                     let sep = if before.is_empty() || after.is_empty() {
                         ""
@@ -36,16 +42,13 @@ pub fn split_reasoning(output: &str) -> (Option<String>, String) {
                         " "
                     };
                     let content = format!("{before}{sep}{after}");
-                    (&rest[..close], content)
+                    (&rest[..end], content)
                 }
                 None => (rest, before.to_string()),
             }
         }
-        None => match output.find(THINK_CLOSE) {
-            Some(close) => (
-                &output[..close],
-                output[close + THINK_CLOSE.len()..].to_string(),
-            ),
+        None => match output.find(close) {
+            Some(end) => (&output[..end], output[end + close.len()..].to_string()),
             None => ("", output.to_string()),
         },
     };

@@ -10,9 +10,12 @@
 //! the previous push, and whether tool-call markup has started. Until the end is known, text
 //! that may still be markup is held back: a trailing `<...` without `>` (a tag in the making,
 //! like `<thi`), and, when tools were offered, everything from the first tool-call marker on
-//! (see [`ToolMarkup`]).
+//! (see [`markup_boundary`]). A template whose `parse` is [`crate::tool_calls::parse`] in one
+//! format returns the SDK's [`Incremental`] parser of that format instead (it implements
+//! [`OutputParser`]).
 
-use crate::tool_calls::{HERMES_OPEN, MISTRAL_TOOL_CALLS, PYTHON_TAG};
+use crate::tool_calls::incremental::Incremental;
+use crate::tool_calls::{markup_start, partial_marker, ToolCallFormat};
 use crate::{ParseDelta, Parsed, PluginError, ToolDefinition};
 
 /// A parser of one generation's output (the guest side of `output-parser`).
@@ -23,99 +26,48 @@ pub trait OutputParser {
     fn finish(&mut self) -> Result<Parsed, PluginError>;
 }
 
-/// Where tool-call markup starts in an output: a list of opening markers, and whether a bare
-/// JSON answer (`{`, `[` or a code fence first) counts as a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ToolMarkup {
-    /// Texts that open tool-call markup, e.g. `<tool_call>`.
-    pub markers: Vec<String>,
-    /// Whether an answer that opens with `{`, `[` or ```` ``` ```` is a call.
-    pub bare_json: bool,
-}
+/// The SDK's incremental parser of one format ([`Incremental`], built on
+/// [`crate::tool_calls::stream_view`] and [`crate::tool_calls::parse`]) is an output parser:
+/// what a template whose `parse` is `tool_calls::parse(format, ..)` returns from
+/// [`crate::Template::parser`].
+impl OutputParser for Incremental {
+    fn push(&mut self, text: &str) -> Result<ParseDelta, PluginError> {
+        let d = Incremental::push(self, text);
+        Ok(ParseDelta {
+            content: d.content,
+            reasoning: d.reasoning,
+            tool_markup: d.markup_started,
+        })
+    }
 
-/// The opening of DeepSeek V3 / R1 tool calls.
-pub const DEEPSEEK_TOOL_CALLS: &str = "<｜tool▁calls▁begin｜>";
-/// The opening of a Llama 3.x / Functionary-style `<function=name>` call.
-pub const FUNCTION_TAG: &str = "<function=";
-
-impl Default for ToolMarkup {
-    /// Every format the SDK's tool-call parsers know, and bare JSON.
-    fn default() -> Self {
-        ToolMarkup::new(
-            &[
-                HERMES_OPEN,
-                PYTHON_TAG,
-                MISTRAL_TOOL_CALLS,
-                DEEPSEEK_TOOL_CALLS,
-                FUNCTION_TAG,
-            ],
-            true,
-        )
+    fn finish(&mut self) -> Result<Parsed, PluginError> {
+        Ok(Incremental::finish(self))
     }
 }
 
-/// Where markup begins in an output so far: at a complete marker, or possibly later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MarkupStart {
-    /// Text before this byte offset is not markup (it may stream).
-    pub visible: usize,
-    /// A complete marker (or a bare JSON opening) was found at `visible`.
-    pub started: bool,
-}
-
-impl ToolMarkup {
-    /// Markup opened by any of `markers` (and by bare JSON when `bare_json`).
-    pub fn new(markers: &[&str], bare_json: bool) -> Self {
-        ToolMarkup {
-            markers: markers.iter().map(|m| m.to_string()).collect(),
-            bare_json,
-        }
-    }
-
-    /// Where markup begins in `output`: the first complete marker, or a trailing prefix of
-    /// one (held back, not started), or 0 when the answer opens like bare JSON.
-    pub fn find(&self, output: &str) -> MarkupStart {
-        let trimmed = output.trim_start();
-        if self.bare_json
-            && (trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with("```"))
-        {
-            return MarkupStart {
-                visible: 0,
-                started: true,
-            };
-        }
-        let mut found = None;
-        for marker in &self.markers {
-            if let Some(i) = output.find(marker.as_str()) {
-                found = Some(found.map_or(i, |f: usize| f.min(i)));
-            }
-        }
-        let mut visible = found.unwrap_or(output.len());
-        for marker in &self.markers {
-            // A marker cut off at the end of what has arrived so far.
-            for (i, _) in marker.char_indices().skip(1) {
-                if output.ends_with(&marker[..i]) {
-                    visible = visible.min(output.len() - i);
-                }
-            }
-        }
-        MarkupStart {
-            visible,
-            started: found.is_some_and(|f| f <= visible),
-        }
-    }
+/// Where tool-call markup begins in `output` in `format`: text before the returned offset
+/// may stream; `true` when markup has started there (a complete marker, or an answer that
+/// opens like a bare JSON call), `false` when only a cut-off marker (or nothing) is held back.
+pub fn markup_boundary(format: ToolCallFormat, output: &str) -> (usize, bool) {
+    let started = markup_start(format, output);
+    let partial = partial_marker(format, output);
+    let visible = started
+        .unwrap_or(output.len())
+        .min(partial.unwrap_or(output.len()));
+    (visible, started.is_some_and(|s| s <= visible))
 }
 
 /// The whole-text parse a [`WholeTextParser`] runs (a template's `parse`).
 pub type ParseFn = fn(String, Vec<ToolDefinition>) -> Result<Parsed, PluginError>;
 
 /// The default parser: keeps the output so far and re-runs the template's whole-text parse on
-/// it at every push (without tools, on the text before any tool-call markup), sending the
-/// growth of content and reasoning. `finish` is the parse of the whole output with the tools.
+/// it at every push (without tools, on the text before any tool-call markup of its format,
+/// see [`markup_boundary`]), sending the growth of content and reasoning. `finish` is the
+/// parse of the whole output with the tools.
 pub struct WholeTextParser {
     parse: ParseFn,
     tools: Vec<ToolDefinition>,
-    markup: ToolMarkup,
+    format: ToolCallFormat,
     output: String,
     sent_content: String,
     sent_reasoning: String,
@@ -123,12 +75,13 @@ pub struct WholeTextParser {
 }
 
 impl WholeTextParser {
-    /// A parser over `parse` for an answer that was offered `tools`, with the default markers.
+    /// A parser over `parse` for an answer that was offered `tools`; call markup is looked
+    /// for in every format the SDK knows ([`ToolCallFormat::Auto`]).
     pub fn new(tools: Vec<ToolDefinition>, parse: ParseFn) -> Self {
         WholeTextParser {
             parse,
             tools,
-            markup: ToolMarkup::default(),
+            format: ToolCallFormat::Auto,
             output: String::new(),
             sent_content: String::new(),
             sent_reasoning: String::new(),
@@ -136,9 +89,9 @@ impl WholeTextParser {
         }
     }
 
-    /// The same parser, with the tool-call markers of the template's own format.
-    pub fn with_markup(mut self, markup: ToolMarkup) -> Self {
-        self.markup = markup;
+    /// The same parser, looking only for the call markup of the template's own format.
+    pub fn with_format(mut self, format: ToolCallFormat) -> Self {
+        self.format = format;
         self
     }
 
@@ -157,9 +110,9 @@ impl OutputParser for WholeTextParser {
         let visible = if self.tools.is_empty() {
             self.output.len()
         } else {
-            let start = self.markup.find(&self.output);
-            self.markup_started = start.started;
-            start.visible
+            let (visible, started) = markup_boundary(self.format, &self.output);
+            self.markup_started = started;
+            visible
         };
         let parsed = (self.parse)(self.output[..visible].to_string(), Vec::new())?;
         let content = growth(&self.sent_content, &parsed.content, true);
@@ -281,52 +234,27 @@ mod tests {
 
     #[test]
     fn markup_positions() {
-        let m = ToolMarkup::default();
-        let at = |s: &str| m.find(s);
-        assert_eq!(
-            at("Hello there"),
-            MarkupStart {
-                visible: 11,
-                started: false
-            }
-        );
-        assert_eq!(
-            at("Sure.\n<tool_call>{"),
-            MarkupStart {
-                visible: 6,
-                started: true
-            }
-        );
-        assert_eq!(
-            at("Sure <tool_"),
-            MarkupStart {
-                visible: 5,
-                started: false
-            }
-        );
-        assert_eq!(
-            at("ok [TOOL"),
-            MarkupStart {
-                visible: 3,
-                started: false
-            }
-        );
-        assert_eq!(
-            at("  {\"name\""),
-            MarkupStart {
-                visible: 0,
-                started: true
-            }
-        );
-        assert_eq!(
-            at("<|python_tag|>{"),
-            MarkupStart {
-                visible: 0,
-                started: true
-            }
-        );
-        let hermes = ToolMarkup::new(&[HERMES_OPEN], false);
-        assert!(!hermes.find("[1, 2]").started);
+        let at = |s: &str| markup_boundary(ToolCallFormat::Auto, s);
+        assert_eq!(at("Hello there"), (11, false));
+        assert_eq!(at("Sure.\n<tool_call>{"), (6, true));
+        assert_eq!(at("Sure <tool_"), (5, false));
+        assert_eq!(at("ok [TOOL"), (3, false));
+        assert_eq!(at("  {\"name\""), (0, true));
+        assert_eq!(at("<|python_tag|>{"), (0, true));
+        assert!(!markup_boundary(ToolCallFormat::Hermes, "[1, 2]").1);
+    }
+
+    #[test]
+    fn incremental_is_an_output_parser() {
+        let tools = vec![ToolDefinition::new("f", "", "{}")];
+        let mut p: Box<dyn OutputParser> =
+            Box::new(Incremental::new(ToolCallFormat::Hermes, tools, false));
+        let d = p.push("Let me check.<tool_call>\n{\"name\": \"f\"").unwrap();
+        assert_eq!((d.content.as_str(), d.tool_markup), ("Let me check.", true));
+        p.push(", \"arguments\": {}}\n</tool_call>").unwrap();
+        let done = p.finish().unwrap();
+        assert_eq!(done.content, "Let me check.");
+        assert_eq!(done.tool_calls.len(), 1);
     }
 
     #[test]

@@ -40,7 +40,10 @@
 #![warn(missing_docs)]
 
 pub mod gguf;
+pub mod shapes;
+pub mod split;
 mod vocab;
+mod vocab_file;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -52,14 +55,17 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use gguf::{read_header, GgmlType, GgufHeader, GgufTensorInfo, GgufValue};
+pub use shapes::{write_shape, write_shape_header_only, ShapeSpec};
+pub use split::split_model;
 pub use vocab::{
     vocabulary, TokenType, Vocab, BOS_ID, EOS_ID, FIRST_BYTE_ID, IM_END_ID, IM_START_ID, SPACE_ID,
     SPM_SPACE, UNK_ID, VOCAB_PAD_MULTIPLE,
 };
+pub use vocab_file::{vocab_dir, TokenizerFile, VocabFamily, VOCAB_DIR_ENV};
 
 /// Version of the generator; part of [`ModelSpec::file_name`] so cached files
 /// are regenerated when the output of this crate changes.
-pub const GENERATOR_VERSION: u32 = 4;
+pub const GENERATOR_VERSION: u32 = 5;
 
 /// Data alignment of the written files (the GGUF default; no
 /// `general.alignment` key is written).
@@ -172,6 +178,8 @@ pub struct ModelSpec {
     pub name: String,
     /// `tokenizer.chat_template`; `None` writes no such key.
     pub chat_template: Option<String>,
+    /// A real tokenizer from a `ggml-vocab-*.gguf` file instead of the built-in vocabulary.
+    pub tokenizer: Option<TokenizerFile>,
 }
 
 impl ModelSpec {
@@ -193,6 +201,7 @@ impl ModelSpec {
             seed: 0x5EED_0001,
             name: "shimmy-test-dense".into(),
             chat_template: Some(CHATML_TEMPLATE.into()),
+            tokenizer: None,
         }
     }
 
@@ -245,6 +254,7 @@ impl ModelSpec {
             seed: 0x5EED_0004,
             name: "shimmy-test-qwen3-moe-large".into(),
             chat_template: Some(CHATML_TEMPLATE.into()),
+            tokenizer: None,
         }
     }
 
@@ -283,6 +293,20 @@ impl ModelSpec {
         self.n_expert = n_expert;
         self.n_expert_used = n_expert_used;
         self
+    }
+
+    /// Uses the tokenizer of a `ggml-vocab-*.gguf` file instead of the built-in one.
+    pub fn with_tokenizer(mut self, tokenizer: TokenizerFile) -> Self {
+        self.tokenizer = Some(tokenizer);
+        self
+    }
+
+    /// The vocabulary written into the model: the tokenizer file's, else the built-in one.
+    pub fn vocab(&self) -> io::Result<Vocab> {
+        match &self.tokenizer {
+            Some(t) => t.load(),
+            None => Ok(vocabulary()),
+        }
     }
 
     /// Sets (or with `None` removes) the `tokenizer.chat_template` key.
@@ -416,7 +440,7 @@ impl ModelSpec {
     /// The tensors this spec produces, in file order, without writing anything.
     pub fn tensor_plan(&self) -> io::Result<Vec<TensorSummary>> {
         self.validate()?;
-        let n_vocab = vocabulary().len() as u64;
+        let n_vocab = self.vocab()?.len() as u64;
         plan(self, n_vocab)
             .into_iter()
             .map(|p| p.summary())
@@ -426,7 +450,7 @@ impl ModelSpec {
     /// The exact size of the file [`write_model`] produces for this spec.
     pub fn expected_file_size(&self) -> io::Result<u64> {
         self.validate()?;
-        let vocab = vocabulary();
+        let vocab = self.vocab()?;
         let plan = plan(self, vocab.len() as u64);
         let mut counter = gguf::GgufWriter::new(io::sink());
         write_header(&mut counter, self, &vocab, &plan)?;
@@ -765,7 +789,26 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         m.push((k("attention.key_length"), V::U32(spec.head_dim())));
         m.push((k("attention.value_length"), V::U32(spec.head_dim())));
     }
-    m.extend([
+    m.extend(tokenizer_metadata(vocab, spec.chat_template.as_deref()));
+    m
+}
+
+/// The tokenizer keys of every written model: the vocabulary's own keys when it came from a
+/// real tokenizer file, else the SentencePiece vocabulary `vocab` with the test kit's special
+/// token ids; then the chat template if any.
+pub(crate) fn tokenizer_metadata(
+    vocab: &Vocab,
+    chat_template: Option<&str>,
+) -> Vec<(String, GgufValue)> {
+    use GgufValue as V;
+    if let Some(meta) = &vocab.tokenizer_metadata {
+        let mut m = meta.clone();
+        if let Some(tpl) = chat_template {
+            m.push(("tokenizer.chat_template".into(), V::String(tpl.to_string())));
+        }
+        return m;
+    }
+    let mut m: Vec<(String, GgufValue)> = vec![
         ("tokenizer.ggml.model".into(), V::String("llama".into())),
         (
             "tokenizer.ggml.tokens".into(),
@@ -786,9 +829,9 @@ fn metadata(spec: &ModelSpec, vocab: &Vocab) -> Vec<(String, GgufValue)> {
         ("tokenizer.ggml.add_bos_token".into(), V::Bool(true)),
         ("tokenizer.ggml.add_eos_token".into(), V::Bool(false)),
         ("tokenizer.ggml.add_space_prefix".into(), V::Bool(false)),
-    ]);
-    if let Some(tpl) = &spec.chat_template {
-        m.push(("tokenizer.chat_template".into(), V::String(tpl.clone())));
+    ];
+    if let Some(tpl) = chat_template {
+        m.push(("tokenizer.chat_template".into(), V::String(tpl.to_string())));
     }
     m
 }
@@ -1009,7 +1052,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// file.
 pub fn write_model(spec: &ModelSpec, path: &Path) -> io::Result<ModelSummary> {
     spec.validate()?;
-    let vocab = vocabulary();
+    let vocab = spec.vocab()?;
     let plan = plan(spec, vocab.len() as u64);
 
     let file_name = path

@@ -400,6 +400,14 @@ fn output_rows_of_control_tokens_are_zero() {
     assert!(vocab.is_suppressed(FIRST_BYTE_ID));
     assert!(!vocab.is_suppressed(Vocab::byte_id(b'\n')));
     assert!(!vocab.is_suppressed(Vocab::byte_id(0xA9)));
+    // Bytes that never occur in UTF-8 are unused tokens (never sampled under a grammar).
+    for b in [0xC0u8, 0xC1, 0xF5, 0xF8, 0xFF] {
+        assert_eq!(
+            vocab.types[Vocab::byte_id(b) as usize],
+            TokenType::Unused,
+            "{b:#x}"
+        );
+    }
     let last = vocab.len() as u32 - 1;
     assert!(vocab.is_suppressed(last) == (vocab.types[last as usize] == TokenType::Unused));
 }

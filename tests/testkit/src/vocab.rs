@@ -69,6 +69,9 @@ pub struct Vocab {
     pub scores: Vec<f32>,
     /// Token types, indexed by token id.
     pub types: Vec<TokenType>,
+    /// For a tokenizer read from a file ([`crate::TokenizerFile`]): its `tokenizer.ggml.*`
+    /// metadata, written as it is (the built-in vocabulary writes its own keys).
+    pub tokenizer_metadata: Option<Vec<(String, crate::GgufValue)>>,
 }
 
 impl Vocab {
@@ -113,12 +116,21 @@ impl Vocab {
     /// control, unknown and unused tokens, and the byte tokens of ASCII
     /// control characters other than `\t`, `\n`, `\r` (`<0x00>`..`<0x1F>`,
     /// `<0x7F>`), so generated text never contains NUL and friends. Byte
-    /// tokens `<0x80>`..`<0xFF>` stay live: generation can emit partial UTF-8.
+    /// tokens `<0x80>`..`<0xF4>` stay live: generation can emit partial UTF-8.
+    /// (The bytes that never occur in UTF-8, `<0xC0>`, `<0xC1>` and
+    /// `<0xF5>`..`<0xFF>`, are unused tokens: llama.cpp's grammar would take
+    /// them as lead bytes of characters that are not UTF-8.)
     pub fn is_suppressed(&self, id: u32) -> bool {
         match self.types.get(id as usize) {
             Some(TokenType::Control | TokenType::Unknown | TokenType::Unused) => true,
             Some(TokenType::Byte) => {
-                let b = id - FIRST_BYTE_ID;
+                // `<0xXX>`: the byte it stands for.
+                let piece = &self.tokens[id as usize];
+                let b = piece
+                    .strip_prefix("<0x")
+                    .and_then(|h| h.strip_suffix('>'))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .unwrap_or(id.wrapping_sub(FIRST_BYTE_ID));
                 (b < 0x20 && !matches!(b, 0x09 | 0x0A | 0x0D)) || b == 0x7F
             }
             _ => false,
@@ -511,7 +523,13 @@ pub fn vocabulary() -> Vocab {
     b.add("<|im_start|>".into(), 0.0, TokenType::Control);
     b.add("<|im_end|>".into(), 0.0, TokenType::Control);
     for byte in 0..=255u8 {
-        b.add(format!("<0x{byte:02X}>"), 0.0, TokenType::Byte);
+        let never_in_utf8 = matches!(byte, 0xC0 | 0xC1 | 0xF5..=0xFF);
+        let ty = if never_in_utf8 {
+            TokenType::Unused
+        } else {
+            TokenType::Byte
+        };
+        b.add(format!("<0x{byte:02X}>"), 0.0, ty);
     }
     // Score of a normal piece: its length in characters, so that longer
     // merges win; single characters score 1.
@@ -541,6 +559,7 @@ pub fn vocabulary() -> Vocab {
         tokens: b.tokens,
         scores: b.scores,
         types: b.types,
+        tokenizer_metadata: None,
     }
 }
 
@@ -560,7 +579,8 @@ mod tests {
         assert_eq!(v.tokens[IM_START_ID as usize], "<|im_start|>");
         assert_eq!(v.tokens[IM_END_ID as usize], "<|im_end|>");
         assert_eq!(v.tokens[Vocab::byte_id(0x0A) as usize], "<0x0A>");
-        assert_eq!(v.types[Vocab::byte_id(0xFF) as usize], TokenType::Byte);
+        assert_eq!(v.types[Vocab::byte_id(0xF4) as usize], TokenType::Byte);
+        assert_eq!(v.types[Vocab::byte_id(0xFF) as usize], TokenType::Unused);
         assert_eq!(v.tokens[SPACE_ID as usize], SPM_SPACE);
         assert_eq!(v.id_of("\u{2581}hello"), v.id_of("\u{2581}hello"));
         assert!(v.id_of("\u{2581}hello").is_some());

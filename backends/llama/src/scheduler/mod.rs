@@ -51,10 +51,16 @@ struct Config {
     prompt_chunk: u32,
     /// Batch capacity: `prompt_chunk + parallel`.
     n_batch: u32,
+    /// Tokens per micro-batch: the model's planned micro-batch, at most `n_batch`.
+    n_ubatch: u32,
 }
 
 impl Config {
-    fn new(options: &ServeOptions, default_ctx: u32) -> Result<Self> {
+    /// The configuration for `options` on a model loaded with a context of `default_ctx`
+    /// tokens and micro-batch `ubatch`. A micro-batch larger than the prompt chunk raises the
+    /// chunk, so that one step fills one micro-batch (with experts in host memory every
+    /// micro-batch copies them to the GPU once).
+    fn new(options: &ServeOptions, default_ctx: u32, ubatch: u32) -> Result<Self> {
         if options.parallel == 0 || options.parallel > MAX_PARALLEL {
             return Err(Error::InvalidOption(format!(
                 "--parallel must be between 1 and {MAX_PARALLEL}, not {}",
@@ -81,16 +87,19 @@ impl Config {
                     options.parallel
                 ))
             })?;
-        let n_batch = options
+        let prompt_chunk = options
             .prompt_chunk
+            .max(ubatch.saturating_sub(options.parallel));
+        let n_batch = prompt_chunk
             .checked_add(options.parallel)
             .ok_or_else(|| Error::InvalidOption("the prompt chunk is too large".into()))?;
         Ok(Config {
             parallel: options.parallel,
             ctx_per_sequence,
             n_ctx,
-            prompt_chunk: options.prompt_chunk,
+            prompt_chunk,
             n_batch,
+            n_ubatch: ubatch.clamp(1, n_batch),
         })
     }
 }
@@ -98,7 +107,7 @@ impl Config {
 /// Starts a scheduler for `loaded`: spawns its thread, which creates the context, and returns
 /// once the context exists (or with the error that prevented it).
 pub fn start(loaded: Arc<LlamaLoaded>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
-    let config = Config::new(options, loaded.info.n_ctx)?;
+    let config = Config::new(options, loaded.info.n_ctx, loaded.ubatch)?;
     let shared = Arc::new(Shared::new(
         options.name.clone(),
         options.max_queue,

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{FinishReason, Flow, GenerateEvent, GenerateSummary};
@@ -12,6 +11,7 @@ use shimmy_core::stream::{StopMatcher, Utf8Decoder};
 use shimmy_core::{Error, Result};
 
 use super::queue::Pending;
+use crate::raw_context::{DeviceChain, RawContext};
 use crate::sampler::TokenSampler;
 
 /// One sequence of the shared context.
@@ -52,6 +52,9 @@ pub struct Job {
     pub max_tokens: usize,
     /// Its sampler.
     pub sampler: TokenSampler,
+    /// Its chain on the device, while attached to the slot's sequence (then the decode draws
+    /// its tokens); detached by the scheduler before the job ends.
+    pub device: Option<DeviceChain>,
     /// Where it is.
     pub phase: Phase,
     /// Admission order (scheduler ticks), which decides who gets prompt budget first.
@@ -100,11 +103,6 @@ impl Slot {
         }
     }
 
-    /// The sequence id as llama-cpp-2's KV functions want it.
-    pub fn seq_u32(&self) -> u32 {
-        self.seq.unsigned_abs()
-    }
-
     /// Tokens at the start of `prompt` this slot already holds.
     pub fn common_prefix(&self, prompt: &[LlamaToken]) -> usize {
         self.cached
@@ -133,6 +131,7 @@ impl Job {
             submitted: pending.submitted,
             max_tokens: pending.max_tokens,
             sampler: pending.sampler,
+            device: None,
             phase: Phase::Prompt,
             admitted,
             started: Instant::now(),
@@ -184,14 +183,29 @@ impl Job {
     /// sequence holds, `n_ctx` how many it may hold.
     pub fn advance(
         &mut self,
-        ctx: &LlamaContext<'_>,
+        ctx: &RawContext<'_>,
         model: &LlamaModel,
         idx: i32,
         n_cached: usize,
         n_ctx: usize,
         stats: &mut SchedulerStats,
     ) -> Option<Ending> {
-        let (token, logprob) = match self.sampler.sample(ctx, model, idx) {
+        let drawn = match self.device.as_mut() {
+            Some(chain) => match ctx.sampled_token_ith(idx) {
+                Some(token) => {
+                    chain.accept(token);
+                    stats.device_sampled_tokens += 1;
+                    Ok((token, None))
+                }
+                None => Err(shimmy_core::Error::Inference(
+                    "the device sampled no token for this request".into(),
+                )),
+            },
+            None => ctx
+                .logits_ith(idx)
+                .and_then(|logits| self.sampler.sample(logits, model)),
+        };
+        let (token, logprob) = match drawn {
             Ok(drawn) => drawn,
             Err(err) => return Some(Ending::Failed(err)),
         };
@@ -209,7 +223,9 @@ impl Job {
                 return Some(Ending::CANCELLED);
             }
         }
-        let text = self.utf8.push(&vocab.token_to_piece(token, false, None));
+        // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
+        // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
+        let text = self.utf8.push(&vocab.token_to_piece(token, true, None));
         let scan = self.stops.push(&text);
         if !scan.emit.is_empty() && self.sink.event(GenerateEvent::Text(scan.emit)) == Flow::Stop {
             return Some(Ending::CANCELLED);

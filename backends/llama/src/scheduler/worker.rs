@@ -2,14 +2,10 @@
 //! sample) until shut down.
 
 use std::collections::VecDeque;
-use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 
-use llama_cpp_2::context::params::LlamaContextParams;
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::FinishReason;
 use shimmy_core::serving::SchedulerStats;
@@ -18,7 +14,9 @@ use shimmy_core::{Error, Result};
 use super::queue::{Pending, Shared};
 use super::slot::{finish_unstarted, Ending, Job, Phase, Slot};
 use super::Config;
-use crate::model::{explain, LlamaLoaded};
+use crate::logging::explain;
+use crate::model::LlamaLoaded;
+use crate::raw_context::{self, RawBatch, RawContext};
 
 /// Runs the scheduler thread: creates the context, reports on `ready`, then serves until shut
 /// down. Whatever way it ends, every request it holds or that waits gets its `finish`.
@@ -76,8 +74,10 @@ impl Drop for ExitGuard<'_> {
 struct Worker<'m> {
     loaded: &'m LlamaLoaded,
     shared: &'m Shared,
-    ctx: LlamaContext<'m>,
-    batch: LlamaBatch<'static>,
+    ctx: RawContext<'m>,
+    batch: RawBatch,
+    /// Whether requests that allow it draw their tokens on the device.
+    device_sampling: bool,
     slots: Vec<Slot>,
     ctx_per_sequence: usize,
     prompt_chunk: usize,
@@ -99,22 +99,24 @@ struct Planned {
 
 impl<'m> Worker<'m> {
     fn new(loaded: &'m LlamaLoaded, shared: &'m Shared, config: Config) -> Result<Self> {
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(config.n_ctx))
-            .with_n_batch(config.n_batch)
-            .with_n_ubatch(config.n_batch.min(512))
-            .with_n_seq_max(config.parallel)
-            // One KV buffer shared by the sequences: llama.cpp then splits a batch by size only.
-            // With a buffer per sequence it makes one micro-batch per run of consecutive
-            // sequence ids, and another for a prompt chunk beyond the others' single tokens,
-            // each a full pass over the weights (and slots picked by prompt cache are rarely
-            // consecutive). Every sequence
-            // stays within `ctx_per_sequence` (checked on submit), so the shared buffer of
-            // `parallel * ctx_per_sequence` cells never runs out.
-            .with_kv_unified(true)
-            .with_n_threads(loaded.threads)
-            .with_n_threads_batch(loaded.threads);
-        let ctx = loaded.new_context(params)?;
+        let mut params = raw_context::default_params();
+        params.n_ctx = config.n_ctx;
+        params.n_batch = config.n_batch;
+        params.n_ubatch = config.n_ubatch;
+        params.n_seq_max = config.parallel;
+        // At most one logit row (or device-sampled token) per sequence and step.
+        params.n_outputs_max = config.parallel;
+        params.n_outputs_max_per_seq = 1;
+        // One KV buffer shared by the sequences: llama.cpp then splits a batch by size only.
+        // With a buffer per sequence it makes one micro-batch per run of consecutive sequence
+        // ids, and another for a prompt chunk beyond the others' single tokens, each a full
+        // pass over the weights (and slots picked by prompt cache are rarely consecutive).
+        // Every sequence stays within `ctx_per_sequence` (checked on submit), so the shared
+        // buffer of `parallel * ctx_per_sequence` cells never runs out.
+        params.kv_unified = true;
+        params.n_threads = loaded.threads;
+        params.n_threads_batch = loaded.threads;
+        let ctx = loaded.new_raw_context(params)?;
         let per_sequence = ctx.n_ctx() / config.parallel.max(1);
         if per_sequence < config.ctx_per_sequence {
             return Err(Error::Inference(format!(
@@ -135,7 +137,8 @@ impl<'m> Worker<'m> {
             loaded,
             shared,
             ctx,
-            batch: LlamaBatch::new(config.n_batch as usize, 1),
+            batch: RawBatch::new(config.n_batch as usize),
+            device_sampling: loaded.device_sampling,
             slots: (0..config.parallel as i32).map(Slot::new).collect(),
             ctx_per_sequence: config.ctx_per_sequence as usize,
             prompt_chunk: config.prompt_chunk as usize,
@@ -178,8 +181,8 @@ impl<'m> Worker<'m> {
         if plan.is_empty() {
             return;
         }
-        if let Err(err) = self.ctx.decode(&mut self.batch) {
-            let message = explain(format!("decoding failed: {err}"));
+        if let Err(rc) = self.ctx.decode(&self.batch) {
+            let message = explain(format!("decoding failed (llama_decode returned {rc})"));
             tracing::warn!("scheduler for {}: {message}", self.shared.name);
             let slots: Vec<usize> = plan.iter().map(|p| p.slot).collect();
             self.fail(&slots, &message);
@@ -249,6 +252,7 @@ impl<'m> Worker<'m> {
         }
         for index in placed {
             self.reuse_cache(index);
+            self.attach_device_chain(index);
         }
     }
 
@@ -268,11 +272,30 @@ impl<'m> Worker<'m> {
             .map_or(0, |(i, _)| i)
     }
 
+    /// Attaches the device chain of slot `index`'s new request to its sequence, when device
+    /// sampling is on and the request allows it.
+    fn attach_device_chain(&mut self, index: usize) {
+        if !self.device_sampling {
+            return;
+        }
+        let seq = self.slots[index].seq;
+        let Some(job) = self.slots[index].job.as_mut() else {
+            return;
+        };
+        if let Some(mut chain) = job.sampler.device_chain() {
+            if self.ctx.set_sampler(seq, Some(&mut chain)) {
+                job.device = Some(chain);
+            } else {
+                tracing::debug!("slot {seq}: the device cannot run this sampler; CPU chain");
+            }
+        }
+    }
+
     /// Keeps the part of slot `index`'s sequence that its new request's prompt starts with and
     /// drops the KV entries after it.
     fn reuse_cache(&mut self, index: usize) {
         let slot = &mut self.slots[index];
-        let seq = slot.seq_u32();
+        let seq = slot.seq;
         let Some(job) = slot.job.as_mut() else {
             return;
         };
@@ -286,10 +309,10 @@ impl<'m> Worker<'m> {
         let mut reuse = common.min(job.prompt.len() - 1);
         let removed = u32::try_from(reuse)
             .ok()
-            .and_then(|p0| self.ctx.clear_kv_cache_seq(Some(seq), Some(p0), None).ok());
+            .map(|p0| self.ctx.remove(seq, Some(p0)));
         if removed != Some(true) {
             // Partial removal is not supported (e.g. recurrent state): start from scratch.
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq), None, None);
+            self.ctx.remove(seq, None);
             reuse = 0;
         }
         slot.cached.truncate(reuse);
@@ -336,9 +359,7 @@ impl<'m> Worker<'m> {
             let start = slot.cached.len();
             match job.phase {
                 Phase::Generating { next } => {
-                    self.batch
-                        .add(next, position(start)?, &[slot.seq], true)
-                        .map_err(|e| Error::Inference(format!("batch: {e}")))?;
+                    self.batch.add(next, position(start)?, slot.seq, true)?;
                     plan.push(Planned {
                         slot: i,
                         prompt_tokens: 0,
@@ -349,9 +370,7 @@ impl<'m> Worker<'m> {
                     let end = start + chunk[i];
                     for (pos, &token) in (start..end).zip(&job.prompt[start..end]) {
                         let last = pos + 1 == job.prompt.len();
-                        self.batch
-                            .add(token, position(pos)?, &[slot.seq], last)
-                            .map_err(|e| Error::Inference(format!("batch: {e}")))?;
+                        self.batch.add(token, position(pos)?, slot.seq, last)?;
                     }
                     plan.push(Planned {
                         slot: i,
@@ -404,7 +423,13 @@ impl<'m> Worker<'m> {
     /// Ends the request in slot `index`. The stats are published first, so a client that reads
     /// them after its `finish` sees its request counted and its slot free.
     fn finish(&mut self, index: usize, ending: Ending) {
-        if let Some(job) = self.slots[index].take(self.tick) {
+        let seq = self.slots[index].seq;
+        if let Some(mut job) = self.slots[index].take(self.tick) {
+            if job.device.is_some() {
+                // Detach before the chain is dropped with the job.
+                self.ctx.set_sampler(seq, None);
+                job.device = None;
+            }
             self.stats.finished += 1;
             self.publish();
             job.end(ending);
@@ -415,8 +440,8 @@ impl<'m> Worker<'m> {
     /// is unknown after a failed decode).
     fn fail(&mut self, slots: &[usize], message: &str) {
         for &index in slots {
-            let seq = self.slots[index].seq_u32();
-            let _ = self.ctx.clear_kv_cache_seq(Some(seq), None, None);
+            let seq = self.slots[index].seq;
+            self.ctx.remove(seq, None);
             self.slots[index].cached.clear();
             self.finish(index, Ending::Failed(Error::Inference(message.to_string())));
         }
@@ -430,7 +455,7 @@ impl<'m> Worker<'m> {
             self.shared.name
         );
         self.batch.clear();
-        self.ctx.clear_kv_cache();
+        self.ctx.clear();
         for index in 0..self.slots.len() {
             self.slots[index].cached.clear();
             let err = Error::Inference(format!(

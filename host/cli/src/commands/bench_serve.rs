@@ -11,10 +11,11 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use shimmy_core::backend::{Flow, GenerateRequest, SamplingOptions};
 use shimmy_core::serving::Scheduler;
-use shimmy_server::sink::{ChannelSink, Message};
-use shimmy_server::{KeepAlive, Server};
+use shimmy_engine::sink::{ChannelSink, Message};
+use shimmy_engine::KeepAlive;
+use shimmy_server::{Server, ServerConfig};
 
-use super::serve::{prepare, server_config};
+use super::setup::{engine_config, prepare, start_engine};
 use super::Context;
 use crate::cli::BenchServeArgs;
 
@@ -224,7 +225,7 @@ pub fn run(ctx: &Context, args: BenchServeArgs) -> Result<()> {
     let parallel = args.parallel.unwrap_or(max_clients as u32);
     let mut model_args = args.model_args.clone();
     model_args.ctx_size.get_or_insert(512);
-    let mut config = server_config(
+    let mut config = engine_config(
         &model_args,
         parallel,
         max_clients * 2,
@@ -239,18 +240,11 @@ pub fn run(ctx: &Context, args: BenchServeArgs) -> Result<()> {
     let gen = args.gen_tokens;
     let name = entry.name.clone();
     let (rounds, single) = runtime.block_on(async move {
-        let server = Server::bind(
-            "127.0.0.1:0",
-            parts.backend,
-            parts.registry,
-            parts.catalog,
-            config,
-        )
-        .await?;
+        let engine = start_engine(parts, config);
+        let server = Server::bind("127.0.0.1:0", engine.clone(), ServerConfig::default()).await?;
         let url = format!("http://{}/v1/completions", server.local_addr());
-        let state = server.state().clone();
         let serving = tokio::spawn(server.run(std::future::pending()));
-        state.manager.preload(std::slice::from_ref(&name)).await?;
+        engine.models().preload(std::slice::from_ref(&name)).await?;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()?;
@@ -264,8 +258,8 @@ pub fn run(ctx: &Context, args: BenchServeArgs) -> Result<()> {
         // One client: HTTP, the scheduler directly, LoadedModel::generate directly. Each
         // decode rate is (N - 1) / (T(N) - T(1)) over whole requests (same prompt, cached), so
         // neither prompt time nor how the stream's chunks happen to be delivered counts.
-        let loaded = state
-            .manager
+        let loaded = engine
+            .models()
             .loaded(&name)
             .context("the model was unloaded")?;
         // Each mode runs its repeats back to back: alternating them makes llama.cpp's

@@ -16,6 +16,7 @@ pub fn list(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     let mut table = Table::new(&["NAME", "SIZE", "ARCH", "QUANT", "PARAMS", "PATH"]);
+    let mut problems = Vec::new();
     for model in &report.models {
         let (arch, quant, params) = match GgufFile::open(&model.path) {
             Ok(gguf) => (
@@ -23,7 +24,10 @@ pub fn list(ctx: &Context) -> Result<()> {
                 gguf.file_type_name(),
                 format_count(gguf.parameter_count()),
             ),
-            Err(err) => (format!("invalid: {err}"), "-".into(), "-".into()),
+            Err(err) => {
+                problems.push((model.name.clone(), err));
+                ("invalid".into(), "-".into(), "-".into())
+            }
         };
         table.row(vec![
             model.name.clone(),
@@ -35,6 +39,12 @@ pub fn list(ctx: &Context) -> Result<()> {
         ]);
     }
     print!("{table}");
+    if !problems.is_empty() {
+        println!("cannot be loaded ({}):", problems.len());
+        for (name, err) in &problems {
+            println!("  {name}: {err}");
+        }
+    }
     Ok(())
 }
 
@@ -67,6 +77,9 @@ pub fn discover(ctx: &Context) -> Result<()> {
             format_bytes(model.size_bytes),
             model.path.display()
         );
+        if let Err(err) = GgufFile::open(&model.path) {
+            println!("      cannot be loaded: {err}");
+        }
     }
     if !report.skipped.is_empty() {
         println!("skipped {}:", report.skipped.len());

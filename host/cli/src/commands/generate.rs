@@ -1,25 +1,25 @@
-//! `shimmy-host generate`: stream a completion to stdout.
+//! `shimmy-host generate`: one job on the engine, its text streamed to stdout.
 
 use std::io::Write;
 
-use anyhow::{Context as _, Result};
-use shimmy_core::backend::{Flow, GenerateEvent, GenerateRequest, SamplingOptions};
+use anyhow::{bail, Context as _, Result};
+use shimmy_core::backend::SamplingOptions;
 use shimmy_core::placement::format_bytes;
+use shimmy_engine::generation::{Delta, Input, Job, Update};
+use shimmy_engine::KeepAlive;
 
+use super::setup::{engine_config, prepare, start_engine};
 use super::Context;
 use crate::chat_file;
 use crate::cli::GenerateArgs;
-use crate::plugin_host::{model_name, Plugins};
 
-/// Loads the model, generates, prints the text as it comes and the timings at the end.
+/// Loads the model (a spinner on a terminal), generates, prints the text as it comes and the
+/// timings at the end.
 ///
 /// A raw `--prompt` goes to the model as it is; `--chat` / `--user` are rendered by the
-/// model's template plugin, whose stop strings end the answer.
+/// model's template plugin, whose stop strings end the answer and whose parser separates the
+/// reasoning (printed to stderr) from the answer.
 pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
-    let (_engine, model) = ctx.load(&args.model, &args.model_args)?;
-    if ctx.verbose > 0 {
-        eprintln!("{}", model.placement());
-    }
     let messages = match (&args.chat, &args.user) {
         (Some(file), _) => {
             let mut messages = chat_file::read(file)?;
@@ -31,72 +31,95 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
         (None, Some(user)) => Some(chat_file::one_turn(args.system.as_deref(), user)),
         (None, None) => None,
     };
-    let (prompt, add_bos, mut stop, content_spans) = match messages {
-        Some(messages) => {
-            let plugins = Plugins::load(&ctx.plugins)?;
-            let choice = plugins.choose_template(
-                &model_name(&args.model),
-                model.as_ref(),
-                args.template.as_deref(),
-            );
-            let rendered = plugins.render(&choice, model.as_ref(), messages)?;
-            if ctx.verbose > 0 {
-                eprintln!("template: {} ({})", choice.name, choice.reason);
-            }
-            // Message content is tokenized as plain text (never as control tokens).
-            let (prompt, content_spans) = shimmy_core::prompt::join(&rendered.spans);
-            (
-                prompt,
-                rendered.add_bos && !args.no_bos,
-                rendered.stop,
-                content_spans,
-            )
+    let parts = prepare(ctx, std::slice::from_ref(&args.model))?;
+    let Some(entry) = parts.catalog.models.first() else {
+        match parts.catalog.skipped.first() {
+            Some(skip) => bail!("{}", skip.reason),
+            None => bail!("{}: no model found", args.model),
         }
-        None => (
-            args.prompt.unwrap_or_default(),
-            !args.no_bos,
-            Vec::new(),
-            Vec::new(),
-        ),
     };
-    stop.extend(args.stop);
-    let request = GenerateRequest {
-        add_bos,
-        content_spans,
-        max_tokens: args.max_tokens,
-        stop,
-        sampling: SamplingOptions {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            min_p: args.min_p,
-            repeat_penalty: args.repeat_penalty,
-            seed: args.seed,
-            ..SamplingOptions::default()
+    let name = entry.name.clone();
+    let mut config = engine_config(&args.model_args, 1, 1, parts.operator_templates.clone())?;
+    config.keep_alive = KeepAlive::Forever;
+    let input = match messages {
+        Some(messages) => Input::Chat {
+            messages,
+            tools: Vec::new(),
+            template: args.template.clone(),
         },
-        ..GenerateRequest::new(prompt)
+        None => Input::Raw {
+            prompt: args.prompt.clone().unwrap_or_default(),
+        },
     };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut write_error = None;
-    let summary = model.generate(&request, &mut |event| match event {
-        GenerateEvent::PromptDone { .. } | GenerateEvent::Token(_) => Flow::Continue,
-        GenerateEvent::Text(text) => {
-            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => Flow::Continue,
-                Err(err) => {
-                    // stdout closed (e.g. piped into `head`): stop quietly.
-                    write_error = Some(err);
-                    Flow::Stop
-                }
+    let mut job = Job::new(Some(name.clone()), input);
+    job.max_tokens = Some(args.max_tokens);
+    job.fit_context = true;
+    job.add_bos = !args.no_bos;
+    job.stop = args.stop.clone();
+    job.sampling = SamplingOptions {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: args.repeat_penalty,
+        seed: args.seed,
+        ..SamplingOptions::default()
+    };
+    let verbose = ctx.verbose > 0;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let engine = start_engine(parts, config);
+        let result = stream(&engine, job, &name, verbose).await;
+        engine.models().shutdown().await;
+        result
+    })
+}
+
+/// Runs `job` and prints it: text to stdout as it comes, reasoning and timings to stderr.
+async fn stream(
+    engine: &std::sync::Arc<shimmy_engine::Engine>,
+    job: Job,
+    name: &str,
+    verbose: bool,
+) -> Result<()> {
+    let (lease, _) = engine.models().acquire(name, None).await?;
+    if verbose {
+        eprintln!("{}", lease.model.placement());
+    }
+    drop(lease);
+    let mut generation = engine.start(job, true).await?;
+    if let (true, Some(choice)) = (verbose, &generation.prompt.template) {
+        eprintln!("template: {} ({})", choice.name, choice.reason);
+    }
+    let mut printer = Printer {
+        out: std::io::stdout().lock(),
+        closed: false,
+    };
+    let done = loop {
+        match generation.next().await {
+            Some(Ok(Update::Delta(delta))) => printer.print(&delta),
+            Some(Ok(Update::Done(done))) => {
+                printer.print(&done.rest);
+                break done;
             }
+            Some(Ok(Update::Prompt { .. })) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("the generation ended without a result"),
         }
-    })?;
-    if write_error.is_none() {
-        writeln!(out)
-            .and_then(|()| out.flush())
+        if printer.closed {
+            // Dropping the generation cancels it.
+            return Ok(());
+        }
+    };
+    if !printer.closed {
+        writeln!(printer.out)
+            .and_then(|()| printer.out.flush())
             .context("writing to stdout")?;
     }
+    let summary = &done.summary;
     eprintln!(
         "prompt: {} tokens, {:.1} tok/s | generated: {} tokens, {:.1} tok/s | finish: {} | seed: {}",
         summary.prompt_tokens,
@@ -108,16 +131,41 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
             .unwrap_or("?"),
         summary.seed,
     );
-    if ctx.verbose > 0 {
-        for m in model.memory() {
-            eprintln!(
-                "memory: {} weights {}, KV cache {}, compute {}",
-                m.device,
-                format_bytes(m.model),
-                format_bytes(m.kv_cache),
-                format_bytes(m.compute)
-            );
+    if verbose {
+        if let Some(loaded) = engine.models().loaded(name) {
+            for m in loaded.model.memory() {
+                eprintln!(
+                    "memory: {} weights {}, KV cache {}, compute {}",
+                    m.device,
+                    format_bytes(m.model),
+                    format_bytes(m.kv_cache),
+                    format_bytes(m.compute)
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Prints the answer to stdout as it streams (the reasoning to stderr).
+struct Printer<W: Write> {
+    out: W,
+    /// stdout was closed (e.g. piped into `head`): nothing more is printed.
+    closed: bool,
+}
+
+impl<W: Write> Printer<W> {
+    fn print(&mut self, delta: &Delta) {
+        if !delta.reasoning.is_empty() {
+            eprint!("{}", delta.reasoning);
+        }
+        if self.closed || delta.content.is_empty() {
+            return;
+        }
+        self.closed = self
+            .out
+            .write_all(delta.content.as_bytes())
+            .and_then(|()| self.out.flush())
+            .is_err();
+    }
 }

@@ -8,7 +8,9 @@ mod gpu_info;
 mod make_test_model;
 mod plugin;
 mod probe;
+mod pull;
 mod serve;
+mod setup;
 mod template;
 mod tool;
 mod workflow;
@@ -47,6 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Tool(command) => tool::run(&ctx, command),
         Command::Workflow(command) => workflow::run(&ctx, command),
+        Command::Pull(args) => pull::run(args),
     }
 }
 
@@ -65,6 +68,29 @@ impl Context {
         discovery::discover(&DiscoveryConfig::from_env(self.model_dirs.as_deref()))
     }
 
+    /// The file for a model name, a path, or a pulled hub reference (`org/name:QUANT`, found
+    /// in the Hugging Face cache without asking the hub).
+    fn resolve(&self, report: &DiscoveryReport, asked: &str) -> Result<PathBuf> {
+        match report.resolve(asked) {
+            Ok(path) => Ok(path),
+            Err(err) => {
+                let Ok(reference) = shimmy_hub::ModelRef::parse(asked) else {
+                    return Err(err.into());
+                };
+                if !shimmy_hub::ModelRef::looks_like(asked) {
+                    return Err(err.into());
+                }
+                let hub = DiscoveryConfig::from_env(self.model_dirs.as_deref()).hub_cache();
+                match hub.and_then(|h| shimmy_hub::find_local(&h, &reference)) {
+                    Some(path) => Ok(path),
+                    None => anyhow::bail!(
+                        "{reference} is not in the Hugging Face cache; download it with `shimmy-host pull {reference}`"
+                    ),
+                }
+            }
+        }
+    }
+
     /// Starts llama.cpp with the configured backend libraries and `--gpu-backend`.
     fn engine(&self) -> Result<LlamaEngine> {
         let engine = LlamaEngine::with_gpu_backend(self.backends_dir.as_deref(), self.gpu_backend)?;
@@ -74,18 +100,13 @@ impl Context {
         Ok(engine)
     }
 
-    /// Resolves a model name or path and loads it.
-    fn load(&self, model: &str, args: &ModelArgs) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
-        self.load_with(model, &model_options(args)?)
-    }
-
     /// Resolves a model name or path and loads it with `options`.
     fn load_with(
         &self,
         model: &str,
         options: &ModelOptions,
     ) -> Result<(LlamaEngine, Arc<dyn LoadedModel>)> {
-        let path = self.discover().resolve(model)?;
+        let path = self.resolve(&self.discover(), model)?;
         let engine = self.engine()?;
         let loaded = engine.load(&path, options)?;
         Ok((engine, loaded))
@@ -111,6 +132,9 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         )?,
         vram_margin_mb: args.vram_margin_mb,
         vram_budget_mb: args.vram_budget_mb,
+        parallel: 1,
+        ubatch_size: args.ubatch_size,
+        device_sampling: args.device_sampling,
     })
 }
 

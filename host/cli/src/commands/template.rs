@@ -18,6 +18,10 @@ pub fn run(ctx: &Context, command: TemplateCommand) -> Result<()> {
 /// Prints the exact prompt (stdout) and the template used and its stop strings (stderr).
 fn render(ctx: &Context, args: TemplateRenderArgs) -> Result<()> {
     let messages = chat_file::read(&args.messages)?;
+    let tools = match &args.tools {
+        Some(path) => chat_file::read_tools(path)?,
+        None => Vec::new(),
+    };
     let options = ModelOptions {
         gpu_layers: Some(0),
         ..ModelOptions::default()
@@ -29,7 +33,7 @@ fn render(ctx: &Context, args: TemplateRenderArgs) -> Result<()> {
         model.as_ref(),
         args.template.as_deref(),
     );
-    let rendered = plugins.render(&choice, model.as_ref(), messages)?;
+    let rendered = plugins.render(&choice, model.as_ref(), messages, tools)?;
     print!("{}", rendered.prompt);
     eprintln!(
         "template: {} ({}) | stop: {:?} | add_bos: {}",

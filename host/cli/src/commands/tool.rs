@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, command: ToolCommand) -> Result<()> {
         }
         ToolCommand::Invoke { name, args } => {
             let output = blocking.block_on(catalog.invoke(registry, &name, &args))?;
-            let value = shimmy_server::tools::parse_result(&output);
+            let value = shimmy_engine::tools::parse_result(&output);
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(())
         }

@@ -1,16 +1,14 @@
-//! `shimmy-host workflow list|run`: workflow plugins, run in-process against a model with the
-//! same scheduler, tools and limits as `POST /api/workflows/{name}/run`.
-
-use std::time::Duration;
+//! `shimmy-host workflow list|run`: workflow plugins, run in-process by the engine against a
+//! model with the same scheduler, tools and limits as `POST /api/workflows/{name}/run`.
 
 use anyhow::{Context as _, Result};
+use shimmy_engine::workflow::RunRequest;
+use shimmy_engine::EngineError;
 use shimmy_plugins::PluginKind;
-use shimmy_server::workflows::{self, RunRequest};
-use shimmy_server::{AppState, ServerError, WorkflowLimits};
 
-use super::serve::{prepare, server_config};
+use super::setup::{engine_config, prepare, start_engine, workflow_limits};
 use super::Context;
-use crate::cli::{WorkflowCommand, WorkflowLimitArgs, WorkflowRunArgs};
+use crate::cli::{WorkflowCommand, WorkflowRunArgs};
 use crate::plugin_host::Plugins;
 use crate::report::Table;
 
@@ -20,22 +18,6 @@ pub fn run(ctx: &Context, command: WorkflowCommand) -> Result<()> {
         WorkflowCommand::List => list(ctx),
         WorkflowCommand::Run(args) => run_one(ctx, args),
     }
-}
-
-/// The limits from the flags.
-pub fn limits(args: &WorkflowLimitArgs) -> Result<WorkflowLimits> {
-    if args.workflow_max_steps == 0 || args.workflow_max_tokens == 0 {
-        anyhow::bail!("--workflow-max-steps and --workflow-max-tokens must be at least 1");
-    }
-    let timeout: Duration = args.workflow_timeout.into();
-    if timeout.is_zero() {
-        anyhow::bail!("--workflow-timeout must be longer than 0");
-    }
-    Ok(WorkflowLimits {
-        max_steps: args.workflow_max_steps,
-        max_tokens: args.workflow_max_tokens,
-        timeout,
-    })
 }
 
 fn list(ctx: &Context) -> Result<()> {
@@ -59,7 +41,7 @@ fn run_one(ctx: &Context, args: WorkflowRunArgs) -> Result<()> {
             args.input
         )
     })?;
-    let limits = limits(&args.limits)?;
+    let limits = workflow_limits(&args.limits)?;
     let models: Vec<String> = args.model.iter().cloned().collect();
     let parts = prepare(ctx, &models)?;
     let model = match parts.catalog.models.as_slice() {
@@ -75,14 +57,14 @@ fn run_one(ctx: &Context, args: WorkflowRunArgs) -> Result<()> {
                 .join(", ")
         ),
     };
-    let mut config = server_config(&args.model_args, 1, 64, parts.operator_templates.clone())?;
+    let mut config = engine_config(&args.model_args, 1, 64, parts.operator_templates.clone())?;
     config.workflow_limits = limits;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(async move {
-        let state = AppState::new(parts.backend, parts.registry, parts.catalog, config);
+        let engine = start_engine(parts, config);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
         let printer = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
@@ -95,7 +77,7 @@ fn run_one(ctx: &Context, args: WorkflowRunArgs) -> Result<()> {
             model: Some(model),
             limits,
         };
-        let outcome = workflows::run(&state, request, Some(tx)).await;
+        let outcome = engine.run_workflow(request, Some(tx)).await;
         let _ = printer.await;
         outcome.map(|o| o.to_json(&args.name))
     });
@@ -128,7 +110,7 @@ fn step_line(step: &serde_json::Value) -> String {
 }
 
 /// The error of a failed run, with the trace so far when there is one.
-fn run_error(e: ServerError) -> anyhow::Error {
+fn run_error(e: EngineError) -> anyhow::Error {
     let mut message = e.to_string();
     if let Some(trace) = e.trace() {
         message.push_str(&format!(

@@ -4,9 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{
-    walk, DiscoveredModel, DiscoveryReport, LocationOutcome, SearchedLocation, Skipped, Source,
-};
+use super::{DiscoveredModel, DiscoveryReport, LocationOutcome, SearchedLocation, Skipped, Source};
 
 /// Accumulates a [`DiscoveryReport`].
 #[derive(Default)]
@@ -91,25 +89,5 @@ impl Collector {
             }
             k += 1;
         }
-    }
-
-    /// Searches one root: a model file, or a directory walked up to [`super::MAX_DEPTH`] deep.
-    pub(super) fn scan_root(&mut self, root: &Path, source: Source) {
-        let index = self.begin_location(root, source);
-        let outcome = match std::fs::metadata(root) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => LocationOutcome::Missing,
-            Err(e) => LocationOutcome::Unreadable(e.to_string()),
-            Ok(meta) if meta.is_dir() => {
-                let mut walker = walk::Walker::new(source);
-                match walker.walk(self, root) {
-                    Ok(found) => LocationOutcome::Found(found),
-                    Err(e) => LocationOutcome::Unreadable(e.to_string()),
-                }
-            }
-            Ok(_) => {
-                LocationOutcome::Found(usize::from(walk::consider_file(self, root, source, true)))
-            }
-        };
-        self.finish_location(index, outcome);
     }
 }

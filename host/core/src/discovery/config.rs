@@ -17,11 +17,15 @@ pub struct DiscoveryConfig {
     pub base_gguf: Option<PathBuf>,
     /// Ollama's model store (`OLLAMA_MODELS`); `~/.ollama/models` when unset.
     pub ollama_models: Option<PathBuf>,
+    /// The Hugging Face hub cache, found as `huggingface_hub` finds it ([`hf_hub_cache`]);
+    /// `None`: `~/.cache/huggingface/hub`.
+    pub hf_hub_cache: Option<PathBuf>,
 }
 
 impl DiscoveryConfig {
     /// Reads the current directory and `HOME` (or `USERPROFILE`), `SHIMMY_MODEL_PATHS`,
-    /// `SHIMMY_BASE_GGUF` and `OLLAMA_MODELS`; `cli_model_dirs` is the `--model-dirs` value.
+    /// `SHIMMY_BASE_GGUF`, `OLLAMA_MODELS` and the Hugging Face cache variables
+    /// ([`hf_hub_cache`]); `cli_model_dirs` is the `--model-dirs` value.
     pub fn from_env(cli_model_dirs: Option<&str>) -> Self {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         Self::from_lookup(cwd, cli_model_dirs, |key| std::env::var_os(key))
@@ -36,11 +40,7 @@ impl DiscoveryConfig {
         cli_model_dirs: Option<&str>,
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Self {
-        let var = |key: &str| {
-            lookup(key)
-                .map(|v| v.to_string_lossy().trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |key: &str| env_value(&lookup, key);
         let home = var("HOME")
             .or_else(|| var("USERPROFILE"))
             .map(PathBuf::from);
@@ -62,14 +62,64 @@ impl DiscoveryConfig {
         }
         let base_gguf = var("SHIMMY_BASE_GGUF").map(|p| fix(&p));
         let ollama_models = var("OLLAMA_MODELS").map(|p| fix(&p));
+        let hf_hub_cache = hf_hub_cache(&cwd, home.as_deref(), &lookup);
         DiscoveryConfig {
             cwd: cwd.clone(),
             home,
             model_dirs,
             base_gguf,
             ollama_models,
+            hf_hub_cache,
         }
     }
+
+    /// The Hugging Face hub cache this configuration searches.
+    pub fn hub_cache(&self) -> Option<PathBuf> {
+        self.hf_hub_cache.clone().or_else(|| {
+            self.home
+                .as_ref()
+                .map(|h| h.join(".cache").join("huggingface").join("hub"))
+        })
+    }
+}
+
+/// `HF_HOME` as `huggingface_hub` computes it: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`,
+/// else `~/.cache/huggingface` (`None` without a home directory).
+pub fn hf_home(
+    cwd: &Path,
+    home: Option<&Path>,
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Option<PathBuf> {
+    let var = |key: &str| env_value(&lookup, key);
+    if let Some(h) = var("HF_HOME") {
+        return Some(absolute(cwd, home, &h));
+    }
+    if let Some(x) = var("XDG_CACHE_HOME") {
+        return Some(absolute(cwd, home, &x).join("huggingface"));
+    }
+    home.map(|h| h.join(".cache").join("huggingface"))
+}
+
+/// The hub cache as `huggingface_hub` computes it: `$HF_HUB_CACHE`, else the legacy
+/// `$HUGGINGFACE_HUB_CACHE`, else [`hf_home`]`/hub`.
+pub fn hf_hub_cache(
+    cwd: &Path,
+    home: Option<&Path>,
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Option<PathBuf> {
+    for key in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"] {
+        if let Some(v) = env_value(&lookup, key) {
+            return Some(absolute(cwd, home, &v));
+        }
+    }
+    hf_home(cwd, home, lookup).map(|h| h.join("hub"))
+}
+
+/// The variable `key` through `lookup`, trimmed; `None` when unset or blank.
+pub fn env_value(lookup: impl Fn(&str) -> Option<OsString>, key: &str) -> Option<String> {
+    lookup(key)
+        .map(|v| v.to_string_lossy().trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Splits a path list on `;` and `,`, trimming entries and dropping blank ones.

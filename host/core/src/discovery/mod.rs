@@ -1,9 +1,10 @@
 //! Where models are looked for and how they are named.
 //!
 //! [`discover`] searches, in this order: `SHIMMY_BASE_GGUF`, the model directories
-//! (`--model-dirs`, `SHIMMY_MODEL_PATHS`), `<cwd>/models`, the Hugging Face hub cache, Ollama's
-//! store and LM Studio's models directory. It never fails: missing and unreadable places end up
-//! in [`DiscoveryReport::locations`], files that are not usable models in
+//! (`--model-dirs`, `SHIMMY_MODEL_PATHS`), `<cwd>/models`, the Hugging Face hub cache
+//! (`HF_HUB_CACHE`, `HF_HOME`... found as `huggingface_hub` finds them), Ollama's store and
+//! LM Studio's models directory. It never fails: missing and unreadable places end up in
+//! [`DiscoveryReport::locations`], files that are not usable models in
 //! [`DiscoveryReport::skipped`] with the reason. Each model is named after its lower-cased file
 //! stem (Ollama models after their `model:tag`); a later model whose name is taken gets `-2`,
 //! `-3`... [`DiscoveryReport::resolve`] turns a name or path into a file.
@@ -25,7 +26,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use config::{split_path_list, DiscoveryConfig};
+pub use config::{env_value, hf_home, hf_hub_cache, split_path_list, DiscoveryConfig};
+pub use walk::{model_size, parse_shard, Shard};
 
 /// How deep below a search root directories are walked.
 pub const MAX_DEPTH: usize = 4;
@@ -40,7 +42,7 @@ pub enum Source {
     ModelDirs,
     /// `<cwd>/models`.
     ModelsDir,
-    /// The Hugging Face hub cache (`~/.cache/huggingface/hub`).
+    /// The Hugging Face hub cache (`HF_HUB_CACHE`, default `~/.cache/huggingface/hub`).
     HuggingFace,
     /// Ollama's store (`OLLAMA_MODELS` or `~/.ollama/models`).
     Ollama,
@@ -135,14 +137,14 @@ pub struct DiscoveryReport {
 pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
     let mut c = collect::Collector::default();
     if let Some(base) = &cfg.base_gguf {
-        c.scan_root(base, Source::BaseGguf);
+        walk::scan_root(&mut c, base, Source::BaseGguf);
     }
     for dir in &cfg.model_dirs {
-        c.scan_root(dir, Source::ModelDirs);
+        walk::scan_root(&mut c, dir, Source::ModelDirs);
     }
-    c.scan_root(&cfg.cwd.join("models"), Source::ModelsDir);
-    if let Some(home) = &cfg.home {
-        huggingface::scan(&mut c, &home.join(".cache").join("huggingface").join("hub"));
+    walk::scan_root(&mut c, &cfg.cwd.join("models"), Source::ModelsDir);
+    if let Some(hub) = cfg.hub_cache() {
+        huggingface::scan(&mut c, &hub);
     }
     let ollama_root = cfg
         .ollama_models
@@ -152,7 +154,11 @@ pub fn discover(cfg: &DiscoveryConfig) -> DiscoveryReport {
         ollama::scan(&mut c, &root);
     }
     if let Some(home) = &cfg.home {
-        c.scan_root(&home.join(".lmstudio").join("models"), Source::LmStudio);
+        walk::scan_root(
+            &mut c,
+            &home.join(".lmstudio").join("models"),
+            Source::LmStudio,
+        );
     }
     c.into_report()
 }

@@ -34,6 +34,7 @@ impl Env {
             model_dirs: Vec::new(),
             base_gguf: None,
             ollama_models: None,
+            hf_hub_cache: None,
         }
     }
 
@@ -115,10 +116,70 @@ fn config_from_lookup() {
     assert_eq!(cfg.base_gguf, Some(PathBuf::from("/home/u/base.gguf")));
     assert_eq!(cfg.ollama_models, None, "empty means unset");
 
+    assert_eq!(
+        cfg.hub_cache(),
+        Some(PathBuf::from("/home/u/.cache/huggingface/hub"))
+    );
+
     let bare = DiscoveryConfig::from_lookup(PathBuf::from("/w"), None, |_| None);
     assert_eq!(bare.home, None);
+    assert_eq!(bare.hub_cache(), None);
     assert!(bare.model_dirs.is_empty());
     assert_eq!(split_path_list("a;b,c; ;"), vec!["a", "b", "c"]);
+}
+
+#[test]
+fn hub_cache_is_found_as_huggingface_hub_finds_it() {
+    fn with(pairs: &[(&str, &str)]) -> PathBuf {
+        let cfg = DiscoveryConfig::from_lookup(PathBuf::from("/w"), None, |key: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| OsString::from(*v))
+        });
+        cfg.hub_cache().unwrap()
+    }
+    let home = ("HOME", "/home/u");
+    assert_eq!(
+        with(&[("HOME", "/home/u")]),
+        PathBuf::from("/home/u/.cache/huggingface/hub")
+    );
+    assert_eq!(
+        with(&[home, ("XDG_CACHE_HOME", "/xdg")]),
+        PathBuf::from("/xdg/huggingface/hub")
+    );
+    assert_eq!(
+        with(&[home, ("XDG_CACHE_HOME", "/xdg"), ("HF_HOME", "~/hf")]),
+        PathBuf::from("/home/u/hf/hub")
+    );
+    assert_eq!(
+        with(&[home, ("HF_HOME", "/hf"), ("HUGGINGFACE_HUB_CACHE", "old")]),
+        PathBuf::from("/w/old")
+    );
+    assert_eq!(
+        with(&[
+            home,
+            ("HF_HOME", "/hf"),
+            ("HUGGINGFACE_HUB_CACHE", "/old"),
+            ("HF_HUB_CACHE", "/new")
+        ]),
+        PathBuf::from("/new")
+    );
+}
+
+#[test]
+fn split_model_with_a_missing_shard_is_skipped() {
+    let env = Env::new();
+    let m = env.models();
+    gguf(&m.join("part-00001-of-00003.gguf"), 1);
+    gguf(&m.join("part-00003-of-00003.gguf"), 3);
+    let report = discover(&env.cfg());
+    assert!(report.models.is_empty(), "{:?}", report.models);
+    let reason = skip_reason(&report, "part-00001-of-00003.gguf");
+    assert!(
+        reason.contains("1 of its 3 shards missing") && reason.contains("part-00002-of-00003.gguf"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -6,9 +6,27 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::collect::Collector;
-use super::{Source, MAX_DEPTH};
+use super::{LocationOutcome, Source, MAX_DEPTH};
 use crate::gguf;
 use crate::Error;
+
+/// Searches one root: a model file, or a directory walked up to [`MAX_DEPTH`] deep.
+pub(super) fn scan_root(c: &mut Collector, root: &Path, source: Source) {
+    let index = c.begin_location(root, source);
+    let outcome = match fs::metadata(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => LocationOutcome::Missing,
+        Err(e) => LocationOutcome::Unreadable(e.to_string()),
+        Ok(meta) if meta.is_dir() => {
+            let mut walker = Walker::new(source);
+            match walker.walk(c, root) {
+                Ok(found) => LocationOutcome::Found(found),
+                Err(e) => LocationOutcome::Unreadable(e.to_string()),
+            }
+        }
+        Ok(_) => LocationOutcome::Found(usize::from(consider_file(c, root, source, true))),
+    };
+    c.finish_location(index, outcome);
+}
 
 /// Walks one search root, following symlinks but never the same directory twice.
 pub(super) struct Walker {
@@ -106,16 +124,26 @@ pub(super) fn unreadable_file_reason(path: &Path, err: &io::Error) -> String {
     }
 }
 
-/// A `-0000k-of-0000n` split shard name.
-struct Shard<'a> {
+/// A `-0000k-of-0000n` split shard name (llama.cpp's `gguf-split` naming).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard<'a> {
     /// The name before the shard suffix, in its original case.
-    prefix: &'a str,
-    index: u32,
-    total: u32,
+    pub prefix: &'a str,
+    /// This shard's number, from 1.
+    pub index: u32,
+    /// How many shards the model has.
+    pub total: u32,
 }
 
-/// Parses `<prefix>-00001-of-00003.gguf`.
-fn parse_shard(file_name: &str) -> Option<Shard<'_>> {
+impl Shard<'_> {
+    /// The file name of shard `index` of the same model.
+    pub fn sibling(&self, index: u32) -> String {
+        format!("{}-{index:05}-of-{:05}.gguf", self.prefix, self.total)
+    }
+}
+
+/// Parses `<prefix>-00001-of-00003.gguf` (a file name, not a path).
+pub fn parse_shard(file_name: &str) -> Option<Shard<'_>> {
     let split = file_name.len().checked_sub(".gguf".len())?;
     let (stem, ext) = (file_name.get(..split)?, file_name.get(split..)?);
     if !ext.eq_ignore_ascii_case(".gguf") {
@@ -197,9 +225,20 @@ pub(super) fn consider_file(
     }
     let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let (model_name, size_bytes) = match &shard {
-        Some(s) if !s.prefix.is_empty() => {
-            (s.prefix.to_lowercase(), shard_sizes(path, s).max(size))
-        }
+        Some(s) if !s.prefix.is_empty() => match shard_sizes(path, s) {
+            Ok(total) => (s.prefix.to_lowercase(), total.max(size)),
+            Err(missing) => {
+                c.skip(
+                    path,
+                    format!(
+                        "split model with {} of its {} shards missing (first: {missing});                          llama.cpp needs every shard next to the first: download them all",
+                        missing_count(path, s),
+                        s.total
+                    ),
+                );
+                return false;
+            }
+        },
         _ => (stem(&name).to_lowercase(), size),
     };
     c.add_model(&model_name, path, size_bytes, source);
@@ -214,18 +253,38 @@ fn stem(name: &str) -> &str {
     }
 }
 
-/// Total size of the shards of a split model that sit next to its first shard.
-fn shard_sizes(first: &Path, shard: &Shard<'_>) -> u64 {
+/// Total size of the shards of a split model, which sit next to its first shard; the file
+/// name of the first one missing when not all are there.
+fn shard_sizes(first: &Path, shard: &Shard<'_>) -> Result<u64, String> {
     let dir = first.parent().unwrap_or(Path::new("."));
-    (1..=shard.total.min(999))
-        .filter_map(|k| {
-            let sibling = dir.join(format!(
-                "{}-{k:05}-of-{:05}.gguf",
-                shard.prefix, shard.total
-            ));
-            fs::metadata(sibling).ok().map(|m| m.len())
-        })
-        .sum()
+    let mut total = 0;
+    for k in 1..=shard.total {
+        let name = shard.sibling(k);
+        match fs::metadata(dir.join(&name)) {
+            Ok(m) => total += m.len(),
+            Err(_) => return Err(name),
+        }
+    }
+    Ok(total)
+}
+
+/// The size of the model whose file is `path`: for the first shard of a split model
+/// (`NAME-00001-of-0000N.gguf`) every shard next to it together, else the file's size.
+pub fn model_size(path: &Path) -> std::io::Result<u64> {
+    let own = fs::metadata(path)?.len();
+    let name = file_name(path);
+    Ok(match parse_shard(&name) {
+        Some(s) if s.index == 1 => shard_sizes(path, &s).unwrap_or(own).max(own),
+        _ => own,
+    })
+}
+
+/// How many shards of a split model are missing next to its first shard.
+fn missing_count(first: &Path, shard: &Shard<'_>) -> u32 {
+    let dir = first.parent().unwrap_or(Path::new("."));
+    (1..=shard.total)
+        .filter(|k| fs::metadata(dir.join(shard.sibling(*k))).is_err())
+        .count() as u32
 }
 
 #[cfg(test)]

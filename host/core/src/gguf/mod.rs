@@ -3,17 +3,23 @@
 //! [`GgufFile::open`] runs before llama.cpp ever sees a file. It reads only the header, the
 //! metadata and the tensor table (never the weights) and turns every way a file can be broken
 //! (truncated, not GGUF, absurd counts, unknown types, an architecture this llama.cpp does not
-//! know...) into an [`Error`] that names the file, the problem and the fix. [`sniff`] is the
-//! cheap variant used by model discovery: magic and version only.
+//! know, hyper-parameters llama.cpp would abort on...) into an [`Error`] that names the file,
+//! the problem and the fix. [`sniff`] is the cheap variant used by model discovery: magic and
+//! version only.
 
 mod accessors;
 mod arch;
 mod ftype;
 mod ggml_type;
+mod graph_asserts;
+mod hparams;
 mod parse;
 mod reader;
+mod token_list;
 mod value;
 
+#[cfg(test)]
+mod hparams_tests;
 #[cfg(test)]
 pub(crate) mod test_writer;
 #[cfg(test)]
@@ -31,6 +37,7 @@ pub use arch::{
 };
 pub use ftype::file_type_name;
 pub use ggml_type::{removed_type_name, GgmlType, GGML_TYPE_COUNT};
+pub use hparams::{MAX_EXPERTS, MAX_LAYERS, ROPE_SCALING_TYPES};
 pub use value::{GgufArray, GgufValue, GgufValueType, MAX_ARRAY_VALUES_KEPT};
 
 use crate::{Error, Result};
@@ -90,8 +97,9 @@ pub struct GgufFile {
 }
 
 impl GgufFile {
-    /// Reads and checks the header, metadata and tensor table of `path`, and checks that the
-    /// architecture is one this llama.cpp knows. Never reads the weights.
+    /// Reads and checks the header, metadata and tensor table of `path`, checks that the
+    /// architecture is one this llama.cpp knows and that no hyper-parameter would make
+    /// llama.cpp abort (see the `hparams` module). Never reads the weights.
     pub fn open(path: impl AsRef<Path>) -> Result<GgufFile> {
         let path = path.as_ref();
         let (file, file_size) = open_regular_file(path)?;
@@ -99,6 +107,7 @@ impl GgufFile {
             reader::Reader::new(BufReader::with_capacity(1 << 16, file), file_size, path);
         let gguf = parse::read_gguf(&mut reader)?;
         gguf.check_architecture()?;
+        hparams::check(&gguf)?;
         Ok(gguf)
     }
 
@@ -109,6 +118,7 @@ impl GgufFile {
         let mut reader = reader::Reader::new(bytes, bytes.len() as u64, path);
         let gguf = parse::read_gguf(&mut reader)?;
         gguf.check_architecture()?;
+        hparams::check(&gguf)?;
         Ok(gguf)
     }
 

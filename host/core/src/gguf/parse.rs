@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::ggml_type::{removed_type_name, GGML_TYPE_COUNT};
 use super::reader::Reader;
+use super::token_list::{read_token_list, TOKENS_KEY};
 use super::value::{GgufArray, GgufValue, GgufValueType, MAX_ARRAY_VALUES_KEPT};
 use super::{GgmlType, GgufFile, TensorInfo};
 use crate::{Error, Result};
@@ -262,6 +263,9 @@ fn read_array<R: Read>(r: &mut Reader<'_, R>, key: &str, depth: u32) -> Result<G
              in the {} bytes left in the file; the file is corrupt or truncated",
             r.remaining()
         )));
+    }
+    if key == TOKENS_KEY && elem_type == GgufValueType::String && depth == 1 {
+        return read_token_list(r, len);
     }
     let what = Named::key("the elements", key);
     if len > MAX_ARRAY_VALUES_KEPT {

@@ -49,9 +49,10 @@ impl<'p, R: Read> Reader<'p, R> {
         self.path
     }
 
-    /// An [`Error::InvalidGguf`] for this file.
+    /// An [`Error::InvalidGguf`] for this file. Reasons quote what the file holds (keys can be
+    /// up to 1 GiB long), so an over-long one keeps its start and end.
     pub(super) fn invalid(&self, reason: impl Into<String>) -> Error {
-        Error::invalid_gguf(self.path, reason)
+        Error::invalid_gguf(self.path, shorten(reason.into()))
     }
 
     /// Fails unless `n` more bytes exist.
@@ -116,6 +117,15 @@ impl<'p, R: Read> Reader<'p, R> {
 
     /// Reads a length-prefixed string; invalid UTF-8 is replaced by U+FFFD.
     pub(super) fn string(&mut self, what: &dyn Display) -> Result<String> {
+        let buf = self.string_bytes(what)?;
+        Ok(match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads a length-prefixed string as the bytes in the file.
+    pub(super) fn string_bytes(&mut self, what: &dyn Display) -> Result<Vec<u8>> {
         let n = self.string_len(what)?;
         // `n` is at most the bytes left in the file and at most 1 GiB.
         let mut buf = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
@@ -130,10 +140,7 @@ impl<'p, R: Read> Reader<'p, R> {
             )));
         }
         self.pos += n;
-        Ok(match String::from_utf8(buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(buf)
     }
 
     /// Skips a length-prefixed string.
@@ -158,6 +165,20 @@ impl<'p, R: Read> Reader<'p, R> {
     }
 }
 
+/// Longest reason kept whole, in characters.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// `reason`, or its first and last 480 characters around `[... N characters ...]`.
+fn shorten(reason: String) -> String {
+    let n = reason.chars().count();
+    if n <= MAX_REASON_CHARS {
+        return reason;
+    }
+    let head: String = reason.chars().take(480).collect();
+    let tail: String = reason.chars().skip(n - 480).collect();
+    format!("{head}[... {} characters ...]{tail}", n - 960)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +190,20 @@ mod tests {
         assert_eq!(r.u32(&"a").unwrap(), 1);
         let err = r.u32(&"the thing").unwrap_err().to_string();
         assert!(err.contains("x.gguf") && err.contains("the thing") && err.contains("truncated"));
+    }
+
+    #[test]
+    fn long_reasons_keep_start_and_end() {
+        let r = Reader::new(&[][..], 0, Path::new("x.gguf"));
+        let text = r
+            .invalid(format!("key '{}' is bad", "k".repeat(100_000)))
+            .to_string();
+        assert!(text.len() < 1200, "{}", text.len());
+        assert!(
+            text.contains("key 'kkk") && text.ends_with("kk' is bad"),
+            "{text}"
+        );
+        assert!(text.contains("[... 99053 characters ...]"), "{text}");
     }
 
     #[test]

@@ -5,84 +5,37 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::generate::load_or_unload;
-use super::types::{self, final_fields, logprobs_json, tool_calls_json};
-use super::{ndjson_response, LineStyle};
-use crate::app::{check_fields, JsonBody, SharedState};
-use crate::error::{OllamaError, ServerError};
-use crate::generation::{self, Done, Generation, Input, Job};
-use crate::openai::types::parse_tools;
+use shimmy_engine::generation::{Done, Generation};
 
-const FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "tools",
-    "stream",
-    "format",
-    "options",
-    "keep_alive",
-    "think",
-    "logprobs",
-    "top_logprobs",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "top_k",
-    "template",
-];
+use super::generate::load_or_unload;
+use super::response::{final_fields, logprobs_json, timestamp, tool_calls_json};
+use super::types::{ChatRequest, OllamaJob};
+use super::{ndjson_response, LineStyle};
+use crate::body::JsonBody;
+use crate::error::OllamaError;
+use crate::state::SharedState;
 
 /// Answers a chat; NDJSON stream unless `stream: false`. `messages` must not be empty, except
 /// with `keep_alive` alone (Ollama's load / unload request).
 pub async fn handler(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, OllamaError> {
-    check_fields(&body, FIELDS, "by /api/chat")?;
-    let body = body.as_object().cloned().unwrap_or_default();
-    let stream = types::boolean(&body, "stream")?.unwrap_or(true);
-    let model = types::string(&body, "model")?;
-    let keep_alive = types::keep_alive(&body)?;
-    let messages = match body.get("messages") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(v) => types::messages(v)?,
+    let (model, job, stream, think, with_logprobs) = match request.into_job()? {
+        OllamaJob::LoadOrUnload {
+            model,
+            keep_alive,
+            stream,
+        } => return load_or_unload(&state, model.as_deref(), keep_alive, stream).await,
+        OllamaJob::Generate {
+            model,
+            job,
+            stream,
+            think,
+            logprobs,
+        } => (model, job, stream, think, logprobs),
     };
-    if messages.is_empty() {
-        if keep_alive.is_some() {
-            return load_or_unload(&state, model.as_deref(), keep_alive, stream).await;
-        }
-        return Err(ServerError::invalid(
-            "messages",
-            "`messages` is empty; send at least one message",
-        )
-        .into());
-    }
-    let tools = match body.get("tools") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => parse_tools(Some(tools))?,
-        Some(_) => {
-            return Err(ServerError::invalid("tools", "`tools` must be a list").into());
-        }
-    };
-    let template = types::string(&body, "template")?.filter(|t| !t.is_empty());
-    let settings = types::settings(&body)?;
-    let mut job = Job::new(
-        model.clone(),
-        Input::Chat {
-            messages,
-            tools,
-            template,
-        },
-    );
-    job.max_tokens = settings.max_tokens;
-    job.stop = settings.stop;
-    job.sampling = settings.sampling;
-    types::apply_format(&body, &mut job)?;
-    job.keep_alive = keep_alive;
-    job.logprobs = types::logprobs(&body)?;
-    let think = types::think(&body)?;
-    let with_logprobs = job.logprobs.is_some();
-
-    let mut generation = generation::start(&state, job, stream).await?;
+    let mut generation = state.engine.start(*job, stream).await?;
     let mut style = ChatLines {
         model: model.unwrap_or_else(|| generation.model.clone()),
         think,
@@ -118,7 +71,7 @@ impl LineStyle for ChatLines {
         }
         json!({
             "model": self.model,
-            "created_at": types::timestamp(),
+            "created_at": timestamp(),
             "message": message,
             "done": false,
         })

@@ -6,10 +6,12 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::types;
-use crate::app::{check_fields, JsonBody, SharedState};
-use crate::catalog::{parameter_size, CatalogEntry};
-use crate::error::{OllamaError, ServerError};
+use shimmy_engine::catalog::{parameter_size, CatalogEntry};
+
+use super::types::ShowRequest;
+use crate::body::JsonBody;
+use crate::error::OllamaError;
+use crate::state::SharedState;
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
@@ -29,7 +31,8 @@ fn details(entry: &CatalogEntry) -> Value {
 /// The models available (loaded or not).
 pub async fn tags(State(state): State<SharedState>) -> Json<Value> {
     let models: Vec<Value> = state
-        .manager
+        .engine
+        .models()
         .catalog()
         .models
         .iter()
@@ -49,9 +52,10 @@ pub async fn tags(State(state): State<SharedState>) -> Json<Value> {
 
 /// The models loaded now, with when they will be unloaded.
 pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
-    let catalog = state.manager.catalog();
+    let catalog = state.engine.models().catalog();
     let models: Vec<Value> = state
-        .manager
+        .engine
+        .models()
         .loaded_models()
         .iter()
         .filter_map(|l| {
@@ -59,22 +63,15 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
             let expires = l
                 .expires_at()
                 .unwrap_or(UNIX_EPOCH + Duration::from_secs(253_402_300_799));
-            let vram: u64 = l
-                .model
-                .placement()
-                .bytes_per_device
-                .iter()
-                .filter(|(device, _)| device != shimmy_core::placement::HOST_DEVICE)
-                .map(|(_, bytes)| *bytes)
-                .sum();
+            let split = l.model.memory_split();
             Some(json!({
                 "name": l.name,
                 "model": l.name,
-                "size": entry.size_bytes,
+                "size": split.size,
                 "digest": entry.digest,
                 "details": details(entry),
                 "expires_at": rfc3339(expires),
-                "size_vram": vram,
+                "size_vram": split.size_vram,
                 "context_length": l.scheduler.stats().ctx_per_sequence,
                 "template": l.template.name,
             }))
@@ -86,21 +83,11 @@ pub async fn ps(State(state): State<SharedState>) -> Json<Value> {
 /// Details of one model (`{"model": NAME}`; `name` is accepted too).
 pub async fn show(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<ShowRequest>,
 ) -> Result<Json<Value>, OllamaError> {
-    check_fields(&body, &["model", "name", "verbose"], "by /api/show")?;
-    let body = body.as_object().cloned().unwrap_or_default();
-    let name = match (
-        types::string(&body, "model")?,
-        types::string(&body, "name")?,
-    ) {
-        (Some(m), _) | (None, Some(m)) => m,
-        (None, None) => {
-            return Err(ServerError::invalid("model", "`model` is required").into());
-        }
-    };
-    let entry = state.manager.resolve(Some(&name))?;
-    let loaded = state.manager.loaded(&entry.name);
+    let name = request.model()?;
+    let entry = state.engine.models().resolve(Some(&name))?;
+    let loaded = state.engine.models().loaded(&entry.name);
     let template = loaded
         .as_ref()
         .map_or(entry.template.clone(), |l| l.template.clone());
@@ -121,7 +108,7 @@ pub async fn show(
         "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
         "parameters": "",
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
-        "details": details(entry),
+        "details": details(&entry),
         "model_info": info,
         "capabilities": ["completion"],
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),

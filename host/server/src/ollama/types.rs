@@ -1,37 +1,325 @@
-//! Ollama request parsing (`options`, `format`, `keep_alive`, messages) and the JSON pieces
-//! of its responses (timestamps, durations in nanoseconds, counts).
+//! Ollama request bodies (`/api/generate`, `/api/chat`, `/api/show`, `/api/pull`,
+//! `/api/delete`) as typed structs, and
+//! their conversion into one engine [`Job`] (or a load / unload of the model).
+//!
+//! `/api/generate` also takes shimmy's own body (`messages`, and `max_tokens`,
+//! `temperature`, `top_p`, `top_k` at the top level; `options` win over them). Fields the
+//! structs do not name follow [`UNKNOWN_FIELDS`]; `options` this server does not know are
+//! refused by name.
 
-use std::time::{Duration, SystemTime};
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use shimmy_core::backend::SamplingOptions;
+use shimmy_engine::generation::{Input, Job};
+use shimmy_engine::grammar::JSON_GRAMMAR;
+use shimmy_engine::{messages, KeepAlive};
+use shimmy_plugins::ChatMessage;
 
-use serde_json::{json, Map, Value};
-use shimmy_core::backend::{FinishReason, SamplingOptions, TokenLogprob};
-use shimmy_plugins::{ChatMessage, ToolCall};
-
-use crate::app::json_kind;
 use crate::error::ServerError;
-use crate::generation::{Done, Generation, Job};
-use crate::grammar::JSON_GRAMMAR;
-use crate::keep_alive::KeepAlive;
-use crate::openai::types::{parse_seed, parse_stop, range};
+use crate::functions::{tools, CallShape, CallWire, ToolWire};
+use crate::wire::{
+    items, range, seed, text, Count, Flag, Int, List, Number, Stop, Text, Unknown, UnknownFields,
+    WireRequest,
+};
+
+/// What the Ollama routes do with request fields they do not know. Refused for now; Ollama
+/// itself ignores them (issue 14 switches this to [`UnknownFields::Ignore`]).
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
+
+/// A `/api/generate` body (Ollama's, or shimmy's with `messages`).
+#[derive(Debug, Deserialize)]
+pub struct GenerateRequest {
+    model: Option<Text>,
+    prompt: Option<Text>,
+    suffix: Option<Value>,
+    system: Option<Text>,
+    template: Option<Value>,
+    context: Option<Value>,
+    stream: Option<Flag>,
+    raw: Option<Flag>,
+    format: Option<Format>,
+    images: Option<Value>,
+    options: Option<Options>,
+    keep_alive: Option<KeepAliveWire>,
+    think: Option<Think>,
+    logprobs: Option<Flag>,
+    top_logprobs: Option<Count>,
+    messages: Option<List<MessageWire>>,
+    max_tokens: Option<Int>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<Int>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for GenerateRequest {
+    const READER: &'static str = "by /api/generate";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A `/api/chat` body.
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    model: Option<Text>,
+    messages: Option<List<MessageWire>>,
+    tools: Option<List<ToolWire>>,
+    stream: Option<Flag>,
+    format: Option<Format>,
+    options: Option<Options>,
+    keep_alive: Option<KeepAliveWire>,
+    think: Option<Think>,
+    logprobs: Option<Flag>,
+    top_logprobs: Option<Count>,
+    max_tokens: Option<Int>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<Int>,
+    template: Option<Text>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for ChatRequest {
+    const READER: &'static str = "by /api/chat";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A `/api/show` body: `{"model": NAME}` (`name` is accepted too).
+#[derive(Debug, Deserialize)]
+pub struct ShowRequest {
+    model: Option<Text>,
+    name: Option<Text>,
+    #[serde(rename = "verbose")]
+    _verbose: Option<IgnoredAny>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for ShowRequest {
+    const READER: &'static str = "by /api/show";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+impl ShowRequest {
+    /// The model asked about.
+    pub fn model(self) -> Result<String, ServerError> {
+        text(self.model)
+            .or(text(self.name))
+            .ok_or_else(|| ServerError::invalid("model", "`model` is required"))
+    }
+}
+
+/// A `/api/pull` body: `{"model": "hf.co/ORG/NAME:QUANT", "stream": true}` (`name` is
+/// accepted too; Ollama's `insecure`, `username` and `password` are read and have no effect
+/// on a pull from Hugging Face).
+#[derive(Debug, Deserialize)]
+pub struct PullRequest {
+    model: Option<Text>,
+    name: Option<Text>,
+    stream: Option<Flag>,
+    #[serde(rename = "insecure")]
+    _insecure: Option<IgnoredAny>,
+    #[serde(rename = "username")]
+    _username: Option<IgnoredAny>,
+    #[serde(rename = "password")]
+    _password: Option<IgnoredAny>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for PullRequest {
+    const READER: &'static str = "by /api/pull";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+impl PullRequest {
+    /// The reference to pull, and whether progress is streamed (the default).
+    pub fn into_parts(self) -> Result<(String, bool), ServerError> {
+        let model = model_name(self.model, self.name)?;
+        Ok((model, self.stream.is_none_or(|f| f.0)))
+    }
+}
+
+/// A `/api/delete` body: `{"model": NAME}` (`name` is accepted too).
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    model: Option<Text>,
+    name: Option<Text>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for DeleteRequest {
+    const READER: &'static str = "by /api/delete";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+impl DeleteRequest {
+    /// The model to delete.
+    pub fn model(self) -> Result<String, ServerError> {
+        model_name(self.model, self.name)
+    }
+}
+
+/// `model`, else `name`, trimmed; one of them is required.
+fn model_name(model: Option<Text>, name: Option<Text>) -> Result<String, ServerError> {
+    [model, name]
+        .into_iter()
+        .filter_map(|t| text(t).map(|s| s.trim().to_string()))
+        .find(|s| !s.is_empty())
+        .ok_or_else(|| ServerError::invalid("model", "`model` is required"))
+}
+
+/// Ollama's `options`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "an object")]
+struct Options {
+    num_predict: Option<Int>,
+    max_tokens: Option<Int>,
+    temperature: Option<Number>,
+    top_k: Option<Int>,
+    top_p: Option<Number>,
+    min_p: Option<Number>,
+    repeat_penalty: Option<Number>,
+    repeat_last_n: Option<Int>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+    seed: Option<Int>,
+    stop: Option<Stop>,
+    mirostat: Option<Int>,
+    mirostat_tau: Option<Number>,
+    mirostat_eta: Option<Number>,
+    tfs_z: Option<Number>,
+    typical_p: Option<Number>,
+    penalize_newline: Option<Flag>,
+    #[serde(flatten)]
+    load_time: LoadTimeOptions,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
 
 /// Options that size the model when it loads; the server's flags decide them, so they are
 /// accepted and have no effect per request.
-const LOAD_TIME_OPTIONS: &[&str] = &[
-    "num_ctx",
-    "num_batch",
-    "num_gpu",
-    "main_gpu",
-    "low_vram",
-    "f16_kv",
-    "logits_all",
-    "vocab_only",
-    "use_mmap",
-    "use_mlock",
-    "embedding_only",
-    "numa",
-    "num_thread",
-    "num_keep",
-];
+#[derive(Debug, Default, Deserialize)]
+struct LoadTimeOptions {
+    num_ctx: Option<IgnoredAny>,
+    num_batch: Option<IgnoredAny>,
+    num_gpu: Option<IgnoredAny>,
+    main_gpu: Option<IgnoredAny>,
+    low_vram: Option<IgnoredAny>,
+    f16_kv: Option<IgnoredAny>,
+    logits_all: Option<IgnoredAny>,
+    vocab_only: Option<IgnoredAny>,
+    use_mmap: Option<IgnoredAny>,
+    use_mlock: Option<IgnoredAny>,
+    embedding_only: Option<IgnoredAny>,
+    numa: Option<IgnoredAny>,
+    num_thread: Option<IgnoredAny>,
+    num_keep: Option<IgnoredAny>,
+}
+
+impl LoadTimeOptions {
+    fn any_set(&self) -> bool {
+        [
+            &self.num_ctx,
+            &self.num_batch,
+            &self.num_gpu,
+            &self.main_gpu,
+            &self.low_vram,
+            &self.f16_kv,
+            &self.logits_all,
+            &self.vocab_only,
+            &self.use_mmap,
+            &self.use_mlock,
+            &self.embedding_only,
+            &self.numa,
+            &self.num_thread,
+            &self.num_keep,
+        ]
+        .iter()
+        .any(|o| o.is_some())
+    }
+}
+
+/// `format`: `""` (nothing), `"json"` (any JSON object) or a JSON schema object.
+#[derive(Debug, Clone, PartialEq)]
+enum Format {
+    Nothing,
+    Json,
+    Schema(Value),
+}
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(Format::Nothing),
+            Value::String(s) if s.is_empty() => Ok(Format::Nothing),
+            Value::String(s) if s == "json" => Ok(Format::Json),
+            schema @ Value::Object(_) => Ok(Format::Schema(schema)),
+            other => Err(de::Error::custom(format!(
+                "must be \"json\" or a JSON schema, not {other}"
+            ))),
+        }
+    }
+}
+
+/// `keep_alive`: a duration string or a number of seconds.
+#[derive(Debug, Clone, Copy)]
+struct KeepAliveWire(KeepAlive);
+
+impl<'de> Deserialize<'de> for KeepAliveWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        KeepAlive::from_json(&Value::deserialize(d)?)
+            .map(KeepAliveWire)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// `think`: `false` drops the reasoning from the answer; `true` or a level keeps it.
+#[derive(Debug, Clone, Copy)]
+struct Think(bool);
+
+impl<'de> Deserialize<'de> for Think {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null | Value::Bool(true) => Ok(Think(true)),
+            Value::Bool(false) => Ok(Think(false)),
+            Value::String(s) if ["high", "medium", "low"].contains(&s.as_str()) => Ok(Think(true)),
+            other => Err(de::Error::custom(format!(
+                "must be true, false, \"low\", \"medium\" or \"high\", not {other}"
+            ))),
+        }
+    }
+}
+
+/// A chat message as Ollama sends it (`tool_calls` with object arguments, `tool_name`,
+/// `images` refused).
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+pub struct MessageWire {
+    role: Option<Text>,
+    content: Option<Text>,
+    images: Option<Value>,
+    tool_calls: Option<List<CallWire>>,
+    tool_name: Option<Text>,
+}
 
 /// Generation settings gathered from the top level (shimmy's body) and `options` (Ollama's).
 #[derive(Debug, Clone, Default)]
@@ -44,221 +332,251 @@ pub struct Settings {
     pub stop: Vec<String>,
 }
 
-fn number(v: &Value, at: &str) -> Result<f64, ServerError> {
-    v.as_f64().ok_or_else(|| {
-        ServerError::invalid(at, format!("`{at}` must be a number, not {}", json_kind(v)))
-    })
+/// shimmy's top-level settings.
+struct TopLevel {
+    max_tokens: Option<Int>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<Int>,
 }
 
-fn integer(v: &Value, at: &str) -> Result<i64, ServerError> {
-    match v.as_i64() {
-        Some(i) => Ok(i),
-        None => match v.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(f as i64),
-            _ => Err(ServerError::invalid(
-                at,
-                format!("`{at}` must be an integer, not {v}"),
-            )),
-        },
-    }
+/// What an Ollama request asks for.
+#[derive(Debug)]
+pub enum OllamaJob {
+    /// Load the model (`prompt` / `messages` empty) or, with `keep_alive` 0, unload it.
+    LoadOrUnload {
+        /// The model field as sent.
+        model: Option<String>,
+        /// The keep-alive asked for.
+        keep_alive: Option<KeepAlive>,
+        /// Whether the answer is an NDJSON line.
+        stream: bool,
+    },
+    /// Generate.
+    Generate {
+        /// The model field as sent (echoed back when present).
+        model: Option<String>,
+        /// The job.
+        job: Box<Job>,
+        /// `stream` (default true).
+        stream: bool,
+        /// Whether reasoning is shown (`think`).
+        think: bool,
+        /// Whether lines carry log-probabilities.
+        logprobs: bool,
+    },
 }
 
-/// Applies one setting (`key` at path `at`) to `s`.
-fn apply(s: &mut Settings, key: &str, v: &Value, at: &str) -> Result<(), ServerError> {
-    if v.is_null() {
-        return Ok(());
-    }
-    let f = |v: &Value| number(v, at).map(|x| x as f32);
-    match key {
-        "num_predict" | "max_tokens" => {
-            let n = integer(v, at)?;
-            s.max_tokens = match n {
-                n if n < 0 => None,
-                0 => {
-                    return Err(ServerError::invalid(
-                        at,
-                        format!("`{at}` must be at least 1, or -1 for no limit"),
-                    ))
-                }
-                n => Some(u32::try_from(n).unwrap_or(u32::MAX)),
-            };
-        }
-        "temperature" => {
-            let t = f(v)?;
-            range(at, t, 0.0, 100.0)?;
-            s.sampling.temperature = t;
-        }
-        "top_k" => {
-            let k = integer(v, at)?;
-            s.sampling.top_k = i32::try_from(k.max(0)).unwrap_or(i32::MAX);
-        }
-        "top_p" => {
-            let p = f(v)?;
-            range(at, p, 0.0, 1.0)?;
-            s.sampling.top_p = p;
-        }
-        "min_p" => {
-            let p = f(v)?;
-            range(at, p, 0.0, 1.0)?;
-            s.sampling.min_p = p;
-        }
-        "repeat_penalty" => {
-            let p = f(v)?;
-            range(at, p, 0.0, 10.0)?;
-            s.sampling.repeat_penalty = p;
-        }
-        "repeat_last_n" => {
-            let n = integer(v, at)?;
-            s.sampling.repeat_last_n = i32::try_from(n.max(-1)).unwrap_or(i32::MAX);
-        }
-        "presence_penalty" => {
-            let p = f(v)?;
-            range(at, p, -2.0, 2.0)?;
-            s.sampling.presence_penalty = p;
-        }
-        "frequency_penalty" => {
-            let p = f(v)?;
-            range(at, p, -2.0, 2.0)?;
-            s.sampling.frequency_penalty = p;
-        }
-        "seed" => s.sampling.seed = parse_seed(Some(integer(v, at)?))?,
-        "stop" => s.stop = parse_stop(Some(v)).map_err(|e| retag(e, at))?,
-        "mirostat" if integer(v, at)? == 0 => {}
-        "tfs_z" | "typical_p" if (number(v, at)? - 1.0).abs() < 1e-9 => {}
-        "penalize_newline" if v == &Value::Bool(false) => {}
-        "mirostat" | "mirostat_tau" | "mirostat_eta" | "tfs_z" | "typical_p"
-        | "penalize_newline" => {
-            return Err(ServerError::unsupported(
-                at,
-                format!("`{at}` = {v} is not supported by this server's samplers"),
-            ))
-        }
-        k if LOAD_TIME_OPTIONS.contains(&k) => {
-            tracing::debug!("option {k} is set by the server's flags; ignored per request");
-        }
-        other => {
-            return Err(ServerError::unsupported(
-                at,
-                format!("`{other}` is not an option this server knows"),
-            ))
-        }
-    }
-    Ok(())
-}
-
-fn retag(e: ServerError, at: &str) -> ServerError {
-    match e {
-        ServerError::InvalidRequest { message, .. } => ServerError::InvalidRequest {
-            message: message.replace("`stop", &format!("`{at}")),
-            param: Some(at.to_string()),
-        },
-        other => other,
-    }
-}
-
-/// Reads the top-level shimmy settings (`max_tokens`, `temperature`, `top_p`, `top_k`) and
-/// then Ollama's `options` (which win).
-pub fn settings(body: &Map<String, Value>) -> Result<Settings, ServerError> {
-    let mut s = Settings::default();
-    for key in ["max_tokens", "temperature", "top_p", "top_k"] {
-        if let Some(v) = body.get(key) {
-            apply(&mut s, key, v, key)?;
-        }
-    }
-    match body.get("options") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(options)) => {
-            for (key, v) in options {
-                apply(&mut s, key, v, &format!("options.{key}"))?;
-            }
-        }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "options",
-                format!("`options` must be an object, not {}", json_kind(other)),
-            ))
-        }
-    }
-    Ok(s)
-}
-
-/// `format`: `""` (nothing), `"json"` (any JSON object: a grammar) or a JSON schema object
-/// (converted to a grammar when the job starts).
-pub fn format_constraint(
-    body: &Map<String, Value>,
-) -> Result<(Option<String>, Option<Value>), ServerError> {
-    match body.get("format") {
-        None | Some(Value::Null) => Ok((None, None)),
-        Some(Value::String(s)) if s.is_empty() => Ok((None, None)),
-        Some(Value::String(s)) if s == "json" => Ok((Some(JSON_GRAMMAR.to_string()), None)),
-        Some(schema @ Value::Object(_)) => Ok((None, Some(schema.clone()))),
-        Some(other) => Err(ServerError::invalid(
-            "format",
-            format!("`format` must be \"json\" or a JSON schema, not {other}"),
-        )),
-    }
-}
-
-/// Puts `format`'s constraint on `job` (errors about the schema then name `format`).
-pub fn apply_format(body: &Map<String, Value>, job: &mut Job) -> Result<(), ServerError> {
-    (job.grammar, job.json_schema) = format_constraint(body)?;
-    job.json_schema_param = "format";
-    Ok(())
-}
-
-/// `keep_alive`.
-pub fn keep_alive(body: &Map<String, Value>) -> Result<Option<KeepAlive>, ServerError> {
-    match body.get("keep_alive") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => KeepAlive::from_json(v)
-            .map(Some)
-            .map_err(|e| ServerError::invalid("keep_alive", format!("`keep_alive`: {e}"))),
-    }
-}
-
-/// `think`: `false` drops the reasoning from the answer; `true` or a level keeps it.
-pub fn think(body: &Map<String, Value>) -> Result<bool, ServerError> {
-    match body.get("think") {
-        None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(true),
-        Some(Value::Bool(false)) => Ok(false),
-        Some(Value::String(s)) if ["high", "medium", "low"].contains(&s.as_str()) => Ok(true),
-        Some(other) => Err(ServerError::invalid(
-            "think",
-            format!("`think` must be true, false, \"low\", \"medium\" or \"high\", not {other}"),
-        )),
-    }
-}
-
-/// `logprobs` / `top_logprobs`.
-pub fn logprobs(body: &Map<String, Value>) -> Result<Option<u32>, ServerError> {
-    let on = match body.get("logprobs") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "logprobs",
-                format!("`logprobs` must be true or false, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let top = match body.get("top_logprobs") {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_u64() {
-            Some(n) if n <= 20 => n as u32,
-            _ => {
+impl GenerateRequest {
+    /// The job (or load) this request asks for. A prompt is rendered as one user turn by the
+    /// model's template unless `raw`.
+    pub fn into_job(self) -> Result<OllamaJob, ServerError> {
+        let stream = self.stream.is_none_or(|f| f.0);
+        let model = text(self.model);
+        let keep_alive = self.keep_alive.map(|k| k.0);
+        refuse_if_set(
+            self.images.as_ref(),
+            "images",
+            "images are not supported (no vision models)",
+        )?;
+        refuse_if_set(
+            self.suffix.as_ref(),
+            "suffix",
+            "fill-in-the-middle is not supported",
+        )?;
+        refuse_if_set(
+            self.template.as_ref(),
+            "template",
+            "custom Go templates are not supported; chats are rendered by the model's template plugin (see /api/template/render)",
+        )?;
+        refuse_if_set(
+            self.context.as_ref(),
+            "context",
+            "the deprecated `context` token list is not supported; send the conversation as `messages` to /api/chat",
+        )?;
+        let raw = self.raw.is_some_and(|f| f.0);
+        let prompt = text(self.prompt).unwrap_or_default();
+        let system = text(self.system);
+        let messages = self.messages.map(chat_messages).transpose()?;
+        let load = |model, keep_alive| OllamaJob::LoadOrUnload {
+            model,
+            keep_alive,
+            stream,
+        };
+        let input = match (raw, messages) {
+            (true, Some(_)) => {
                 return Err(ServerError::invalid(
-                    "top_logprobs",
-                    format!("`top_logprobs` must be an integer between 0 and 20, not {v}"),
+                    "raw",
+                    "`raw` cannot be used with `messages`",
                 ))
             }
-        },
+            (true, None) => {
+                if system.is_some() {
+                    return Err(ServerError::invalid(
+                        "system",
+                        "`system` cannot be used with `raw: true` (the prompt is sent as it is)",
+                    ));
+                }
+                if prompt.is_empty() {
+                    return Ok(load(model, keep_alive));
+                }
+                Input::Raw { prompt }
+            }
+            (false, Some(mut messages)) => {
+                messages::validate(&messages)?;
+                if let Some(system) = system {
+                    messages.insert(0, ChatMessage::new("system", system));
+                }
+                if !prompt.is_empty() {
+                    messages.push(ChatMessage::new("user", prompt));
+                }
+                Input::Chat {
+                    messages,
+                    tools: Vec::new(),
+                    template: None,
+                }
+            }
+            (false, None) => {
+                if prompt.is_empty() {
+                    return Ok(load(model, keep_alive));
+                }
+                let mut messages = Vec::new();
+                if let Some(system) = system {
+                    messages.push(ChatMessage::new("system", system));
+                }
+                messages.push(ChatMessage::new("user", prompt));
+                Input::Chat {
+                    messages,
+                    tools: Vec::new(),
+                    template: None,
+                }
+            }
+        };
+        let top = TopLevel {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+        };
+        let settings = settings(top, self.options)?;
+        let logprobs = logprobs(self.logprobs, self.top_logprobs)?;
+        Ok(generate(
+            model,
+            input,
+            settings,
+            self.format,
+            keep_alive,
+            logprobs,
+            stream,
+            self.think,
+        ))
+    }
+}
+
+impl ChatRequest {
+    /// The job (or load) this request asks for. `messages` must not be empty, except with
+    /// `keep_alive` alone (Ollama's load / unload request).
+    pub fn into_job(self) -> Result<OllamaJob, ServerError> {
+        let stream = self.stream.is_none_or(|f| f.0);
+        let model = text(self.model);
+        let keep_alive = self.keep_alive.map(|k| k.0);
+        let messages = match self.messages {
+            None => Vec::new(),
+            Some(list) => chat_messages(list)?,
+        };
+        if messages.is_empty() && keep_alive.is_some() {
+            return Ok(OllamaJob::LoadOrUnload {
+                model,
+                keep_alive,
+                stream,
+            });
+        }
+        messages::validate(&messages)?;
+        let tools = tools(items(self.tools))?;
+        let template = text(self.template).filter(|t| !t.is_empty());
+        let top = TopLevel {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+        };
+        let settings = settings(top, self.options)?;
+        let logprobs = logprobs(self.logprobs, self.top_logprobs)?;
+        let input = Input::Chat {
+            messages,
+            tools,
+            template,
+        };
+        Ok(generate(
+            model,
+            input,
+            settings,
+            self.format,
+            keep_alive,
+            logprobs,
+            stream,
+            self.think,
+        ))
+    }
+}
+
+/// The generation job of either route.
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    model: Option<String>,
+    input: Input,
+    settings: Settings,
+    format: Option<Format>,
+    keep_alive: Option<KeepAlive>,
+    logprobs: Option<u32>,
+    stream: bool,
+    think: Option<Think>,
+) -> OllamaJob {
+    let mut job = Job::new(model.clone(), input);
+    job.max_tokens = settings.max_tokens;
+    job.stop = settings.stop;
+    job.sampling = settings.sampling;
+    (job.grammar, job.json_schema) = constraint(format);
+    job.json_schema_param = "format";
+    job.keep_alive = keep_alive;
+    job.logprobs = logprobs;
+    OllamaJob::Generate {
+        model,
+        job: Box::new(job),
+        stream,
+        think: think.is_none_or(|t| t.0),
+        logprobs: logprobs.is_some(),
+    }
+}
+
+/// `format`'s constraint as `(grammar, schema)`: the JSON grammar for `"json"`, the schema
+/// (converted to a grammar when the job starts) for a schema object.
+fn constraint(format: Option<Format>) -> (Option<String>, Option<Value>) {
+    match format {
+        None | Some(Format::Nothing) => (None, None),
+        Some(Format::Json) => (Some(JSON_GRAMMAR.to_string()), None),
+        Some(Format::Schema(schema)) => (None, Some(schema)),
+    }
+}
+
+/// `logprobs` / `top_logprobs`: `Some(alternatives)` when on.
+fn logprobs(on: Option<Flag>, top: Option<Count>) -> Result<Option<u32>, ServerError> {
+    let top = match top {
+        None => 0,
+        Some(Count(n)) if n <= 20 => n,
+        Some(Count(n)) => {
+            return Err(ServerError::invalid(
+                "top_logprobs",
+                format!("`top_logprobs` must be an integer between 0 and 20, not {n}"),
+            ))
+        }
     };
-    Ok(on.then_some(top))
+    Ok(on.is_some_and(|f| f.0).then_some(top))
 }
 
 /// Refuses a non-empty field this server cannot honour.
-pub fn refuse_if_set(body: &Map<String, Value>, key: &str, why: &str) -> Result<(), ServerError> {
-    let set = match body.get(key) {
+fn refuse_if_set(value: Option<&Value>, key: &str, why: &str) -> Result<(), ServerError> {
+    let set = match value {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) => !s.is_empty(),
         Some(Value::Array(a)) => !a.is_empty(),
@@ -271,220 +589,196 @@ pub fn refuse_if_set(body: &Map<String, Value>, key: &str, why: &str) -> Result<
     }
 }
 
-/// An optional string field.
-pub fn string(body: &Map<String, Value>, key: &str) -> Result<Option<String>, ServerError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ServerError::invalid(
-            key,
-            format!("`{key}` must be a string, not {}", json_kind(other)),
-        )),
+/// The top-level settings, then `options` (which win).
+fn settings(top: TopLevel, options: Option<Options>) -> Result<Settings, ServerError> {
+    let mut s = Settings::default();
+    if let Some(n) = top.max_tokens {
+        s.max_tokens = predict(n, "max_tokens")?;
     }
-}
-
-/// An optional boolean field.
-pub fn boolean(body: &Map<String, Value>, key: &str) -> Result<Option<bool>, ServerError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(ServerError::invalid(
-            key,
-            format!("`{key}` must be true or false, not {}", json_kind(other)),
-        )),
+    if let Some(t) = top.temperature {
+        s.sampling.temperature = checked(t, "temperature", 0.0, 100.0)?;
     }
-}
-
-/// Ollama chat messages (`role`, `content`, `tool_calls` with object arguments, `images`
-/// refused).
-pub fn messages(value: &Value) -> Result<Vec<ChatMessage>, ServerError> {
-    let Value::Array(items) = value else {
-        return Err(ServerError::invalid(
-            "messages",
-            format!("`messages` must be a list, not {}", json_kind(value)),
-        ));
+    if let Some(p) = top.top_p {
+        s.sampling.top_p = checked(p, "top_p", 0.0, 1.0)?;
+    }
+    if let Some(Int(k)) = top.top_k {
+        s.sampling.top_k = i32::try_from(k.max(0)).unwrap_or(i32::MAX);
+    }
+    let Some(o) = options else {
+        return Ok(s);
     };
-    items
-        .iter()
+    if let Some(name) = o.unknown.names().next() {
+        return Err(ServerError::unsupported(
+            format!("options.{name}"),
+            format!("`{name}` is not an option this server knows"),
+        ));
+    }
+    if o.load_time.any_set() {
+        tracing::debug!("load-time options are set by the server's flags; ignored per request");
+    }
+    if let Some(n) = o.max_tokens {
+        s.max_tokens = predict(n, "options.max_tokens")?;
+    }
+    if let Some(n) = o.num_predict {
+        s.max_tokens = predict(n, "options.num_predict")?;
+    }
+    if let Some(t) = o.temperature {
+        s.sampling.temperature = checked(t, "options.temperature", 0.0, 100.0)?;
+    }
+    if let Some(Int(k)) = o.top_k {
+        s.sampling.top_k = i32::try_from(k.max(0)).unwrap_or(i32::MAX);
+    }
+    if let Some(p) = o.top_p {
+        s.sampling.top_p = checked(p, "options.top_p", 0.0, 1.0)?;
+    }
+    if let Some(p) = o.min_p {
+        s.sampling.min_p = checked(p, "options.min_p", 0.0, 1.0)?;
+    }
+    if let Some(p) = o.repeat_penalty {
+        s.sampling.repeat_penalty = checked(p, "options.repeat_penalty", 0.0, 10.0)?;
+    }
+    if let Some(Int(n)) = o.repeat_last_n {
+        s.sampling.repeat_last_n = i32::try_from(n.max(-1)).unwrap_or(i32::MAX);
+    }
+    if let Some(p) = o.presence_penalty {
+        s.sampling.presence_penalty = checked(p, "options.presence_penalty", -2.0, 2.0)?;
+    }
+    if let Some(p) = o.frequency_penalty {
+        s.sampling.frequency_penalty = checked(p, "options.frequency_penalty", -2.0, 2.0)?;
+    }
+    if o.seed.is_some() {
+        s.sampling.seed = seed("options.seed", o.seed)?;
+    }
+    if let Some(Stop(stop)) = o.stop {
+        s.stop = stop;
+    }
+    let unsupported = |at: &str, v: String| {
+        Err(ServerError::unsupported(
+            at,
+            format!("`{at}` = {v} is not supported by this server's samplers"),
+        ))
+    };
+    match o.mirostat {
+        None | Some(Int(0)) => {}
+        Some(Int(n)) => return unsupported("options.mirostat", n.to_string()),
+    }
+    for (at, value, neutral) in [
+        ("options.tfs_z", o.tfs_z, Some(1.0)),
+        ("options.typical_p", o.typical_p, Some(1.0)),
+        ("options.mirostat_tau", o.mirostat_tau, None),
+        ("options.mirostat_eta", o.mirostat_eta, None),
+    ] {
+        if let Some(Number(v)) = value {
+            if neutral.is_none_or(|n: f64| (v - n).abs() > 1e-9) {
+                return unsupported(at, v.to_string());
+            }
+        }
+    }
+    if o.penalize_newline.is_some_and(|f| f.0) {
+        return unsupported("options.penalize_newline", "true".into());
+    }
+    Ok(s)
+}
+
+/// `num_predict` / `max_tokens`: negative is no limit, 0 is refused.
+fn predict(Int(n): Int, at: &str) -> Result<Option<u32>, ServerError> {
+    match n {
+        n if n < 0 => Ok(None),
+        0 => Err(ServerError::invalid(
+            at,
+            format!("`{at}` must be at least 1, or -1 for no limit"),
+        )),
+        n => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+    }
+}
+
+/// A sampling number in `lo..=hi`.
+fn checked(v: Number, at: &str, lo: f32, hi: f32) -> Result<f32, ServerError> {
+    range(at, v.f32(), lo, hi)?;
+    Ok(v.f32())
+}
+
+/// Ollama chat messages as the chat vocabulary (not yet validated: an empty list may be a
+/// load request).
+pub fn chat_messages(list: List<MessageWire>) -> Result<Vec<ChatMessage>, ServerError> {
+    list.0
+        .into_iter()
         .enumerate()
         .map(|(i, m)| {
             let at = format!("messages[{i}]");
-            let Some(obj) = m.as_object() else {
+            let Some(Text(role)) = m.role else {
                 return Err(ServerError::invalid(
-                    at.clone(),
-                    format!("`{at}` must be an object, not {}", json_kind(m)),
+                    format!("{at}.role"),
+                    format!("`{at}.role` is required"),
                 ));
             };
-            let role = match obj.get("role") {
-                Some(Value::String(r))
-                    if ["system", "user", "assistant", "tool"].contains(&r.as_str()) =>
-                {
-                    r.clone()
-                }
-                Some(Value::String(r)) => {
-                    return Err(ServerError::invalid(
-                        format!("{at}.role"),
-                        format!(
-                        "`{at}.role` is \"{r}\"; it must be one of system, user, assistant, tool"
-                    ),
-                    ))
-                }
-                None => {
-                    return Err(ServerError::invalid(
-                        format!("{at}.role"),
-                        format!("`{at}.role` is required"),
-                    ))
-                }
-                Some(other) => {
-                    return Err(ServerError::invalid(
-                        format!("{at}.role"),
-                        format!("`{at}.role` must be a string, not {}", json_kind(other)),
-                    ))
-                }
-            };
-            let content = match obj.get("content") {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => {
-                    return Err(ServerError::invalid(
-                        format!("{at}.content"),
-                        format!("`{at}.content` must be a string, not {}", json_kind(other)),
-                    ))
-                }
-            };
-            if obj
-                .get("images")
-                .is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty()) && !v.is_null())
+            if m.images
+                .as_ref()
+                .is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
             {
                 return Err(ServerError::unsupported(
                     format!("{at}.images"),
                     format!("`{at}.images`: images are not supported (no vision models)"),
                 ));
             }
-            let tool_calls = match obj.get("tool_calls") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(calls)) => calls
-                    .iter()
-                    .enumerate()
-                    .map(|(j, c)| {
-                        let f = c.get("function").unwrap_or(c);
-                        let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
-                            ServerError::invalid(
-                                format!("{at}.tool_calls[{j}].function.name"),
-                                format!("`{at}.tool_calls[{j}].function.name` must be a string"),
-                            )
-                        })?;
-                        let arguments = match f.get("arguments") {
-                            None | Some(Value::Null) => "{}".to_string(),
-                            Some(Value::String(s)) => s.clone(),
-                            Some(v) => v.to_string(),
-                        };
-                        Ok(ToolCall {
-                            id: String::new(),
-                            name: name.to_string(),
-                            arguments,
-                        })
-                    })
-                    .collect::<Result<_, ServerError>>()?,
-                Some(other) => {
-                    return Err(ServerError::invalid(
-                        format!("{at}.tool_calls"),
-                        format!("`{at}.tool_calls` must be a list, not {}", json_kind(other)),
-                    ))
-                }
-            };
+            let tool_calls = items(m.tool_calls)
+                .into_iter()
+                .enumerate()
+                .map(|(j, c)| c.into_call(&format!("{at}.tool_calls[{j}]"), CallShape::Ollama))
+                .collect::<Result<_, _>>()?;
             Ok(ChatMessage {
                 role,
-                content,
+                content: text(m.content).unwrap_or_default(),
                 tool_calls,
                 tool_call_id: None,
-                name: obj
-                    .get("tool_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                name: text(m.tool_name),
             })
         })
         .collect()
 }
 
-/// Ollama's timestamp: RFC 3339 with nanoseconds, UTC.
-pub fn timestamp() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn nanos_f(seconds: f64) -> u64 {
-    if seconds.is_finite() && seconds > 0.0 {
-        (seconds * 1e9) as u64
-    } else {
-        0
-    }
-}
-
-/// `stop` or `length`.
-pub fn done_reason(done: &Done) -> &'static str {
-    match done.summary.finish_reason {
-        FinishReason::Length => "length",
-        FinishReason::Stop | FinishReason::Cancelled => "stop",
-    }
-}
-
-/// The final fields: `done`, `done_reason`, durations and counts. `prompt_eval_count` counts
-/// only the prompt tokens evaluated (cache hits excluded), as Ollama does.
-pub fn final_fields(v: &mut Value, generation: &Generation, done: &Done) {
-    let s = &done.summary;
-    v["done"] = json!(true);
-    v["done_reason"] = json!(done_reason(done));
-    v["total_duration"] = json!(nanos(generation.started.elapsed()));
-    v["load_duration"] = json!(nanos(generation.load_duration));
-    v["prompt_eval_count"] = json!(s.prompt_tokens.saturating_sub(s.cached_tokens));
-    v["prompt_eval_duration"] = json!(nanos_f(s.prompt_seconds));
-    v["eval_count"] = json!(s.completion_tokens);
-    v["eval_duration"] = json!(nanos_f(s.decode_seconds));
-}
-
-/// Ollama's log-probabilities list.
-pub fn logprobs_json(tokens: &[TokenLogprob]) -> Value {
-    Value::Array(
-        tokens
-            .iter()
-            .map(|t| {
-                json!({
-                    "token": t.text,
-                    "logprob": t.logprob,
-                    "bytes": t.bytes,
-                    "top_logprobs": t.top.iter().map(|a| json!({
-                        "token": a.text, "logprob": a.logprob, "bytes": a.bytes,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// Tool calls as Ollama writes them (arguments as an object).
-pub fn tool_calls_json(calls: &[ToolCall]) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .map(|c| {
-                let arguments: Value =
-                    serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({}));
-                json!({"function": {"name": c.name, "arguments": arguments}})
-            })
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use serde_json::{json, Map};
+
     use super::*;
+    use crate::wire::from_json;
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    fn request(body: &Map<String, Value>) -> Result<GenerateRequest, ServerError> {
+        from_json(Value::Object(body.clone()))
+    }
+
+    fn settings(body: &Map<String, Value>) -> Result<Settings, ServerError> {
+        let r = request(body)?;
+        let top = TopLevel {
+            max_tokens: r.max_tokens,
+            temperature: r.temperature,
+            top_p: r.top_p,
+            top_k: r.top_k,
+        };
+        super::settings(top, r.options)
+    }
+
+    fn format_constraint(
+        body: &Map<String, Value>,
+    ) -> Result<(Option<String>, Option<Value>), ServerError> {
+        Ok(constraint(request(body)?.format))
+    }
+
+    fn keep_alive(body: &Map<String, Value>) -> Result<Option<KeepAlive>, ServerError> {
+        Ok(request(body)?.keep_alive.map(|k| k.0))
+    }
+
+    fn messages(v: &Value) -> Result<Vec<ChatMessage>, ServerError> {
+        let m = chat_messages(from_json(v.clone())?)?;
+        messages::validate(&m)?;
+        Ok(m)
     }
 
     #[test]

@@ -5,19 +5,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::types::{self, chat_logprobs, finish_reason, tool_calls_json, usage};
-use super::{sse_response, ChunkStyle};
-use crate::app::{new_id, unix_now, JsonBody, SharedState};
+use shimmy_engine::generation::{Delta, Done, Generation};
+use shimmy_engine::new_id;
+
+use super::response::{chat_logprobs, system_fingerprint, tool_calls_json, usage};
+use super::sse_response;
+use super::types::ChatRequest;
+use crate::body::JsonBody;
 use crate::error::OpenAiError;
-use crate::generation::{self, Delta, Done};
+use crate::state::SharedState;
+use crate::stream::Frames;
+use crate::wire::unix_now;
 
 /// Answers a chat completion, streamed as SSE when `stream` is true.
 pub async fn handler(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<ChatRequest>,
 ) -> Result<Response, OpenAiError> {
-    let request = types::parse_chat(body)?;
-    let mut generation = generation::start(&state, request.job, request.stream).await?;
+    let request = request.into_request()?;
+    let mut generation = state.engine.start(request.job, request.stream).await?;
     let id = new_id("chatcmpl-");
     let created = unix_now();
     let model = request.model.unwrap_or_else(|| generation.model.clone());
@@ -59,10 +65,10 @@ fn response(id: &str, created: u64, model: &str, done: &Done, logprobs: bool) ->
             "index": 0,
             "message": message,
             "logprobs": if logprobs { chat_logprobs(&done.logprobs) } else { Value::Null },
-            "finish_reason": finish_reason(&done.summary, called),
+            "finish_reason": done.finish_reason(),
         }],
         "usage": usage(&done.summary),
-        "system_fingerprint": crate::system_fingerprint(),
+        "system_fingerprint": system_fingerprint(),
     })
 }
 
@@ -83,7 +89,7 @@ impl ChatChunks {
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
             "choices": [{
                 "index": 0,
                 "delta": delta,
@@ -98,7 +104,7 @@ impl ChatChunks {
     }
 }
 
-impl ChunkStyle for ChatChunks {
+impl Frames for ChatChunks {
     fn opening(&mut self) -> Vec<Value> {
         vec![self.chunk(
             json!({"role": "assistant", "content": "", "refusal": null}),
@@ -129,7 +135,7 @@ impl ChunkStyle for ChatChunks {
         Some(self.chunk(d, logprobs, Value::Null))
     }
 
-    fn closing(&mut self, done: &Done) -> Vec<Value> {
+    fn closing(&mut self, _: &Generation, done: &Done) -> Vec<Value> {
         let called = !done.tool_calls.is_empty();
         let mut out = Vec::new();
         if called {
@@ -139,18 +145,14 @@ impl ChunkStyle for ChatChunks {
                 Value::Null,
             ));
         }
-        out.push(self.chunk(
-            json!({}),
-            Value::Null,
-            json!(finish_reason(&done.summary, called)),
-        ));
+        out.push(self.chunk(json!({}), Value::Null, json!(done.finish_reason())));
         if self.include_usage {
             out.push(json!({
                 "id": self.id,
                 "object": "chat.completion.chunk",
                 "created": self.created,
                 "model": self.model,
-                "system_fingerprint": crate::system_fingerprint(),
+                "system_fingerprint": system_fingerprint(),
                 "choices": [],
                 "usage": usage(&done.summary),
             }));

@@ -5,19 +5,25 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::types::{self, completion_logprobs, finish_reason, usage};
-use super::{sse_response, ChunkStyle};
-use crate::app::{new_id, unix_now, JsonBody, SharedState};
+use shimmy_engine::generation::{Delta, Done, Generation};
+use shimmy_engine::new_id;
+
+use super::response::{completion_logprobs, system_fingerprint, usage};
+use super::sse_response;
+use super::types::CompletionRequest;
+use crate::body::JsonBody;
 use crate::error::OpenAiError;
-use crate::generation::{self, Delta, Done};
+use crate::state::SharedState;
+use crate::stream::Frames;
+use crate::wire::unix_now;
 
 /// Answers a text completion, streamed as SSE when `stream` is true.
 pub async fn handler(
     State(state): State<SharedState>,
-    JsonBody(body): JsonBody,
+    JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Result<Response, OpenAiError> {
-    let request = types::parse_completion(body)?;
-    let mut generation = generation::start(&state, request.job, request.stream).await?;
+    let request = request.into_request()?;
+    let mut generation = state.engine.start(request.job, request.stream).await?;
     let id = new_id("cmpl-");
     let created = unix_now();
     let model = request.model.unwrap_or_else(|| generation.model.clone());
@@ -37,10 +43,10 @@ pub async fn handler(
                 "index": 0,
                 "text": done.content,
                 "logprobs": logprobs,
-                "finish_reason": finish_reason(&done.summary, false),
+                "finish_reason": done.stop_reason(),
             }],
             "usage": usage(&done.summary),
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
         }))
         .into_response());
     }
@@ -72,7 +78,7 @@ impl CompletionChunks {
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": crate::system_fingerprint(),
+            "system_fingerprint": system_fingerprint(),
             "choices": [{
                 "index": 0,
                 "text": text,
@@ -87,11 +93,7 @@ impl CompletionChunks {
     }
 }
 
-impl ChunkStyle for CompletionChunks {
-    fn opening(&mut self) -> Vec<Value> {
-        Vec::new()
-    }
-
+impl Frames for CompletionChunks {
     fn delta(&mut self, delta: &Delta) -> Option<Value> {
         if delta.content.is_empty() && delta.logprobs.is_empty() {
             return None;
@@ -105,15 +107,15 @@ impl ChunkStyle for CompletionChunks {
         Some(self.chunk(&delta.content, logprobs, Value::Null))
     }
 
-    fn closing(&mut self, done: &Done) -> Vec<Value> {
-        let mut out = vec![self.chunk("", Value::Null, json!(finish_reason(&done.summary, false)))];
+    fn closing(&mut self, _: &Generation, done: &Done) -> Vec<Value> {
+        let mut out = vec![self.chunk("", Value::Null, json!(done.stop_reason()))];
         if self.include_usage {
             out.push(json!({
                 "id": self.id,
                 "object": "text_completion",
                 "created": self.created,
                 "model": self.model,
-                "system_fingerprint": crate::system_fingerprint(),
+                "system_fingerprint": system_fingerprint(),
                 "choices": [],
                 "usage": usage(&done.summary),
             }));

@@ -4,9 +4,10 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::SharedState;
-use crate::catalog::CatalogEntry;
+use shimmy_engine::CatalogEntry;
+
 use crate::error::OpenAiError;
+use crate::state::SharedState;
 
 fn model_object(entry: &CatalogEntry) -> Value {
     let created = entry
@@ -24,7 +25,8 @@ fn model_object(entry: &CatalogEntry) -> Value {
 /// Every model the server offers (loaded or not).
 pub async fn list(State(state): State<SharedState>) -> Json<Value> {
     let data: Vec<Value> = state
-        .manager
+        .engine
+        .models()
         .catalog()
         .models
         .iter()
@@ -38,6 +40,6 @@ pub async fn get_one(
     State(state): State<SharedState>,
     Path(model): Path<String>,
 ) -> Result<Json<Value>, OpenAiError> {
-    let entry = state.manager.resolve(Some(&model))?;
-    Ok(Json(model_object(entry)))
+    let entry = state.engine.models().resolve(Some(&model))?;
+    Ok(Json(model_object(&entry)))
 }

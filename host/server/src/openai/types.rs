@@ -1,116 +1,251 @@
-//! OpenAI request parsing (into a [`Job`]) and the JSON pieces shared by the responses.
+//! OpenAI request bodies (`/v1/chat/completions`, `/v1/completions`) as typed structs, and
+//! their conversion into one engine [`Job`].
 //!
 //! Every parameter is either honoured or refused with a 400 that names it; parameters that
-//! do not change the output (`user`, `metadata`, `store`, ...) are accepted.
+//! do not change the output (`user`, `metadata`, `store`, ...) are accepted. Fields the
+//! structs do not name follow [`UNKNOWN_FIELDS`].
 
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
-use shimmy_core::backend::{FinishReason, GenerateSummary, SamplingOptions, TokenLogprob};
-use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
+use shimmy_core::backend::SamplingOptions;
+use shimmy_engine::generation::{Input, Job};
+use shimmy_engine::grammar::{ToolChoice, JSON_GRAMMAR};
+use shimmy_engine::messages;
+use shimmy_plugins::ChatMessage;
 
-use crate::app::{check_fields, from_json, json_kind, new_id};
 use crate::error::ServerError;
-use crate::generation::{Input, Job};
-use crate::grammar::{ToolChoice, JSON_GRAMMAR};
+use crate::functions::{tools, CallShape, CallWire, ToolWire};
+use crate::wire::{
+    items, json_kind, range, seed, text, Count, Flag, Int, List, Number, Stop, Text, Unknown,
+    UnknownFields, WireRequest,
+};
 
-/// Parameters `/v1/chat/completions` knows.
-const CHAT_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "logprobs",
-    "top_logprobs",
-    "n",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "response_format",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "logit_bias",
-    "user",
-    "metadata",
-    "store",
-    "service_tier",
-    "template",
-    "grammar",
-];
+/// What the OpenAI routes do with request fields they do not know: refused, so that nothing
+/// a client asks for is silently ignored.
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
 
-/// Parameters `/v1/completions` knows.
-const COMPLETION_FIELDS: &[&str] = &[
-    "model",
-    "prompt",
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "logprobs",
-    "n",
-    "best_of",
-    "echo",
-    "suffix",
-    "logit_bias",
-    "user",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "response_format",
-    "grammar",
-];
-
-/// The fields both endpoints share, as sent.
-#[derive(Debug, Default, Deserialize)]
-struct Common {
-    model: Option<String>,
-    stream: Option<bool>,
+/// A `/v1/chat/completions` body.
+#[derive(Debug, Deserialize)]
+pub struct ChatRequest {
+    model: Option<Text>,
+    messages: Option<List<MessageWire>>,
+    stream: Option<Flag>,
     stream_options: Option<StreamOptions>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    max_tokens: Option<u32>,
-    max_completion_tokens: Option<u32>,
-    stop: Option<Value>,
-    seed: Option<i64>,
-    presence_penalty: Option<f32>,
-    frequency_penalty: Option<f32>,
-    logprobs: Option<Value>,
-    top_logprobs: Option<u32>,
-    n: Option<u32>,
-    best_of: Option<u32>,
-    echo: Option<bool>,
-    suffix: Option<String>,
-    top_k: Option<i32>,
-    min_p: Option<f32>,
-    repeat_penalty: Option<f32>,
-    response_format: Option<Value>,
-    tools: Option<Vec<Value>>,
-    tool_choice: Option<Value>,
-    parallel_tool_calls: Option<Value>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    max_tokens: Option<Count>,
+    max_completion_tokens: Option<Count>,
+    stop: Option<Stop>,
+    seed: Option<Int>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+    logprobs: Option<Flag>,
+    top_logprobs: Option<Count>,
+    n: Option<Count>,
+    top_k: Option<Int>,
+    min_p: Option<Number>,
+    repeat_penalty: Option<Number>,
+    response_format: Option<ResponseFormat>,
+    tools: Option<List<ToolWire>>,
+    tool_choice: Option<ToolChoiceWire>,
+    parallel_tool_calls: Option<Flag>,
     logit_bias: Option<Map<String, Value>>,
-    template: Option<String>,
-    grammar: Option<String>,
-    messages: Option<Value>,
-    prompt: Option<Value>,
+    template: Option<Text>,
+    grammar: Option<Text>,
+    #[serde(rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(rename = "metadata")]
+    _metadata: Option<IgnoredAny>,
+    #[serde(rename = "store")]
+    _store: Option<IgnoredAny>,
+    #[serde(rename = "service_tier")]
+    _service_tier: Option<IgnoredAny>,
+    #[serde(flatten)]
+    unknown: Unknown,
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl WireRequest for ChatRequest {
+    const READER: &'static str = "by /v1/chat/completions";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// A `/v1/completions` body.
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    model: Option<Text>,
+    prompt: Option<Prompt>,
+    stream: Option<Flag>,
+    stream_options: Option<StreamOptions>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    max_tokens: Option<Count>,
+    stop: Option<Stop>,
+    seed: Option<Int>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+    logprobs: Option<Count>,
+    n: Option<Count>,
+    best_of: Option<Count>,
+    echo: Option<Flag>,
+    suffix: Option<Text>,
+    logit_bias: Option<Map<String, Value>>,
+    top_k: Option<Int>,
+    min_p: Option<Number>,
+    repeat_penalty: Option<Number>,
+    response_format: Option<ResponseFormat>,
+    grammar: Option<Text>,
+    #[serde(rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+impl WireRequest for CompletionRequest {
+    const READER: &'static str = "by /v1/completions";
+    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
+    fn unknown(&self) -> &Unknown {
+        &self.unknown
+    }
+}
+
+/// `stream_options`.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
 struct StreamOptions {
-    #[serde(default)]
-    include_usage: Option<bool>,
+    include_usage: Option<Flag>,
+}
+
+/// `response_format`: `{"type": "text" | "json_object" | "json_schema", "json_schema": {...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    kind: Option<Text>,
+    json_schema: Option<JsonSchemaFormat>,
+}
+
+/// `response_format.json_schema`: `{"name", "schema", "strict", "description"}`.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+struct JsonSchemaFormat {
+    schema: Option<Value>,
+}
+
+/// `tool_choice`: `"auto"`, `"none"`, `"required"`, `{"type": "function", "function":
+/// {"name": ...}}` (or Ollama-style `{"name": ...}`).
+#[derive(Debug)]
+struct ToolChoiceWire(ToolChoice);
+
+impl<'de> Deserialize<'de> for ToolChoiceWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bad = || {
+            de::Error::custom(
+                "must be \"auto\", \"none\", \"required\" or \
+                 {\"type\": \"function\", \"function\": {\"name\": ...}}",
+            )
+        };
+        match Value::deserialize(d)? {
+            Value::Null => Ok(ToolChoiceWire(ToolChoice::Auto)),
+            Value::String(s) => match s.as_str() {
+                "auto" => Ok(ToolChoiceWire(ToolChoice::Auto)),
+                "none" => Ok(ToolChoiceWire(ToolChoice::None)),
+                "required" | "any" => Ok(ToolChoiceWire(ToolChoice::Required)),
+                _ => Err(bad()),
+            },
+            Value::Object(o) => {
+                let name = o
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .or_else(|| o.get("name"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(bad)?;
+                Ok(ToolChoiceWire(ToolChoice::Function(name.to_string())))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The `prompt` of `/v1/completions`: one string (alone or in a list); lists of several
+/// prompts and token ids are read so that they can be refused by name.
+#[derive(Debug)]
+enum Prompt {
+    One(String),
+    EmptyList,
+    Several,
+    TokenIds,
+}
+
+impl<'de> Deserialize<'de> for Prompt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Prompt::One(s)),
+            Value::Array(items) => Ok(match items.as_slice() {
+                [Value::String(s)] => Prompt::One(s.clone()),
+                [] => Prompt::EmptyList,
+                [Value::String(_), ..] => Prompt::Several,
+                _ => Prompt::TokenIds,
+            }),
+            other => Err(de::Error::custom(format!(
+                "must be a string, not {}",
+                json_kind(&other)
+            ))),
+        }
+    }
+}
+
+/// A chat message as OpenAI sends it.
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+pub struct MessageWire {
+    role: Option<Text>,
+    content: Option<Content>,
+    tool_calls: Option<List<CallWire>>,
+    tool_call_id: Option<Text>,
+    name: Option<Text>,
+}
+
+/// A message's `content`: a string or a list of parts.
+#[derive(Debug)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of parts")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
+                Ok(Content::Text(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One part of a message's content (`{"type": "text", "text": ...}`; other types are refused).
+#[derive(Debug, Deserialize)]
+#[serde(expecting = "an object")]
+struct Part {
+    #[serde(rename = "type")]
+    kind: Option<Text>,
+    text: Option<Text>,
 }
 
 /// A parsed OpenAI request.
@@ -128,140 +263,170 @@ pub struct OpenAiRequest {
     pub logprobs: bool,
 }
 
-/// Parses a `/v1/chat/completions` body.
-pub fn parse_chat(body: Value) -> Result<OpenAiRequest, ServerError> {
-    check_fields(&body, CHAT_FIELDS, "by /v1/chat/completions")?;
-    let c: Common = from_json(body)?;
-    let messages = parse_messages(c.messages.as_ref())?;
-    let tools = parse_tools(c.tools.as_deref())?;
-    let tool_choice = parse_tool_choice(c.tool_choice.as_ref())?;
-    let parallel_tool_calls = match c.parallel_tool_calls {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(ref other) => {
-            return Err(ServerError::invalid(
-                "parallel_tool_calls",
-                format!(
-                    "`parallel_tool_calls` must be true or false, not {}",
-                    json_kind(other)
-                ),
-            ))
-        }
-    };
-    let logprobs = match &c.logprobs {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "logprobs",
-                format!("`logprobs` must be true or false, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let top = match (logprobs, c.top_logprobs) {
-        (_, Some(n)) if n > 20 => {
-            return Err(ServerError::invalid(
-                "top_logprobs",
-                format!("`top_logprobs` must be between 0 and 20, not {n}"),
-            ))
-        }
-        (false, Some(_)) => {
-            return Err(ServerError::invalid(
-                "top_logprobs",
-                "`top_logprobs` needs `logprobs: true`",
-            ))
-        }
-        (true, n) => Some(n.unwrap_or(0)),
-        (false, None) => None,
-    };
-    let max_tokens = c.max_completion_tokens.or(c.max_tokens);
-    let input = Input::Chat {
-        messages,
-        tools,
-        template: c.template.clone(),
-    };
-    let mut request = finish(c, input, max_tokens, top, logprobs)?;
-    request.job.tool_choice = tool_choice;
-    request.job.parallel_tool_calls = parallel_tool_calls;
-    Ok(request)
+/// The fields both endpoints share, taken out of their structs.
+struct Common {
+    model: Option<Text>,
+    stream: Option<Flag>,
+    stream_options: Option<StreamOptions>,
+    n: Option<Count>,
+    logit_bias: Option<Map<String, Value>>,
+    stop: Option<Stop>,
+    response_format: Option<ResponseFormat>,
+    grammar: Option<Text>,
+    sampling: Sampling,
 }
 
-/// Parses a `/v1/completions` body.
-pub fn parse_completion(body: Value) -> Result<OpenAiRequest, ServerError> {
-    check_fields(&body, COMPLETION_FIELDS, "by /v1/completions")?;
-    let c: Common = from_json(body)?;
-    let prompt =
-        match &c.prompt {
-            None | Some(Value::Null) => {
-                return Err(ServerError::invalid("prompt", "`prompt` is required"))
+/// The sampling fields as sent.
+struct Sampling {
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<Int>,
+    min_p: Option<Number>,
+    repeat_penalty: Option<Number>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+    seed: Option<Int>,
+}
+
+impl ChatRequest {
+    /// The job this request asks for.
+    pub fn into_request(self) -> Result<OpenAiRequest, ServerError> {
+        let messages = chat_messages(self.messages)?;
+        let tools = tools(items(self.tools))?;
+        let tool_choice = self.tool_choice.map_or(ToolChoice::Auto, |c| c.0);
+        let parallel_tool_calls = self.parallel_tool_calls.map(|f| f.0);
+        let logprobs = self.logprobs.is_some_and(|f| f.0);
+        let top = match (logprobs, self.top_logprobs) {
+            (_, Some(Count(n))) if n > 20 => {
+                return Err(ServerError::invalid(
+                    "top_logprobs",
+                    format!("`top_logprobs` must be between 0 and 20, not {n}"),
+                ))
             }
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Array(items)) => match items.as_slice() {
-                [Value::String(s)] => s.clone(),
-                [] => return Err(ServerError::invalid("prompt", "`prompt` is an empty list")),
-                [Value::String(_), ..] => return Err(ServerError::unsupported(
+            (false, Some(_)) => {
+                return Err(ServerError::invalid(
+                    "top_logprobs",
+                    "`top_logprobs` needs `logprobs: true`",
+                ))
+            }
+            (true, n) => Some(n.map_or(0, |c| c.0)),
+            (false, None) => None,
+        };
+        let max_tokens = self.max_completion_tokens.or(self.max_tokens).map(|c| c.0);
+        let input = Input::Chat {
+            messages,
+            tools,
+            template: text(self.template),
+        };
+        let common = Common {
+            model: self.model,
+            stream: self.stream,
+            stream_options: self.stream_options,
+            n: self.n,
+            logit_bias: self.logit_bias,
+            stop: self.stop,
+            response_format: self.response_format,
+            grammar: self.grammar,
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: self.top_k,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
+                presence_penalty: self.presence_penalty,
+                frequency_penalty: self.frequency_penalty,
+                seed: self.seed,
+            },
+        };
+        let mut request = finish(common, input, max_tokens, top, logprobs)?;
+        request.job.tool_choice = tool_choice;
+        request.job.parallel_tool_calls = parallel_tool_calls;
+        Ok(request)
+    }
+}
+
+impl CompletionRequest {
+    /// The job this request asks for.
+    pub fn into_request(self) -> Result<OpenAiRequest, ServerError> {
+        let prompt =
+            match self.prompt {
+                None => return Err(ServerError::invalid("prompt", "`prompt` is required")),
+                Some(Prompt::One(s)) => s,
+                Some(Prompt::EmptyList) => {
+                    return Err(ServerError::invalid("prompt", "`prompt` is an empty list"))
+                }
+                Some(Prompt::Several) => return Err(ServerError::unsupported(
                     "prompt",
                     "several prompts in one request are not supported; send one request per prompt",
                 )),
-                _ => {
+                Some(Prompt::TokenIds) => {
                     return Err(ServerError::unsupported(
                         "prompt",
                         "token-id prompts are not supported; send the prompt as a string",
                     ))
                 }
-            },
-            Some(other) => {
-                return Err(ServerError::invalid(
-                    "prompt",
-                    format!("`prompt` must be a string, not {}", json_kind(other)),
-                ))
-            }
-        };
-    if prompt.is_empty() {
-        return Err(ServerError::invalid("prompt", "`prompt` is empty"));
-    }
-    if c.echo == Some(true) {
-        return Err(ServerError::unsupported(
-            "echo",
-            "`echo: true` is not supported",
-        ));
-    }
-    if c.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(ServerError::unsupported(
-            "suffix",
-            "`suffix` (fill-in-the-middle) is not supported",
-        ));
-    }
-    if c.best_of.is_some_and(|n| n > 1) {
-        return Err(ServerError::unsupported(
-            "best_of",
-            "`best_of` > 1 is not supported",
-        ));
-    }
-    let top = match &c.logprobs {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(n) if n <= 20 => Some(n as u32),
-            _ => {
+            };
+        if prompt.is_empty() {
+            return Err(ServerError::invalid("prompt", "`prompt` is empty"));
+        }
+        if self.echo.is_some_and(|f| f.0) {
+            return Err(ServerError::unsupported(
+                "echo",
+                "`echo: true` is not supported",
+            ));
+        }
+        if self.suffix.as_ref().is_some_and(|s| !s.0.is_empty()) {
+            return Err(ServerError::unsupported(
+                "suffix",
+                "`suffix` (fill-in-the-middle) is not supported",
+            ));
+        }
+        if self.best_of.is_some_and(|n| n.0 > 1) {
+            return Err(ServerError::unsupported(
+                "best_of",
+                "`best_of` > 1 is not supported",
+            ));
+        }
+        let top = match self.logprobs {
+            None => None,
+            Some(Count(n)) if n <= 20 => Some(n),
+            Some(Count(n)) => {
                 return Err(ServerError::invalid(
                     "logprobs",
                     format!("`logprobs` must be an integer between 0 and 20, not {n}"),
                 ))
             }
-        },
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "logprobs",
-                format!(
-                    "`logprobs` must be an integer between 0 and 20, not {}",
-                    json_kind(other)
-                ),
-            ))
-        }
-    };
-    // The legacy endpoint's default length, as OpenAI's.
-    let max_tokens = Some(c.max_tokens.unwrap_or(16));
-    finish(c, Input::Raw { prompt }, max_tokens, top, top.is_some())
+        };
+        // The legacy endpoint's default length, as OpenAI's.
+        let max_tokens = Some(self.max_tokens.map_or(16, |c| c.0));
+        let common = Common {
+            model: self.model,
+            stream: self.stream,
+            stream_options: self.stream_options,
+            n: self.n,
+            logit_bias: self.logit_bias,
+            stop: self.stop,
+            response_format: self.response_format,
+            grammar: self.grammar,
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                top_k: self.top_k,
+                min_p: self.min_p,
+                repeat_penalty: self.repeat_penalty,
+                presence_penalty: self.presence_penalty,
+                frequency_penalty: self.frequency_penalty,
+                seed: self.seed,
+            },
+        };
+        finish(
+            common,
+            Input::Raw { prompt },
+            max_tokens,
+            top,
+            top.is_some(),
+        )
+    }
 }
 
 fn finish(
@@ -271,7 +436,7 @@ fn finish(
     top_logprobs: Option<u32>,
     logprobs: bool,
 ) -> Result<OpenAiRequest, ServerError> {
-    match c.n {
+    match c.n.map(|n| n.0) {
         None | Some(1) => {}
         Some(0) => return Err(ServerError::invalid("n", "`n` must be at least 1")),
         Some(n) => {
@@ -293,7 +458,7 @@ fn finish(
             "`logit_bias` is not supported",
         ));
     }
-    let stream = c.stream.unwrap_or(false);
+    let stream = c.stream.is_some_and(|f| f.0);
     if c.stream_options.is_some() && !stream {
         return Err(ServerError::invalid(
             "stream_options",
@@ -304,9 +469,9 @@ fn finish(
         .stream_options
         .as_ref()
         .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let sampling = sampling(&c)?;
-    let (grammar, json_schema) = match (&c.response_format, c.grammar) {
+        .is_some_and(|f| f.0);
+    let sampling = sampling(&c.sampling)?;
+    let (grammar, json_schema) = match (c.response_format, text(c.grammar)) {
         (Some(_), Some(_)) => {
             return Err(ServerError::invalid(
                 "grammar",
@@ -317,15 +482,16 @@ fn finish(
         (Some(format), None) => response_format_constraint(format)?,
         (None, None) => (None, None),
     };
-    let mut job = Job::new(c.model.clone(), input);
+    let model = text(c.model);
+    let mut job = Job::new(model.clone(), input);
     job.max_tokens = max_tokens;
-    job.stop = parse_stop(c.stop.as_ref())?;
+    job.stop = c.stop.map(|s| s.0).unwrap_or_default();
     job.sampling = sampling;
     job.logprobs = top_logprobs;
     job.grammar = grammar;
     job.json_schema = json_schema;
     Ok(OpenAiRequest {
-        model: c.model,
+        model,
         job,
         stream,
         include_usage,
@@ -333,13 +499,14 @@ fn finish(
     })
 }
 
-fn sampling(c: &Common) -> Result<SamplingOptions, ServerError> {
+fn sampling(c: &Sampling) -> Result<SamplingOptions, ServerError> {
     let mut s = SamplingOptions::default();
     if let Some(t) = c.temperature {
-        range("temperature", t, 0.0, 2.0)?;
-        s.temperature = t;
+        range("temperature", t.f32(), 0.0, 2.0)?;
+        s.temperature = t.f32();
     }
     if let Some(p) = c.top_p {
+        let p = p.f32();
         if !(p > 0.0 && p <= 1.0) {
             return Err(ServerError::invalid(
                 "top_p",
@@ -348,117 +515,61 @@ fn sampling(c: &Common) -> Result<SamplingOptions, ServerError> {
         }
         s.top_p = p;
     }
-    if let Some(k) = c.top_k {
+    if let Some(Int(k)) = c.top_k {
         if k < 0 {
             return Err(ServerError::invalid(
                 "top_k",
                 format!("`top_k` must be 0 (off) or more, not {k}"),
             ));
         }
-        s.top_k = k;
+        s.top_k = i32::try_from(k).unwrap_or(i32::MAX);
     }
     if let Some(p) = c.min_p {
-        range("min_p", p, 0.0, 1.0)?;
-        s.min_p = p;
+        range("min_p", p.f32(), 0.0, 1.0)?;
+        s.min_p = p.f32();
     }
     if let Some(p) = c.repeat_penalty {
-        range("repeat_penalty", p, 0.0, 10.0)?;
-        s.repeat_penalty = p;
+        range("repeat_penalty", p.f32(), 0.0, 10.0)?;
+        s.repeat_penalty = p.f32();
     }
     if let Some(p) = c.presence_penalty {
-        range("presence_penalty", p, -2.0, 2.0)?;
-        s.presence_penalty = p;
+        range("presence_penalty", p.f32(), -2.0, 2.0)?;
+        s.presence_penalty = p.f32();
     }
     if let Some(p) = c.frequency_penalty {
-        range("frequency_penalty", p, -2.0, 2.0)?;
-        s.frequency_penalty = p;
+        range("frequency_penalty", p.f32(), -2.0, 2.0)?;
+        s.frequency_penalty = p.f32();
     }
-    s.seed = parse_seed(c.seed)?;
+    s.seed = seed("seed", c.seed)?;
     Ok(s)
-}
-
-/// Checks `lo <= v <= hi` (and finite).
-pub fn range(name: &str, v: f32, lo: f32, hi: f32) -> Result<(), ServerError> {
-    if v.is_finite() && v >= lo && v <= hi {
-        Ok(())
-    } else {
-        Err(ServerError::invalid(
-            name,
-            format!("`{name}` must be between {lo} and {hi}, not {v}"),
-        ))
-    }
-}
-
-/// A seed: 0..=u32::MAX, or negative for a random one.
-pub fn parse_seed(seed: Option<i64>) -> Result<Option<u32>, ServerError> {
-    match seed {
-        None => Ok(None),
-        Some(s) if s < 0 => Ok(None),
-        Some(s) => u32::try_from(s).map(Some).map_err(|_| {
-            ServerError::invalid(
-                "seed",
-                format!(
-                    "`seed` must be between 0 and {} (or negative for a random seed), not {s}",
-                    u32::MAX
-                ),
-            )
-        }),
-    }
-}
-
-/// `stop`: a string or a list of strings.
-pub fn parse_stop(stop: Option<&Value>) -> Result<Vec<String>, ServerError> {
-    match stop {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(ServerError::invalid(
-                    format!("stop[{i}]"),
-                    format!("`stop[{i}]` must be a string, not {}", json_kind(other)),
-                )),
-            })
-            .collect(),
-        Some(other) => Err(ServerError::invalid(
-            "stop",
-            format!(
-                "`stop` must be a string or a list of strings, not {}",
-                json_kind(other)
-            ),
-        )),
-    }
 }
 
 /// `response_format`: `text` (nothing), `json_object` (the JSON grammar) or `json_schema`
 /// (`{"json_schema": {"name", "schema", "strict"}}`: the schema, converted when the job
 /// starts). Returns `(grammar, schema)`.
 fn response_format_constraint(
-    format: &Value,
+    format: ResponseFormat,
 ) -> Result<(Option<String>, Option<Value>), ServerError> {
-    let kind = format.get("type").and_then(Value::as_str);
-    match kind {
+    match text(format.kind).as_deref() {
         Some("text") => Ok((None, None)),
         Some("json_object") => Ok((Some(JSON_GRAMMAR.to_string()), None)),
         Some("json_schema") => {
-            let spec = format.get("json_schema").ok_or_else(|| {
+            let spec = format.json_schema.ok_or_else(|| {
                 ServerError::invalid(
                     "response_format.json_schema",
                     "`response_format.json_schema` is required with type `json_schema`",
                 )
             })?;
-            match spec.get("schema") {
+            match spec.schema {
                 None | Some(Value::Null) => Ok((None, Some(json!({"type": "object"})))),
                 Some(schema) if schema.is_object() || schema.is_boolean() => {
-                    Ok((None, Some(schema.clone())))
+                    Ok((None, Some(schema)))
                 }
                 Some(other) => Err(ServerError::invalid(
                     "response_format.json_schema.schema",
                     format!(
                         "`response_format.json_schema.schema` must be a JSON schema object, not {}",
-                        json_kind(other)
+                        json_kind(&other)
                     ),
                 )),
             }
@@ -470,122 +581,77 @@ fn response_format_constraint(
     }
 }
 
-/// The OpenAI roles; `developer` is treated as `system`.
-pub fn normalize_role(role: &str, at: &str) -> Result<String, ServerError> {
-    match role {
-        "system" | "user" | "assistant" | "tool" => Ok(role.to_string()),
-        "developer" => Ok("system".to_string()),
-        other => Err(ServerError::invalid(
-            format!("{at}.role"),
-            format!(
-                "`{at}.role` is \"{other}\"; it must be one of system, developer, user, assistant, tool"
-            ),
-        )),
-    }
-}
-
-/// `messages` of a chat request (OpenAI shape), validated.
-pub fn parse_messages(messages: Option<&Value>) -> Result<Vec<ChatMessage>, ServerError> {
-    let items = match messages {
-        None | Some(Value::Null) => {
-            return Err(ServerError::invalid("messages", "`messages` is required"))
-        }
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                "messages",
-                format!("`messages` must be a list, not {}", json_kind(other)),
-            ))
-        }
+/// `messages` of a chat request (OpenAI shape), validated: `developer` is read as `system`,
+/// text parts are joined, content may be left out only by an assistant message that calls
+/// tools.
+pub fn chat_messages(messages: Option<List<MessageWire>>) -> Result<Vec<ChatMessage>, ServerError> {
+    let Some(List(items)) = messages else {
+        return Err(ServerError::invalid("messages", "`messages` is required"));
     };
-    if items.is_empty() {
+    let mut out = Vec::with_capacity(items.len());
+    let mut without_content = Vec::new();
+    for (i, m) in items.into_iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let role = match m.role {
+            Some(Text(r)) if r == "developer" => "system".to_string(),
+            Some(Text(r)) => r,
+            None => {
+                return Err(ServerError::invalid(
+                    format!("{at}.role"),
+                    format!("`{at}.role` is required"),
+                ))
+            }
+        };
+        let content = match m.content {
+            None => None,
+            Some(Content::Text(s)) => Some(s),
+            Some(Content::Parts(parts)) => Some(join_parts(parts, &at)?),
+        };
+        let tool_calls = items_at(m.tool_calls, &at)?;
+        let calls_tools = role == "assistant" && !tool_calls.is_empty();
+        if content.is_none() && !calls_tools {
+            without_content.push(i);
+        }
+        out.push(ChatMessage {
+            role,
+            content: content.unwrap_or_default(),
+            tool_calls,
+            tool_call_id: text(m.tool_call_id),
+            name: text(m.name),
+        });
+    }
+    messages::validate(&out)?;
+    if let Some(&i) = without_content.first() {
         return Err(ServerError::invalid(
-            "messages",
-            "`messages` is empty; send at least one message",
+            format!("messages[{i}].content"),
+            format!(
+                "`messages[{i}].content` is required for a {} message",
+                out[i].role
+            ),
         ));
     }
-    items
-        .iter()
+    Ok(out)
+}
+
+fn items_at(
+    calls: Option<List<CallWire>>,
+    at: &str,
+) -> Result<Vec<shimmy_plugins::ToolCall>, ServerError> {
+    items(calls)
+        .into_iter()
         .enumerate()
-        .map(|(i, m)| parse_message(m, &format!("messages[{i}]")))
+        .map(|(j, call)| call.into_call(&format!("{at}.tool_calls[{j}]"), CallShape::OpenAi))
         .collect()
 }
 
-fn parse_message(m: &Value, at: &str) -> Result<ChatMessage, ServerError> {
-    let Some(obj) = m.as_object() else {
-        return Err(ServerError::invalid(
-            at,
-            format!("`{at}` must be an object, not {}", json_kind(m)),
-        ));
-    };
-    let role = match obj.get("role") {
-        Some(Value::String(r)) => normalize_role(r, at)?,
-        None => {
-            return Err(ServerError::invalid(
-                format!("{at}.role"),
-                format!("`{at}.role` is required"),
-            ))
-        }
-        Some(other) => {
-            return Err(ServerError::invalid(
-                format!("{at}.role"),
-                format!("`{at}.role` must be a string, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let content = match obj.get("content") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(parts)) => Some(parse_parts(parts, at)?),
-        Some(other) => {
-            return Err(ServerError::invalid(
-                format!("{at}.content"),
-                format!(
-                    "`{at}.content` must be a string or a list of parts, not {}",
-                    json_kind(other)
-                ),
-            ))
-        }
-    };
-    let tool_calls = match obj.get("tool_calls") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(calls)) => calls
-            .iter()
-            .enumerate()
-            .map(|(j, call)| parse_tool_call(call, &format!("{at}.tool_calls[{j}]")))
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(ServerError::invalid(
-                format!("{at}.tool_calls"),
-                format!("`{at}.tool_calls` must be a list, not {}", json_kind(other)),
-            ))
-        }
-    };
-    let assistant_calling = role == "assistant" && !tool_calls.is_empty();
-    if content.is_none() && !assistant_calling {
-        return Err(ServerError::invalid(
-            format!("{at}.content"),
-            format!("`{at}.content` is required for a {role} message"),
-        ));
-    }
-    let string = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_string);
-    Ok(ChatMessage {
-        role,
-        content: content.unwrap_or_default(),
-        tool_calls,
-        tool_call_id: string("tool_call_id"),
-        name: string("name"),
-    })
-}
-
-fn parse_parts(parts: &[Value], at: &str) -> Result<String, ServerError> {
+fn join_parts(parts: Vec<Part>, at: &str) -> Result<String, ServerError> {
     let mut text = String::new();
-    for (j, part) in parts.iter().enumerate() {
+    for (j, part) in parts.into_iter().enumerate() {
         let at = format!("{at}.content[{j}]");
-        match part.get("type").and_then(Value::as_str) {
-            Some("text") => match part.get("text") {
-                Some(Value::String(s)) => text.push_str(s),
-                _ => {
+        match part.kind.as_ref().map(|k| k.0.as_str()) {
+            Some("text") => match part.text {
+                Some(Text(s)) => text.push_str(&s),
+                None => {
                     return Err(ServerError::invalid(
                         format!("{at}.text"),
                         format!("`{at}.text` must be a string"),
@@ -615,209 +681,17 @@ fn parse_parts(parts: &[Value], at: &str) -> Result<String, ServerError> {
     Ok(text)
 }
 
-fn parse_tool_call(call: &Value, at: &str) -> Result<ToolCall, ServerError> {
-    let function = call.get("function").ok_or_else(|| {
-        ServerError::invalid(
-            format!("{at}.function"),
-            format!("`{at}.function` is required"),
-        )
-    })?;
-    let name = function
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ServerError::invalid(
-                format!("{at}.function.name"),
-                format!("`{at}.function.name` must be a string"),
-            )
-        })?;
-    let arguments = match function.get("arguments") {
-        None | Some(Value::Null) => "{}".to_string(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    };
-    Ok(ToolCall {
-        id: call
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        name: name.to_string(),
-        arguments,
-    })
-}
-
-/// `tool_choice`: `"auto"`, `"none"`, `"required"`, `{"type": "function", "function":
-/// {"name": ...}}` (or Ollama-style `{"name": ...}`).
-pub fn parse_tool_choice(choice: Option<&Value>) -> Result<ToolChoice, ServerError> {
-    let bad = || {
-        ServerError::invalid(
-            "tool_choice",
-            "`tool_choice` must be \"auto\", \"none\", \"required\" or \
-             {\"type\": \"function\", \"function\": {\"name\": ...}}",
-        )
-    };
-    match choice {
-        None | Some(Value::Null) => Ok(ToolChoice::Auto),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(ToolChoice::Auto),
-            "none" => Ok(ToolChoice::None),
-            "required" | "any" => Ok(ToolChoice::Required),
-            _ => Err(bad()),
-        },
-        Some(Value::Object(o)) => {
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .or_else(|| o.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(bad)?;
-            Ok(ToolChoice::Function(name.to_string()))
-        }
-        Some(_) => Err(bad()),
-    }
-}
-
-/// `tools` (OpenAI function tools; Ollama sends the same shape).
-pub fn parse_tools(tools: Option<&[Value]>) -> Result<Vec<ToolDefinition>, ServerError> {
-    let Some(tools) = tools else {
-        return Ok(Vec::new());
-    };
-    tools
-        .iter()
-        .enumerate()
-        .map(|(i, tool)| {
-            let at = format!("tools[{i}]");
-            let kind = tool
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("function");
-            if kind != "function" {
-                return Err(ServerError::unsupported(
-                    at.clone(),
-                    format!("`{at}.type` \"{kind}\" is not supported; only function tools are"),
-                ));
-            }
-            let function = tool.get("function").unwrap_or(tool);
-            if let Some(p) = function.get("parameters") {
-                if !p.is_object() && !p.is_null() {
-                    return Err(ServerError::invalid(
-                        format!("{at}.function.parameters"),
-                        format!(
-                            "`{at}.function.parameters` must be a JSON schema object, not {}",
-                            json_kind(p)
-                        ),
-                    ));
-                }
-            }
-            let name = function
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    ServerError::invalid(
-                        format!("{at}.function.name"),
-                        format!("`{at}.function.name` must be a string"),
-                    )
-                })?;
-            Ok(ToolDefinition {
-                name: name.to_string(),
-                description: function
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                parameters_schema: function
-                    .get("parameters")
-                    .map_or_else(|| "{}".to_string(), Value::to_string),
-            })
-        })
-        .collect()
-}
-
-/// `stop` / `length` as OpenAI writes them (`tool_calls` when the model called tools).
-pub fn finish_reason(summary: &GenerateSummary, called_tools: bool) -> &'static str {
-    if called_tools {
-        return "tool_calls";
-    }
-    match summary.finish_reason {
-        FinishReason::Length => "length",
-        FinishReason::Stop | FinishReason::Cancelled => "stop",
-    }
-}
-
-/// The `usage` object, with the prompt-cache reuse in `prompt_tokens_details`.
-pub fn usage(summary: &GenerateSummary) -> Value {
-    json!({
-        "prompt_tokens": summary.prompt_tokens,
-        "completion_tokens": summary.completion_tokens,
-        "total_tokens": summary.prompt_tokens + summary.completion_tokens,
-        "prompt_tokens_details": { "cached_tokens": summary.cached_tokens },
-    })
-}
-
-/// Chat-style log-probabilities (`{"content": [...]}`).
-pub fn chat_logprobs(tokens: &[TokenLogprob]) -> Value {
-    let content: Vec<Value> = tokens
-        .iter()
-        .map(|t| {
-            json!({
-                "token": t.text,
-                "logprob": t.logprob,
-                "bytes": t.bytes,
-                "top_logprobs": t.top.iter().map(|a| json!({
-                    "token": a.text,
-                    "logprob": a.logprob,
-                    "bytes": a.bytes,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({ "content": content, "refusal": null })
-}
-
-/// Legacy completion log-probabilities (`tokens`, `token_logprobs`, `top_logprobs`,
-/// `text_offset`); `offset` is where the first token's text starts in the completion.
-pub fn completion_logprobs(tokens: &[TokenLogprob], mut offset: usize) -> Value {
-    let mut text_offset = Vec::with_capacity(tokens.len());
-    for t in tokens {
-        text_offset.push(offset);
-        offset += t.text.len();
-    }
-    json!({
-        "tokens": tokens.iter().map(|t| t.text.clone()).collect::<Vec<_>>(),
-        "token_logprobs": tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
-        "top_logprobs": tokens.iter().map(|t| {
-            let mut m = Map::new();
-            for a in &t.top {
-                m.insert(a.text.clone(), json!(a.logprob));
-            }
-            Value::Object(m)
-        }).collect::<Vec<_>>(),
-        "text_offset": text_offset,
-    })
-}
-
-/// Tool calls as OpenAI writes them.
-pub fn tool_calls_json(calls: &[ToolCall]) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({
-                    "index": i,
-                    "id": if c.id.is_empty() { new_id("call_") } else { c.id.clone() },
-                    "type": "function",
-                    "function": { "name": c.name, "arguments": c.arguments },
-                })
-            })
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_chat(v: Value) -> Result<OpenAiRequest, ServerError> {
+        crate::body::read::<ChatRequest>(v.to_string().as_bytes())?.into_request()
+    }
+
+    fn parse_completion(v: Value) -> Result<OpenAiRequest, ServerError> {
+        crate::body::read::<CompletionRequest>(v.to_string().as_bytes())?.into_request()
+    }
 
     fn err(v: Value) -> ServerError {
         parse_chat(v).unwrap_err()

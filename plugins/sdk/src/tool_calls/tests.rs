@@ -2,154 +2,15 @@
 
 use super::*;
 
-fn tools(names: &[&str]) -> Vec<ToolDefinition> {
+pub(crate) fn tools(names: &[&str]) -> Vec<ToolDefinition> {
     names
         .iter()
         .map(|n| ToolDefinition::new(*n, "", "{}"))
         .collect()
 }
 
-fn call(i: usize, name: &str, args: &str) -> ToolCall {
+pub(crate) fn call(i: usize, name: &str, args: &str) -> ToolCall {
     ToolCall::new(format!("call_{i}"), name, args)
-}
-
-// ---- Hermes --------------------------------------------------------------------------------
-
-#[test]
-fn hermes_two_calls_and_text() {
-    let out = "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Hermes);
-    assert_eq!(text, "Let me check.");
-    assert_eq!(
-        calls,
-        vec![
-            call(0, "get_weather", r#"{"city":"Paris"}"#),
-            call(1, "now", "{}")
-        ]
-    );
-}
-
-#[test]
-fn hermes_unclosed_and_string_arguments() {
-    let out = "<tool_call>\n{\"name\": \"f\", \"arguments\": \"{\\\"x\\\": 1}\"}\n";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Hermes);
-    assert_eq!(text, "");
-    assert_eq!(calls, vec![call(0, "f", r#"{"x": 1}"#)]);
-}
-
-#[test]
-fn hermes_garbage_stays_in_text() {
-    let out = "a <tool_call>not json</tool_call> b";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Hermes);
-    assert_eq!(text, out);
-    assert!(calls.is_empty());
-}
-
-#[test]
-fn no_calls() {
-    assert_eq!(
-        extract_tool_calls(" hi ", ToolCallFormat::Hermes),
-        ("hi".to_string(), vec![])
-    );
-}
-
-// ---- Llama 3 -------------------------------------------------------------------------------
-
-#[test]
-fn llama3_python_tag_single() {
-    let out = "<|python_tag|>{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}<|eom_id|>";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Llama3);
-    assert_eq!(text, "");
-    assert_eq!(calls, vec![call(0, "get_weather", r#"{"city":"Paris"}"#)]);
-}
-
-#[test]
-fn llama3_python_tag_several_with_semicolons_and_text() {
-    let out = "Checking both.<|python_tag|>{\"name\": \"a\", \"parameters\": {\"s\": \"x;y\"}}; {\"name\": \"b\", \"arguments\": {}};\n<|eot_id|>";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Llama3);
-    assert_eq!(text, "Checking both.");
-    assert_eq!(
-        calls,
-        vec![call(0, "a", r#"{"s":"x;y"}"#), call(1, "b", "{}")]
-    );
-}
-
-#[test]
-fn llama3_bare_json_whole_output() {
-    let out = "{\"name\": \"calculator\", \"parameters\": {\"expression\": \"2+2\"}}<|eot_id|>";
-    let (text, calls) = extract_offered(out, ToolCallFormat::Llama3, &tools(&["calculator"]));
-    assert_eq!(text, "");
-    assert_eq!(
-        calls,
-        vec![call(0, "calculator", r#"{"expression":"2+2"}"#)]
-    );
-    // A JSON answer whose "name" is not an offered tool is content, not a call.
-    let answer = "{\"name\": \"Bob\", \"parameters\": {\"age\": 3}}";
-    let (text, calls) = extract_offered(answer, ToolCallFormat::Llama3, &tools(&["calculator"]));
-    assert_eq!(text, answer);
-    assert!(calls.is_empty());
-}
-
-#[test]
-fn llama3_non_json_python_tag_stays_text() {
-    let out = "<|python_tag|>brave_search.call(query=\"x\")<|eom_id|>";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Llama3);
-    assert_eq!(text, out);
-    assert!(calls.is_empty());
-}
-
-#[test]
-fn llama3_plain_text() {
-    let (text, calls) = extract_offered(
-        "The answer is 4.<|eot_id|>",
-        ToolCallFormat::Llama3,
-        &tools(&["f"]),
-    );
-    assert_eq!(text, "The answer is 4.<|eot_id|>");
-    assert!(calls.is_empty());
-}
-
-// ---- Mistral -------------------------------------------------------------------------------
-
-#[test]
-fn mistral_json_array() {
-    let out = "[TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}, {\"name\": \"now\", \"arguments\": {}, \"id\": \"abcdefghi\"}]</s>";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Mistral);
-    assert_eq!(text, "");
-    assert_eq!(
-        calls,
-        vec![
-            call(0, "get_weather", r#"{"city":"Paris"}"#),
-            call(1, "now", "{}")
-        ]
-    );
-}
-
-#[test]
-fn mistral_name_args_form_repeated() {
-    let out = "Sure.[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]now[CALL_ID]a1b2c3d4e[ARGS]{}";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Mistral);
-    assert_eq!(text, "Sure.");
-    assert_eq!(
-        calls,
-        vec![
-            call(0, "get_weather", r#"{"city":"Paris"}"#),
-            call(1, "now", "{}")
-        ]
-    );
-}
-
-#[test]
-fn mistral_garbage_stays_text_and_trailing_text_kept() {
-    let out = "[TOOL_CALLS] not a call";
-    assert_eq!(
-        extract_tool_calls(out, ToolCallFormat::Mistral),
-        (out.to_string(), vec![])
-    );
-    let out = "[TOOL_CALLS]f[ARGS]{\"a\": 1} and then some words";
-    let (text, calls) = extract_tool_calls(out, ToolCallFormat::Mistral);
-    assert_eq!(text, "and then some words");
-    assert_eq!(calls, vec![call(0, "f", r#"{"a":1}"#)]);
 }
 
 // ---- JSON ----------------------------------------------------------------------------------
@@ -258,7 +119,7 @@ fn names_and_detection() {
         ToolCallFormat::Hermes
     );
     assert_eq!(
-        ToolCallFormat::detect("{% if m.role == 'ipython' %}"),
+        ToolCallFormat::detect("<|start_header_id|>{% if m.role == 'ipython' %}"),
         ToolCallFormat::Llama3
     );
     assert_eq!(
@@ -270,4 +131,226 @@ fn names_and_detection() {
         ToolCallFormat::Mistral
     );
     assert_eq!(ToolCallFormat::detect("{{ x }}"), ToolCallFormat::Auto);
+}
+
+// ---- every format through `parse`, `Auto` and `stream_view` ---------------------------------
+
+/// One answer per format: (format, output, reasoning, content, call arguments of `f`).
+fn samples() -> Vec<(
+    ToolCallFormat,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+)> {
+    use ToolCallFormat::*;
+    vec![
+        (Hermes, "<think>\nWeigh it.\n</think>\n\nLet me check.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n</tool_call>", Some("Weigh it."), "Let me check."),
+        (Qwen3Coder, "<think>Weigh it.</think>Let me check.\n<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n</tool_call>", Some("Weigh it."), "Let me check."),
+        (Llama3, "Let me check.<|python_tag|>{\"name\": \"f\", \"parameters\": {\"a\": 1}}<|eom_id|>", None, "Let me check."),
+        (Mistral, "[THINK]Weigh it.[/THINK]Let me check.[TOOL_CALLS]f[ARGS]{\"a\": 1}", Some("Weigh it."), "Let me check."),
+        (Harmony, "<|channel|>analysis<|message|>Weigh it.<|end|><|start|>assistant<|channel|>commentary<|message|>Let me check.<|end|><|start|>assistant<|channel|>commentary to=functions.f <|constrain|>json<|message|>{\"a\": 1}", Some("Weigh it."), "Let me check."),
+        (DeepSeek, "Weigh it.</think>Let me check.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>f<｜tool▁sep｜>{\"a\": 1}<｜tool▁call▁end｜><｜tool▁calls▁end｜>", Some("Weigh it."), "Let me check."),
+        (KimiK2, "<think>Weigh it.</think>Let me check.<|tool_calls_section_begin|><|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{\"a\": 1}<|tool_call_end|><|tool_calls_section_end|>", Some("Weigh it."), "Let me check."),
+        (Glm, "Weigh it.</think>Let me check.<tool_call>f<arg_key>a</arg_key><arg_value>1</arg_value></tool_call>", Some("Weigh it."), "Let me check."),
+        (FunctionaryV31, "Let me check.<function=f>{\"a\": 1}</function>", None, "Let me check."),
+        (FunctionaryV32, "all\nLet me check.>>>f\n{\"a\": 1}", None, "Let me check."),
+        (CommandR7B, "<|START_THINKING|>Weigh it.<|END_THINKING|><|START_RESPONSE|>Let me check.<|END_RESPONSE|><|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": 1}}]<|END_ACTION|>", Some("Weigh it."), "Let me check."),
+        (Granite, "<think>Weigh it.</think><response>Let me check.</response><|tool_call|>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]", Some("Weigh it."), "Let me check."),
+        (Json, "```json\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n```", None, ""),
+    ]
+}
+
+#[test]
+fn every_format_parses_its_own_answer() {
+    let t = tools(&["f"]);
+    for (format, out, reasoning, content) in samples() {
+        let p = parse(format, out, &t);
+        assert_eq!(p.reasoning.as_deref(), reasoning, "{format:?}");
+        assert_eq!(p.content, content, "{format:?}");
+        assert_eq!(p.tool_calls, vec![call(0, "f", r#"{"a":1}"#)], "{format:?}");
+        // Without tools nothing is taken out as a call.
+        assert!(parse(format, out, &[]).tool_calls.is_empty(), "{format:?}");
+    }
+}
+
+#[test]
+fn auto_parses_every_format_with_markers() {
+    let t = tools(&["f"]);
+    for (format, out, reasoning, content) in samples() {
+        if format == ToolCallFormat::FunctionaryV32 {
+            continue; // no marker of its own: needs the template (or the setting)
+        }
+        let p = parse(ToolCallFormat::Auto, out, &t);
+        assert_eq!(p.tool_calls, vec![call(0, "f", r#"{"a":1}"#)], "{format:?}");
+        assert_eq!(p.content, content, "{format:?}");
+        if format != ToolCallFormat::DeepSeek && format != ToolCallFormat::Glm {
+            // (their dangling `</think>` is split the same way by every format)
+            assert_eq!(p.reasoning.as_deref(), reasoning, "{format:?}");
+        }
+    }
+}
+
+#[test]
+fn stream_views_grow_and_end_where_markup_starts() {
+    for (format, out, reasoning, content) in samples() {
+        let options = StreamOptions {
+            tools_offered: true,
+            reasoning_open: matches!(format, ToolCallFormat::DeepSeek | ToolCallFormat::Glm),
+        };
+        let mut last = StreamView::default();
+        for end in (0..=out.len()).filter(|i| out.is_char_boundary(*i)) {
+            let v = stream_view(format, &out[..end], options);
+            assert!(
+                v.reasoning.starts_with(&last.reasoning),
+                "{format:?} at {end}: {v:?} after {last:?}"
+            );
+            assert!(
+                v.content.starts_with(&last.content),
+                "{format:?} at {end}: {v:?} after {last:?}"
+            );
+            assert!(
+                !last.markup_started || v.markup_started,
+                "{format:?} at {end}"
+            );
+            last = v;
+        }
+        assert!(last.markup_started, "{format:?}");
+        assert_eq!(last.reasoning, reasoning.unwrap_or(""), "{format:?}");
+        assert_eq!(last.content, content, "{format:?}");
+    }
+}
+
+#[test]
+fn stream_view_without_tools_streams_everything() {
+    let v = stream_view(
+        ToolCallFormat::Hermes,
+        "<think>a</think>Hi <tool_call> there",
+        StreamOptions::default(),
+    );
+    assert_eq!(
+        (v.reasoning.as_str(), v.content.as_str(), v.markup_started),
+        ("a", "Hi <tool_call> there", false)
+    );
+    // A cut-off `<think>` is held back.
+    assert_eq!(
+        stream_view(ToolCallFormat::Hermes, "<thi", StreamOptions::default()),
+        StreamView::default()
+    );
+    assert_eq!(
+        markup_start(ToolCallFormat::Hermes, "ab<tool_call>"),
+        Some(2)
+    );
+    assert_eq!(partial_marker(ToolCallFormat::Hermes, "ab<tool_"), Some(2));
+    assert_eq!(markup_start(ToolCallFormat::Llama3, "  {\"name\""), Some(0));
+}
+
+#[test]
+fn new_format_names_round_trip_and_prompts_that_open_reasoning() {
+    for f in ALL_FORMATS {
+        assert_eq!(ToolCallFormat::from_name(f.name()), Some(*f));
+    }
+    assert_eq!(
+        ToolCallFormat::from_name("gpt-oss"),
+        Some(ToolCallFormat::Harmony)
+    );
+    assert!(prompt_opens_reasoning(
+        "<｜Assistant｜><think>\n",
+        ToolCallFormat::DeepSeek
+    ));
+    assert!(!prompt_opens_reasoning(
+        "<|im_start|>assistant\n<think>\n\n</think>\n\n",
+        ToolCallFormat::Hermes
+    ));
+    assert!(!prompt_opens_reasoning(
+        "<|im_start|>assistant\n",
+        ToolCallFormat::Hermes
+    ));
+}
+
+#[test]
+fn streaming_reasoning_of_each_style() {
+    let open = StreamOptions {
+        tools_offered: false,
+        reasoning_open: true,
+    };
+    // The prompt opened `<think>`: everything is reasoning until the close tag.
+    let v = stream_view(ToolCallFormat::DeepSeek, "Let me think</thi", open);
+    assert_eq!(
+        (v.reasoning.as_str(), v.content.as_str()),
+        ("Let me think", "")
+    );
+    let v = stream_view(ToolCallFormat::DeepSeek, "Let me think</think>\n\nHi", open);
+    assert_eq!(
+        (v.reasoning.as_str(), v.content.as_str()),
+        ("Let me think", "Hi")
+    );
+    // Mistral's and Command R7B's own tags.
+    let closed = StreamOptions::default();
+    let v = stream_view(ToolCallFormat::Mistral, "[THINK]Hmm[/TH", closed);
+    assert_eq!((v.reasoning.as_str(), v.content.as_str()), ("Hmm", ""));
+    let v = stream_view(
+        ToolCallFormat::CommandR7B,
+        "<|START_THINKING|>Hmm<|END_THINKING|><|START_RESPONSE|>Hel",
+        closed,
+    );
+    assert_eq!((v.reasoning.as_str(), v.content.as_str()), ("Hmm", "Hel"));
+    // A cut-off answer wrapper is held back.
+    let v = stream_view(
+        ToolCallFormat::CommandR7B,
+        "<|START_RESPONSE|>Hello<|END_RES",
+        closed,
+    );
+    assert_eq!(v.content, "Hello");
+}
+
+#[test]
+fn functionary_v32_needs_its_format_named() {
+    let t = tools(&["get_weather"]);
+    let out = "get_weather\n{\"city\": \"Paris\"}";
+    let p = parse(ToolCallFormat::FunctionaryV32, out, &t);
+    assert_eq!(
+        p.tool_calls,
+        vec![call(0, "get_weather", r#"{"city":"Paris"}"#)]
+    );
+    assert_eq!(
+        parse(ToolCallFormat::FunctionaryV32, "all\nHello", &t).content,
+        "Hello"
+    );
+    let v = stream_view(
+        ToolCallFormat::FunctionaryV32,
+        "all\nHello>>>get_",
+        StreamOptions {
+            tools_offered: true,
+            reasoning_open: false,
+        },
+    );
+    assert_eq!((v.content.as_str(), v.markup_started), ("Hello", true));
+    // Without the setting the output has no marker: it stays text.
+    assert!(parse(ToolCallFormat::Auto, out, &t).tool_calls.is_empty());
+}
+
+#[test]
+fn detection_of_real_template_markers() {
+    use ToolCallFormat::*;
+    for (template, format) in [
+        (
+            "{{ '<|start|>assistant<|channel|>final<|message|>' }}",
+            Harmony,
+        ),
+        (
+            "{{ '<tool_call>\\n<function=' + name + '>\\n<parameter=' }}",
+            Qwen3Coder,
+        ),
+        ("{{ '<｜tool▁calls▁begin｜>' }}", DeepSeek),
+        ("{{ '<|tool_calls_section_begin|>' }}", KimiK2),
+        ("{{ '<tool_call>' + name + '<arg_key>' }}", Glm),
+        ("{{ '<|START_ACTION|>' }}", CommandR7B),
+        ("{{ '<|tool_call|>' }}", Granite),
+        ("{{ '>>>all\\n' }}", FunctionaryV32),
+        ("{{ '<function=' + name + '>' }}", FunctionaryV31),
+        ("{{ '[TOOL_CALLS]' }}", Mistral),
+        ("{{ '<minimax:tool_call><invoke name=' }}", Auto),
+    ] {
+        assert_eq!(ToolCallFormat::detect(template), format, "{template}");
+    }
 }

@@ -9,7 +9,7 @@
 
 use super::*;
 use shimmy_plugin_sdk::testing::conversation;
-use shimmy_plugin_sdk::{ModelContext, ToolCall};
+use shimmy_plugin_sdk::{ChatMessage, ModelContext, ToolCall};
 
 const QWEN25: &str = include_str!("../fixtures/qwen2.5.jinja");
 const LLAMA3: &str = include_str!("../fixtures/llama3.jinja");
@@ -306,5 +306,101 @@ fn parse_other_formats_auto_and_fixed() {
     assert_eq!(
         ToolCallFormat::detect(LLAMA31_TOOLS),
         ToolCallFormat::Llama3
+    );
+}
+
+fn render_text(template: &str) -> Result<String, PluginError> {
+    render(
+        conversation(),
+        vec![],
+        false,
+        model(template, Some("<s>"), Some("</s>")),
+    )
+    .map(|r| r.prompt)
+}
+
+#[test]
+fn tools_are_python_none_without_tools() {
+    assert_eq!(
+        render_text("{{ tools is defined }} {{ tools is none }} {{ tools is iterable }} {{ tools }} {{ tools | tojson }} {{ documents is none }}").unwrap(),
+        "True True False None null True"
+    );
+    // As in Jinja2, iterating None fails, and the sequence filters take it as nothing.
+    assert!(render_text("{% for t in tools %}{% endfor %}").is_err());
+    assert_eq!(
+        render_text("{{ tools | selectattr('type') | list | length }}").unwrap(),
+        "0"
+    );
+    assert_eq!(
+        render_text("{{ undefined_thing is iterable }}").unwrap(),
+        "True"
+    );
+}
+
+#[test]
+fn sequence_filters_give_generators_like_jinja2() {
+    assert_eq!(
+        render_text("{% if [] | select %}yes{% endif %}").unwrap(),
+        "yes"
+    );
+    assert_eq!(
+        render_text("{{ [1, 2] | map('string') | join(',') }}").unwrap(),
+        "1,2"
+    );
+    let err = render_text("{{ [1, 2] | map('string') | tojson }}").unwrap_err();
+    assert!(
+        err.message().contains("generator is not JSON serializable"),
+        "{err:?}"
+    );
+    let err = render_text("{{ nothing | tojson }}").unwrap_err();
+    assert!(
+        err.message().contains("Undefined is not JSON serializable"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn generation_blocks_render_their_body_and_trim_like_jinja2() {
+    let t = "{% for m in messages %}\n  {% generation %}\n{{ m.role }}\n  {%- endgeneration %}\n{% endfor %}";
+    // What Jinja2 renders for it (checked with transformers' environment).
+    assert_eq!(render_text(t).unwrap(), "systemuserassistantuser");
+    assert_eq!(
+        environment::rewrite_generation_tags("{%- generation -%}x{%+ endgeneration %}"),
+        "{%- if true -%}x{%+ endif %}"
+    );
+}
+
+#[test]
+fn settings_are_checked() {
+    assert_eq!(clock(Some("1721995200".into())).unwrap(), NOW);
+    assert_eq!(
+        clock(Some("soon".into())).unwrap_err().kind(),
+        "invalid-input"
+    );
+    assert_eq!(configured_format(None).unwrap(), ToolCallFormat::Auto);
+    assert_eq!(
+        configured_format(Some("qwen3-coder".into())).unwrap(),
+        ToolCallFormat::Qwen3Coder
+    );
+    let err = configured_format(Some("xml".into())).unwrap_err();
+    assert!(
+        err.message().contains("harmony") && err.message().contains("\"xml\""),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn harmony_templates_stop_on_return_and_call_not_end() {
+    let gpt_oss = include_str!("../fixtures/llama.cpp/openai-gpt-oss-120b.jinja");
+    let stop = stop_strings(gpt_oss, ToolCallFormat::detect(gpt_oss), "<|return|>");
+    assert!(
+        stop.contains(&"<|call|>".to_string()) && stop.contains(&"<|return|>".to_string()),
+        "{stop:?}"
+    );
+    assert!(!stop.contains(&"<|end|>".to_string()), "{stop:?}");
+    let phi = "{{ '<|user|>' + m + '<|end|>' }}";
+    assert_eq!(
+        stop_strings(phi, ToolCallFormat::detect(phi), ""),
+        vec!["<|end|>"]
     );
 }

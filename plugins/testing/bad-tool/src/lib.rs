@@ -1,11 +1,15 @@
 //! Sandbox test plugin for tool calls (not built in). One tool, `bad`, with arguments
-//! `{"do": "ok" | "trap" | "loop" | "memory" | "error"}`:
+//! `{"do": "ok" | "trap" | "loop" | "memory" | "error" | "sleep" | "big-error", "bytes"?: n}`:
 //!
 //! * `ok` → `{"ok": true}`;
 //! * `trap` → panics (a `wasm unreachable` trap);
 //! * `loop` → spins forever (the host's deadline must stop it);
 //! * `memory` → allocates until the memory limit (a trap);
-//! * `error` → `failed("bad-tool: asked to fail")`.
+//! * `error` → `failed("bad-tool: asked to fail")`;
+//! * `sleep` → sleeps 30 s in a blocking WASI call (`std::thread::sleep`: a monotonic-clock
+//!   subscription and `poll`), which the host's deadline must cut too;
+//! * `big-error` → `failed` with a message of `bytes` bytes (default 30 MB), which the host
+//!   must cap like a result.
 //!
 //! The host must fail only that call; the next call must work.
 
@@ -18,7 +22,7 @@ impl Tool for BadTool {
         vec![ToolDefinition::new(
             "bad",
             "Misbehaves on demand (tests only).",
-            r#"{"type":"object","properties":{"do":{"enum":["ok","trap","loop","memory","error"]}},"required":["do"]}"#,
+            r#"{"type":"object","properties":{"do":{"enum":["ok","trap","loop","memory","error","sleep","big-error"]},"bytes":{"type":"integer","minimum":0}},"required":["do"]}"#,
         )]
     }
 
@@ -50,8 +54,19 @@ impl Tool for BadTool {
                 }
             }
             "error" => Err(PluginError::failed("bad-tool: asked to fail")),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                Ok(r#"{"slept":true}"#.into())
+            }
+            "big-error" => {
+                let bytes = args
+                    .get("bytes")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(30_000_000);
+                Err(PluginError::failed("E".repeat(bytes as usize)))
+            }
             other => Err(PluginError::invalid_input(format!(
-                "`do` must be ok, trap, loop, memory or error, not \"{other}\""
+                "`do` must be ok, trap, loop, memory, error, sleep or big-error, not \"{other}\""
             ))),
         }
     }

@@ -10,10 +10,13 @@
 //!   [`MAX_ENTRIES`]);
 //! * `read_file {"path": "a.txt", "max_bytes"?: n}` → `{"path", "size", "content",
 //!   "truncated": bool}` (UTF-8 text; invalid bytes become U+FFFD; `max_bytes` defaults to
-//!   [`DEFAULT_MAX_BYTES`], at most [`MAX_BYTES`]).
+//!   [`DEFAULT_MAX_BYTES`]; more than [`MAX_BYTES`] is `invalid-input`).
 //!
 //! Paths are relative to the granted directory: absolute paths and `..` are `denied`;
-//! missing files are `not-found`; reading a directory (or listing a file) is `invalid-input`.
+//! missing files are `not-found`; reading a directory (or listing a file), reading anything
+//! but a regular file (a FIFO, socket or device would block or never end), a path with a NUL
+//! byte, longer than [`MAX_PATH_BYTES`] or with a component longer than
+//! [`MAX_COMPONENT_BYTES`] are `invalid-input`.
 
 use serde_json::{json, Value};
 use shimmy_plugin_sdk::{config, export_tool, PluginError, Tool, ToolDefinition};
@@ -26,6 +29,10 @@ pub const MAX_ENTRIES: usize = 1000;
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024;
 /// Largest `max_bytes` of `read_file`.
 pub const MAX_BYTES: u64 = 1024 * 1024;
+/// Longest `path` argument, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest component of a `path` argument, in bytes (Linux's `NAME_MAX`).
+pub const MAX_COMPONENT_BYTES: usize = 255;
 /// The setting in which the host lists the granted directories (one per line).
 pub const GRANTED_DIRS_KEY: &str = "granted-dirs";
 
@@ -52,8 +59,10 @@ fn root() -> Result<PathBuf, PluginError> {
         .ok_or_else(not_granted)
 }
 
-/// `root` joined with the relative `path`; absolute paths and `..` are `denied`.
+/// `root` joined with the relative `path`; absolute paths and `..` are `denied`; NUL bytes
+/// and over-long paths or components are `invalid-input`.
 pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, PluginError> {
+    check_path_text(path)?;
     let escape = |why: &str| {
         PluginError::denied(format!(
             "files: path \"{path}\" {why}; give a path relative to the granted directory \
@@ -75,6 +84,33 @@ pub fn resolve(root: &Path, path: &str) -> Result<PathBuf, PluginError> {
     Ok(out)
 }
 
+/// Refuses paths no file system accepts, before any file system call sees them.
+fn check_path_text(path: &str) -> Result<(), PluginError> {
+    if path.contains('\0') {
+        return Err(PluginError::invalid_input(
+            "files: `path` contains a NUL byte; give a plain relative path",
+        ));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(PluginError::invalid_input(format!(
+            "files: `path` is {} bytes long; paths may be at most {MAX_PATH_BYTES} bytes",
+            path.len()
+        )));
+    }
+    if let Some(long) = path
+        .split(['/', '\\'])
+        .find(|c| c.len() > MAX_COMPONENT_BYTES)
+    {
+        return Err(PluginError::invalid_input(format!(
+            "files: `path` has a {}-byte component (\"{}...\"); file names may be at most \
+             {MAX_COMPONENT_BYTES} bytes",
+            long.len(),
+            long.chars().take(20).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
 fn io_error(path: &str, e: std::io::Error) -> PluginError {
     match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -83,6 +119,9 @@ fn io_error(path: &str, e: std::io::Error) -> PluginError {
         std::io::ErrorKind::PermissionDenied => PluginError::denied(format!(
             "files: \"{path}\" is outside what the sandbox allows: {e}"
         )),
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::NotADirectory => {
+            PluginError::invalid_input(format!("files: \"{path}\": {e}"))
+        }
         _ => PluginError::failed(format!("files: \"{path}\": {e}")),
     }
 }
@@ -150,16 +189,22 @@ pub fn read_file(root: &Path, arguments: &str) -> Result<String, PluginError> {
         Some(v) => v.as_u64().ok_or_else(|| {
             PluginError::invalid_input("files: `max_bytes` must be a non-negative integer")
         })?,
-    }
-    .min(MAX_BYTES);
-    let path = resolve(root, &rel)?;
-    if path.is_dir() {
+    };
+    if max > MAX_BYTES {
         return Err(PluginError::invalid_input(format!(
-            "files: \"{rel}\" is a directory; use list_files"
+            "files: `max_bytes` is {max}, more than the {MAX_BYTES} bytes read_file reads at most; \
+             ask for {MAX_BYTES} or less"
         )));
     }
+    let path = resolve(root, &rel)?;
+    // Look before opening: opening a FIFO blocks until a writer comes, reading a device may
+    // never end. Only regular files (or symlinks to them) are read.
+    let meta = std::fs::metadata(&path).map_err(|e| io_error(&rel, e))?;
+    check_regular(&rel, &meta)?;
     let file = std::fs::File::open(&path).map_err(|e| io_error(&rel, e))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().map_err(|e| io_error(&rel, e))?;
+    check_regular(&rel, &meta)?;
+    let size = meta.len();
     let mut bytes = Vec::new();
     file.take(max)
         .read_to_end(&mut bytes)
@@ -174,6 +219,22 @@ pub fn read_file(root: &Path, arguments: &str) -> Result<String, PluginError> {
     .to_string())
 }
 
+/// `invalid-input` unless `meta` is a regular file's.
+fn check_regular(rel: &str, meta: &std::fs::Metadata) -> Result<(), PluginError> {
+    if meta.is_dir() {
+        return Err(PluginError::invalid_input(format!(
+            "files: \"{rel}\" is a directory; use list_files"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(PluginError::invalid_input(format!(
+            "files: \"{rel}\" is not a regular file (a FIFO, socket or device); read_file reads \
+             regular files only"
+        )));
+    }
+    Ok(())
+}
+
 /// The two tool definitions.
 pub fn definitions() -> Vec<ToolDefinition> {
     vec![
@@ -185,7 +246,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         ToolDefinition::new(
             "read_file",
             "Reads a text file at a path relative to the shared directory.",
-            r#"{"type":"object","properties":{"path":{"type":"string","description":"File relative to the shared directory."},"max_bytes":{"type":"integer","minimum":0,"description":"Most bytes to read (default 65536, at most 1048576)."}},"required":["path"],"additionalProperties":false}"#,
+            r#"{"type":"object","properties":{"path":{"type":"string","description":"File relative to the shared directory."},"max_bytes":{"type":"integer","minimum":0,"maximum":1048576,"description":"Most bytes to read (default 65536, at most 1048576)."}},"required":["path"],"additionalProperties":false}"#,
         ),
     ]
 }
@@ -271,6 +332,57 @@ mod tests {
             read_file(&root, r#"{}"#).unwrap_err().kind(),
             "invalid-input"
         );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn hostile_paths_and_sizes_are_invalid_input() {
+        // Its own directory: the other tests remove and recreate `temp_root()` concurrently.
+        let root =
+            std::env::temp_dir().join(format!("shimmy-files-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a.txt"), "hello").unwrap();
+        let fifo = root.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let invalid =
+            |tool: fn(&Path, &str) -> Result<String, PluginError>, args: Value, needle: &str| {
+                let e = tool(&root, &args.to_string()).unwrap_err();
+                assert_eq!(e.kind(), "invalid-input", "{args}: {}", e.message());
+                assert!(e.message().contains(needle), "{args}: {}", e.message());
+            };
+        // Reading a FIFO would block until a writer comes: refused without opening it.
+        invalid(read_file, json!({"path": "pipe"}), "not a regular file");
+        invalid(list_files, json!({"path": "pipe"}), "pipe");
+        invalid(read_file, json!({"path": "a\0b"}), "NUL");
+        invalid(list_files, json!({"path": "\0"}), "NUL");
+        let long = "d/".repeat(MAX_PATH_BYTES / 2 + 1);
+        invalid(read_file, json!({"path": long}), "at most 4096 bytes");
+        let name = "n".repeat(MAX_COMPONENT_BYTES + 1);
+        invalid(read_file, json!({"path": name}), "at most 255 bytes");
+        invalid(
+            read_file,
+            json!({"path": "a.txt", "max_bytes": 1_000_000_000_000u64}),
+            "more than the 1048576 bytes",
+        );
+        invalid(
+            read_file,
+            json!({"path": "a.txt", "max_bytes": MAX_BYTES + 1}),
+            "ask for 1048576 or less",
+        );
+        let ok: Value = serde_json::from_str(
+            &read_file(
+                &root,
+                &json!({"path": "a.txt", "max_bytes": MAX_BYTES}).to_string(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ok["content"], "hello");
         let _ = std::fs::remove_dir_all(&root);
     }
 

@@ -1,0 +1,97 @@
+//! [`LoadedModel`] for [`LlamaLoaded`]: the model's info, tokenizer and memory figures, the
+//! single-request generation ([`crate::generate`]) and the continuous-batching scheduler
+//! ([`crate::scheduler`]). This module sits above all three, so none of them imports another
+//! upwards.
+
+use std::sync::{Arc, PoisonError};
+
+use llama_cpp_2::token::LlamaToken;
+use shimmy_core::backend::{
+    DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel, ModelInfo,
+};
+use shimmy_core::placement::{Placement, HOST_DEVICE};
+use shimmy_core::serving::{Scheduler, ServeOptions};
+use shimmy_core::{Error, Result};
+
+use crate::model::LlamaLoaded;
+use crate::{generate, scheduler};
+
+impl LoadedModel for LlamaLoaded {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    fn memory(&self) -> Vec<DeviceMemory> {
+        let state = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut names: Vec<String> = state
+            .model
+            .keys()
+            .chain(state.context.keys())
+            .cloned()
+            .collect();
+        names.sort_by_key(|n| (n == HOST_DEVICE, n.clone()));
+        names.dedup();
+        names
+            .into_iter()
+            .map(|device| {
+                let (kv_cache, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
+                DeviceMemory {
+                    model: state.model.get(&device).copied().unwrap_or(0),
+                    kv_cache,
+                    compute,
+                    device,
+                }
+            })
+            .collect()
+    }
+
+    fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
+        Ok(self
+            .tokens(text, add_bos, parse_special)?
+            .into_iter()
+            .map(|t| t.0 as u32)
+            .collect())
+    }
+
+    fn has_control_text(&self, text: &str) -> Result<bool> {
+        Ok(self.holds_control_text(text))
+    }
+
+    fn detokenize(&self, tokens: &[u32]) -> Result<String> {
+        let n_vocab = self.info.n_vocab;
+        let mut bytes = Vec::new();
+        for &id in tokens {
+            if id >= n_vocab {
+                return Err(Error::Tokenize(format!(
+                    "token id {id} is outside the vocabulary (0..{n_vocab})"
+                )));
+            }
+            bytes.extend(
+                self.model
+                    .vocab()
+                    .token_to_piece(LlamaToken(id as i32), false, None),
+            );
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        sink: &mut dyn FnMut(GenerateEvent) -> Flow,
+    ) -> Result<GenerateSummary> {
+        generate::run(self, request, sink)
+    }
+
+    fn serve(self: Arc<Self>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
+        scheduler::start(self, options)
+    }
+}
