@@ -17,8 +17,8 @@
 //! * [`error`]: the one error enum of this crate.
 
 pub mod backend;
-pub mod chat;
 pub mod call_grammar;
+pub mod chat;
 pub mod discovery;
 pub mod error;
 pub mod gguf;

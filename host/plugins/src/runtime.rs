@@ -453,12 +453,10 @@ impl Session {
             self.watch.restart();
         }
         self.store.set_epoch_deadline(1);
-        let result = watchdog::run_until_deadline(
-            &self.watch,
-            call.run(&mut self.store, &self.instance),
-        )
-        .await
-        .unwrap_or_else(|| Err(blocked(&mut self.store)));
+        let result =
+            watchdog::run_until_deadline(&self.watch, call.run(&mut self.store, &self.instance))
+                .await
+                .unwrap_or_else(|| Err(blocked(&mut self.store)));
         let state = self.store.data();
         let out = result.map_err(|e| classify(&self.plugin, state, e));
         state.flush_stdio();

@@ -249,7 +249,9 @@ mod tests {
         let tools = vec![ToolDefinition::new("f", "", "{}")];
         let mut p: Box<dyn OutputParser> =
             Box::new(Incremental::new(ToolCallFormat::Hermes, tools, false));
-        let d = p.push("Let me check.<tool_call>\n{\"name\": \"f\"").unwrap();
+        let d = p
+            .push("Let me check.<tool_call>\n{\"name\": \"f\"")
+            .unwrap();
         assert_eq!((d.content.as_str(), d.tool_markup), ("Let me check.", true));
         p.push(", \"arguments\": {}}\n</tool_call>").unwrap();
         let done = p.finish().unwrap();

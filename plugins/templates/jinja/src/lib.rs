@@ -44,9 +44,9 @@ pub use strftime::strftime;
 
 use environment::{environment, rewrite_generation_tags, Raised};
 use minijinja::Error;
-use shimmy_plugin_sdk::tool_calls::{self, ToolCallFormat, ALL_FORMATS};
 use shimmy_plugin_sdk::stream::{OutputParser, WholeTextParser};
 use shimmy_plugin_sdk::tool_calls::incremental::Incremental;
+use shimmy_plugin_sdk::tool_calls::{self, ToolCallFormat, ALL_FORMATS};
 use shimmy_plugin_sdk::{
     export_template, Parsed, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
     ToolDefinition,

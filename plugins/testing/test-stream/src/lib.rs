@@ -25,7 +25,9 @@ impl OutputParser for Counter {
     fn push(&mut self, text: &str) -> Result<ParseDelta, PluginError> {
         let n = PUSHES.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(ms) = text.strip_prefix("busy:") {
-            let ms: u64 = ms.parse().map_err(|_| PluginError::invalid_input("busy:MS"))?;
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| PluginError::invalid_input("busy:MS"))?;
             let start = Instant::now();
             while start.elapsed() < Duration::from_millis(ms) {
                 std::hint::black_box(&start);
@@ -70,7 +72,11 @@ impl Template for TestStream {
     }
 
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
-        let prompt: String = req.messages.iter().map(|m| format!("{}\n", m.content)).collect();
+        let prompt: String = req
+            .messages
+            .iter()
+            .map(|m| format!("{}\n", m.content))
+            .collect();
         Ok(Rendered::new(prompt, &[], true))
     }
 
