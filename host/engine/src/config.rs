@@ -29,7 +29,9 @@ pub struct EngineConfig {
     pub operator_templates: BTreeMap<String, String>,
     /// Limits of one workflow run (`--workflow-max-steps`, ...); a request may only lower them.
     pub workflow_limits: WorkflowLimits,
-    /// The Hugging Face hub and cache `/api/pull` and `/api/delete` use (`None`: off).
+    /// The Hugging Face hub and cache: a job may name a pulled reference
+    /// (`hf.co/ORG/NAME:QUANT`) found there, and the server's `/api/pull` and `/api/delete`
+    /// use it (`None`: off).
     pub hub: Option<shimmy_hub::HubSettings>,
 }
 

@@ -1,8 +1,8 @@
 //! The one error enum of the server, and the one place any error becomes an HTTP response.
 //!
 //! Handlers return [`ServerError`]: the server's own failures (a malformed body, no such
-//! route, a busy port) or an [`EngineError`] (which says what went wrong, not how to answer
-//! it). [`ServerError::status`] decides the status code by the kind of error, including the
+//! route, a busy port, a failed pull) or an [`EngineError`] (which says what went wrong, not
+//! how to answer it). [`ServerError::status`] decides the status code by the kind of error, including the
 //! kinds of [`CoreError`] and [`PluginError`] inside an engine error; [`ServerError::kind`] and
 //! [`ServerError::code`] give the OpenAI `type` / `code`. The body shape depends on the family
 //! of the route: [`ApiError`] wraps an error with its [`Flavor`] and is what handlers return,

@@ -15,7 +15,7 @@ use crate::functions::{tools, ToolWire};
 use crate::openai::types::{chat_messages, MessageWire};
 use crate::routes::ROUTES;
 use crate::state::SharedState;
-use crate::wire::{items, text, Flag, List, Text, Unknown, UnknownFields, WireRequest};
+use crate::wire::{items, text, wire_request, Flag, List, Text, Unknown, UnknownFields};
 
 /// 200 with the models and slot usage when ready; 503 (with `Retry-After`) while a model
 /// is loading.
@@ -83,13 +83,7 @@ pub struct TokenizeRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for TokenizeRequest {
-    const READER: &'static str = "by /tokenize";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(TokenizeRequest, "by /tokenize", UNKNOWN_FIELDS);
 
 /// A `/detokenize` body.
 #[derive(Debug, Deserialize)]
@@ -100,13 +94,7 @@ pub struct DetokenizeRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for DetokenizeRequest {
-    const READER: &'static str = "by /detokenize";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(DetokenizeRequest, "by /detokenize", UNKNOWN_FIELDS);
 
 /// A token id.
 #[derive(Debug, Clone, Copy)]
@@ -137,13 +125,7 @@ pub struct RenderRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for RenderRequest {
-    const READER: &'static str = "by /api/template/render";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(RenderRequest, "by /api/template/render", UNKNOWN_FIELDS);
 
 /// `{"content": TEXT, "add_special": false, "parse_special": false, "with_pieces": false}` →
 /// `{"tokens": [...]}` (with pieces: `[{"id", "piece"}]`).

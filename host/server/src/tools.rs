@@ -18,7 +18,7 @@ use shimmy_plugins::ToolEntry;
 use crate::body::JsonBody;
 use crate::error::{OpenAiError, ServerError};
 use crate::state::SharedState;
-use crate::wire::{json_kind, Unknown, UnknownFields, WireRequest};
+use crate::wire::{json_kind, wire_request, Unknown};
 
 /// A tool as the API lists it: OpenAI's function-tool shape plus the plugin.
 pub fn tool_json(entry: &ToolEntry) -> Value {
@@ -49,13 +49,11 @@ pub struct InvokeRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for InvokeRequest {
-    const READER: &'static str = "by /api/tools/{name}/invoke";
-    const UNKNOWN_FIELDS: UnknownFields = crate::native::UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(
+    InvokeRequest,
+    "by /api/tools/{name}/invoke",
+    crate::native::UNKNOWN_FIELDS
+);
 
 /// A tool call's arguments: a JSON object, or a string holding one (as in an OpenAI tool
 /// call); kept as JSON text.

@@ -150,6 +150,21 @@ pub trait WireRequest: DeserializeOwned {
     fn unknown(&self) -> &Unknown;
 }
 
+/// Implements [`WireRequest`] for a struct whose unknown fields are its `unknown` field:
+/// `wire_request!(ChatRequest, "by /v1/chat/completions", UNKNOWN_FIELDS);`.
+macro_rules! wire_request {
+    ($name:ty, $reader:literal, $policy:path) => {
+        impl $crate::wire::WireRequest for $name {
+            const READER: &'static str = $reader;
+            const UNKNOWN_FIELDS: $crate::wire::UnknownFields = $policy;
+            fn unknown(&self) -> &$crate::wire::Unknown {
+                &self.unknown
+            }
+        }
+    };
+}
+pub(crate) use wire_request;
+
 /// Implements the visitor methods a field type does not accept as "invalid type" errors.
 macro_rules! expecting {
     ($text:literal) => {

@@ -19,7 +19,7 @@ use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError};
 use crate::state::SharedState;
 use crate::stream::{sse_event, Encoding};
-use crate::wire::{text, Flag, Text, Unknown, UnknownFields, WireRequest};
+use crate::wire::{text, wire_request, Flag, Text, Unknown};
 
 /// `GET /api/workflows`: `{"workflows": [{"name", "description", "input_schema", "plugin"}]}`.
 pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, OpenAiError> {
@@ -52,13 +52,11 @@ pub struct RunBody {
     unknown: Unknown,
 }
 
-impl WireRequest for RunBody {
-    const READER: &'static str = "by /api/workflows/{name}/run";
-    const UNKNOWN_FIELDS: UnknownFields = crate::native::UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(
+    RunBody,
+    "by /api/workflows/{name}/run",
+    crate::native::UNKNOWN_FIELDS
+);
 
 /// A run's `limits`; each may only lower the server's.
 #[derive(Debug, Deserialize)]

@@ -19,8 +19,8 @@ use shimmy_plugins::ChatMessage;
 use crate::error::ServerError;
 use crate::functions::{tools, CallShape, CallWire, ToolWire};
 use crate::wire::{
-    items, range, seed, text, Count, Flag, Int, List, Number, Stop, Text, Unknown, UnknownFields,
-    WireRequest,
+    items, range, seed, text, wire_request, Count, Flag, Int, List, Number, Stop, Text, Unknown,
+    UnknownFields,
 };
 
 /// What the Ollama routes do with request fields they do not know. Refused for now; Ollama
@@ -54,13 +54,7 @@ pub struct GenerateRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for GenerateRequest {
-    const READER: &'static str = "by /api/generate";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(GenerateRequest, "by /api/generate", UNKNOWN_FIELDS);
 
 /// A `/api/chat` body.
 #[derive(Debug, Deserialize)]
@@ -84,13 +78,7 @@ pub struct ChatRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for ChatRequest {
-    const READER: &'static str = "by /api/chat";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(ChatRequest, "by /api/chat", UNKNOWN_FIELDS);
 
 /// A `/api/show` body: `{"model": NAME}` (`name` is accepted too).
 #[derive(Debug, Deserialize)]
@@ -103,13 +91,7 @@ pub struct ShowRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for ShowRequest {
-    const READER: &'static str = "by /api/show";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(ShowRequest, "by /api/show", UNKNOWN_FIELDS);
 
 impl ShowRequest {
     /// The model asked about.
@@ -138,13 +120,7 @@ pub struct PullRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for PullRequest {
-    const READER: &'static str = "by /api/pull";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(PullRequest, "by /api/pull", UNKNOWN_FIELDS);
 
 impl PullRequest {
     /// The reference to pull, and whether progress is streamed (the default).
@@ -163,13 +139,7 @@ pub struct DeleteRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for DeleteRequest {
-    const READER: &'static str = "by /api/delete";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(DeleteRequest, "by /api/delete", UNKNOWN_FIELDS);
 
 impl DeleteRequest {
     /// The model to delete.

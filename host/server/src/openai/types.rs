@@ -17,8 +17,8 @@ use shimmy_plugins::ChatMessage;
 use crate::error::ServerError;
 use crate::functions::{tools, CallShape, CallWire, ToolWire};
 use crate::wire::{
-    items, json_kind, range, seed, text, Count, Flag, Int, List, Number, Stop, Text, Unknown,
-    UnknownFields, WireRequest,
+    items, json_kind, range, seed, text, wire_request, Count, Flag, Int, List, Number, Stop, Text,
+    Unknown, UnknownFields,
 };
 
 /// What the OpenAI routes do with request fields they do not know: refused, so that nothing
@@ -65,13 +65,7 @@ pub struct ChatRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for ChatRequest {
-    const READER: &'static str = "by /v1/chat/completions";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(ChatRequest, "by /v1/chat/completions", UNKNOWN_FIELDS);
 
 /// A `/v1/completions` body.
 #[derive(Debug, Deserialize)]
@@ -104,13 +98,7 @@ pub struct CompletionRequest {
     unknown: Unknown,
 }
 
-impl WireRequest for CompletionRequest {
-    const READER: &'static str = "by /v1/completions";
-    const UNKNOWN_FIELDS: UnknownFields = UNKNOWN_FIELDS;
-    fn unknown(&self) -> &Unknown {
-        &self.unknown
-    }
-}
+wire_request!(CompletionRequest, "by /v1/completions", UNKNOWN_FIELDS);
 
 /// `stream_options`.
 #[derive(Debug, Deserialize)]
