@@ -196,13 +196,29 @@ mod tests {
 
     #[test]
     fn bad_ranges_are_refused() {
-        let e = tokenize_in_pieces("héllo", &[2..3], false, true, has, toy).unwrap_err();
+        let e = tokenize_in_pieces(
+            "héllo",
+            std::slice::from_ref(&(2..3)),
+            false,
+            true,
+            has,
+            toy,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("character boundaries"), "{e}");
         let e = tokenize_in_pieces("hello", &[2..4, 1..3], false, true, has, toy).unwrap_err();
         assert!(matches!(e, Error::InvalidOption(_)));
         // Without special-token parsing the spans do not matter.
         assert_eq!(
-            tokenize_in_pieces("a<c>", &[0..4], false, false, has, toy).unwrap(),
+            tokenize_in_pieces(
+                "a<c>",
+                std::slice::from_ref(&(0..4)),
+                false,
+                false,
+                has,
+                toy
+            )
+            .unwrap(),
             vec!['a' as u32, '<' as u32, 'c' as u32, '>' as u32]
         );
     }

@@ -10,7 +10,7 @@
 //! * **Streaming parse.** [`LegacyParser`] keeps the output host-side and runs the plugin's
 //!   whole-text `parse` (on the one instance the generation keeps) on the text before any
 //!   tool-call marker at every piece, sending the growth; `finish` is `parse` with the tools.
-//!   The markers are those of the formats templates of 0.1.0 knew ([`TOOL_MARKERS`]); 0.1.1
+//!   The markers are those of the formats templates of 0.1.0 knew ([`LEGACY_TOOL_MARKERS`]); 0.1.1
 //!   templates say themselves when markup starts.
 
 use serde_json::Value;
@@ -174,7 +174,7 @@ pub(crate) fn resolve_rendered(r: lt::Rendered) -> Rendered {
 }
 
 /// Openings of tool-call markup in the formats 0.1.0 templates parse.
-pub(crate) const TOOL_MARKERS: &[&str] = &[
+pub(crate) const LEGACY_TOOL_MARKERS: &[&str] = &[
     "<tool_call>",
     "<|python_tag|>",
     "[TOOL_CALLS]",
@@ -194,9 +194,9 @@ fn tool_markup_start(raw: &str) -> (usize, bool) {
     if trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with("```") {
         return (0, true);
     }
-    let found = TOOL_MARKERS.iter().filter_map(|m| raw.find(m)).min();
+    let found = LEGACY_TOOL_MARKERS.iter().filter_map(|m| raw.find(m)).min();
     let mut end = found.unwrap_or(raw.len());
-    for marker in TOOL_MARKERS {
+    for marker in LEGACY_TOOL_MARKERS {
         // A marker cut off at the end of what has arrived so far.
         for (i, _) in marker.char_indices().skip(1) {
             if raw.ends_with(&marker[..i]) {
