@@ -7,6 +7,7 @@
 
 pub mod bench;
 mod context_params;
+mod control_texts;
 mod engine;
 mod generate;
 pub mod libraries;

@@ -1,5 +1,5 @@
 //! The typed calls into plugins: one [`Call`] per export of the contract, run by
-//! [`Session::call`](crate::runtime::Session::call), which does what every call needs (the kind
+//! `Session::call` (in `runtime`), which does what every call needs (the kind
 //! check, the time limit, failure classification, the plugin's own errors, the size bound).
 //! A call only says which kind of plugin it is for, how to run it on an instance and how big
 //! its output is. Templates of contract 0.1.0 are served here too, through [`crate::legacy`].
@@ -13,9 +13,9 @@ use wasmtime::Store;
 use crate::bindings::template::shimmy::plugin::types as wty;
 use crate::bindings::{legacy_template, template};
 use crate::host::HostState;
+use crate::instance::Instance;
 use crate::legacy;
 use crate::manifest::PluginKind;
-use crate::runtime::Instance;
 use crate::types::{GuestError, RenderRequest, Rendered, TemplateInfo, WorkflowInfo};
 
 /// What a call returns: its output, or the plugin's own `plugin-error`.

@@ -36,6 +36,7 @@ mod calls;
 mod error;
 mod grants;
 mod host;
+mod instance;
 mod legacy;
 mod manifest;
 mod parser;

@@ -20,6 +20,7 @@ use crate::calls::Call;
 use crate::error::{PluginError, Result};
 use crate::grants::{Capability, Grants, Settings};
 use crate::host::{CallClock, Capture, HostState, Limits, PluginMeta, WorkflowHost};
+use crate::instance::{Instance, Pre};
 use crate::manifest::{Manifest, PluginKind};
 use crate::types::GuestError;
 
@@ -549,22 +550,6 @@ pub(crate) fn cap_guest_error(error: GuestError, limit: usize) -> GuestError {
         GuestError::LimitExceeded(m) => GuestError::LimitExceeded(cap(m)),
         GuestError::Failed(m) => GuestError::Failed(cap(m)),
     }
-}
-
-pub(crate) enum Pre {
-    Template(template::TemplatePluginPre<HostState>),
-    LegacyTemplate(legacy_template::TemplatePluginPre<HostState>),
-    Tool(tool::ToolPluginPre<HostState>),
-    Workflow(workflow::WorkflowPluginPre<HostState>),
-}
-
-/// A fresh instance of a plugin, typed by its world.
-pub(crate) enum Instance {
-    Template(template::TemplatePlugin),
-    /// A template built against contract 0.1.0 (see `legacy.rs`).
-    LegacyTemplate(legacy_template::TemplatePlugin),
-    Tool(tool::ToolPlugin),
-    Workflow(workflow::WorkflowPlugin),
 }
 
 /// One line of `plugin list`.
