@@ -318,7 +318,8 @@ fn message_content_never_becomes_control_tokens() {
         let (_, whole) = post(
             &server,
             "/tokenize",
-            &json!({"content": prompt, "parse_special": true}),
+            &json!({"content": prompt, "parse_special": true,
+                "add_special": rendered["add_bos"]}),
         );
         let with_spans = rendered["prompt_tokens"].as_u64().unwrap();
         assert!(
@@ -347,7 +348,8 @@ fn message_content_never_becomes_control_tokens() {
     let (_, whole) = post(
         &server,
         "/tokenize",
-        &json!({"content": rendered["prompt"], "parse_special": true}),
+        &json!({"content": rendered["prompt"], "parse_special": true,
+            "add_special": rendered["add_bos"]}),
     );
     assert_eq!(rendered["prompt_tokens"].as_u64().unwrap(), count(&whole));
 }
