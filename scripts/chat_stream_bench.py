@@ -13,12 +13,14 @@ to token positions through `/tokenize` of the completion's output (with pieces),
 rate of each segment of SEGMENT tokens is (tokens in the segment) / (arrival of its last token
 - arrival of the previous segment's last token). The first segment starts at the first token, so
 prompt evaluation is not counted. Prints per segment the medians, min-max and the chat/completion
-ratio of the medians; with --json the raw figures.
+ratio of the medians, and the median (min-max) of the per-pair ratios (chat run i against
+completion run i, which ran right before or after it: drifts of the machine's load cancel);
+with --json the raw figures. Keep RUNS even so that each kind goes first equally often.
 
 Only the Python standard library is used.
 
 Usage: scripts/chat_stream_bench.py --binary target/release/shimmy-host --model M.gguf
-       [--tokens 2000] [--segment 500] [--runs 5] [--threads N] [--json]
+       [--tokens 2000] [--segment 500] [--runs 6] [--threads N] [--json]
 """
 
 import argparse
@@ -117,7 +119,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--segment", type=int, default=500)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=6)
     ap.add_argument("--threads", type=int)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -188,16 +190,20 @@ def main():
         result = {"tokens": n, "segment": a.segment, "runs": a.runs, "segments": []}
         print(f"{n} tokens, segments of {a.segment}, {a.runs} interleaved runs each")
         print(f"{'tokens':>11} {'chat tok/s med (min-max)':>28} "
-              f"{'completion tok/s med (min-max)':>34} {'chat/completion':>16}")
+              f"{'completion tok/s med (min-max)':>34} {'chat/completion':>16} "
+              f"{'pair ratio med (min-max)':>26}")
         for s in range(len(rates["chat"][0])):
             c = [r[s] for r in rates["chat"]]
             p = [r[s] for r in rates["completion"]]
             mc, mp = statistics.median(c), statistics.median(p)
+            pairs = [x / y for x, y in zip(c, p)]
             lo, hi = s * a.segment + 1, min((s + 1) * a.segment, n)
             print(f"{lo:>5}-{hi:<5} {mc:>12.1f} ({min(c):.1f}-{max(c):.1f}){'':>6}"
-                  f"{mp:>14.1f} ({min(p):.1f}-{max(p):.1f}){'':>8} {mc / mp:>12.3f}")
+                  f"{mp:>14.1f} ({min(p):.1f}-{max(p):.1f}){'':>8} {mc / mp:>12.3f} "
+                  f"{statistics.median(pairs):>14.3f} ({min(pairs):.3f}-{max(pairs):.3f})")
             result["segments"].append({"tokens": [lo, hi], "chat": c, "completion": p,
-                                       "ratio_of_medians": mc / mp})
+                                       "ratio_of_medians": mc / mp,
+                                       "pair_ratios": pairs})
         if a.json:
             print(json.dumps(result))
     finally:
