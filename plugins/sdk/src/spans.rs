@@ -119,12 +119,25 @@ pub fn json_has_marks(v: &Value) -> bool {
 }
 
 /// A JSON value printed by a template (`print` gets it without marks): content as a whole
-/// when the value carried marks (it came from a marked request), else the plain text.
+/// when the value carried marks (it came from a marked request), else the plain text. An
+/// object, array or string keeps its outer `{}` / `[]` / `""` outside the marks, so a template
+/// that slices them off (Mistral's `tojson[:-1]`, `tojson[1:-1]`) cuts the delimiter, not a
+/// mark.
 pub fn print_json(v: &Value, print: impl FnOnce(&Value) -> String) -> String {
-    if json_has_marks(v) {
-        content(&print(&unmark_json(v)))
+    if !json_has_marks(v) {
+        return print(v);
+    }
+    let text = print(&unmark_json(v));
+    let delimited = matches!(
+        (text.chars().next(), text.chars().last()),
+        (Some('{'), Some('}')) | (Some('['), Some(']')) | (Some('"'), Some('"'))
+    );
+    if delimited && text.len() >= 2 {
+        let (open, rest) = text.split_at(1);
+        let (inner, close) = rest.split_at(rest.len() - 1);
+        format!("{open}{}{close}", content(inner))
     } else {
-        print(v)
+        content(&text)
     }
 }
 
@@ -302,6 +315,17 @@ pub fn render_marked(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_json_keeps_its_delimiters_outside_the_marks() {
+        let v = mark_json(&serde_json::json!({"a": "x"}));
+        let printed = print_json(&v, |v| v.to_string());
+        assert_eq!(printed, format!("{{{OPEN}\"a\":\"x\"{CLOSE}}}"));
+        // Slicing off the closing brace (as Mistral's template does) leaves the marks whole.
+        let sliced = &printed[..printed.len() - 1];
+        assert_eq!(unmark(sliced), "{\"a\":\"x\"");
+        assert_eq!(resolve(sliced).last().map(|s| s.kind), Some(SpanKind::Content));
+    }
     use crate::{ModelContext, ToolCall};
 
     fn span(kind: SpanKind, text: &str) -> PromptSpan {
