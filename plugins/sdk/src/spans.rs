@@ -316,6 +316,8 @@ pub fn render_marked(
 mod tests {
     use super::*;
 
+    use crate::{ModelContext, ToolCall};
+
     #[test]
     fn printed_json_keeps_its_delimiters_outside_the_marks() {
         let v = mark_json(&serde_json::json!({"a": "x"}));
@@ -324,9 +326,11 @@ mod tests {
         // Slicing off the closing brace (as Mistral's template does) leaves the marks whole.
         let sliced = &printed[..printed.len() - 1];
         assert_eq!(unmark(sliced), "{\"a\":\"x\"");
-        assert_eq!(resolve(sliced).last().map(|s| s.kind), Some(SpanKind::Content));
+        assert_eq!(
+            resolve(sliced).last().map(|s| s.kind),
+            Some(SpanKind::Content)
+        );
     }
-    use crate::{ModelContext, ToolCall};
 
     fn span(kind: SpanKind, text: &str) -> PromptSpan {
         PromptSpan {
