@@ -1,8 +1,9 @@
 //! Build script of `shimmy-plugins`.
 //!
-//! 1. **Contract.** Generates `$OUT_DIR/bindings.rs` (the `bindgen!` calls on `wit/0.1.0`,
-//!    included by `src/bindings.rs`). The plugin SDK and the test guests bind the same files,
-//!    so host and guests cannot drift apart.
+//! 1. **Contract.** Generates `$OUT_DIR/bindings.rs` (the `bindgen!` calls on `wit/0.1.1`,
+//!    and on the template world of `wit/0.1.0` for the adapter of older templates; included
+//!    by `src/bindings.rs`). The plugin SDK and the test guests bind the same files, so host
+//!    and guests cannot drift apart.
 //! 2. **Plugins.** When `plugins/Cargo.toml` exists, runs
 //!    `cargo build --release --target wasm32-wasip2` there, with its own target directory
 //!    (`<this target dir>/wasm-plugins`) and the outer build's flags cleared, then finds every
@@ -23,7 +24,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const WIT_VERSION: &str = "0.1.0";
+/// The contract the host binds (and plugins are built against).
+const WIT_VERSION: &str = "0.1.1";
+/// The older contract whose template world the host adapts (see `src/legacy.rs`).
+const LEGACY_WIT_VERSION: &str = "0.1.0";
 const WASM_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -46,13 +50,18 @@ fn main() {
 
 // ---- contract ----------------------------------------------------------------------------
 
-fn prepare_contract(root: &Path, out_dir: &Path) {
-    let src = root.join("wit").join(WIT_VERSION);
+fn wit_dir(root: &Path, version: &str) -> String {
+    let src = root.join("wit").join(version);
     println!("cargo:rerun-if-changed={}", src.display());
     let src = src
         .canonicalize()
         .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-    let wit = src.display().to_string().replace('\\', "/");
+    src.display().to_string().replace('\\', "/")
+}
+
+fn prepare_contract(root: &Path, out_dir: &Path) {
+    let wit = wit_dir(root, WIT_VERSION);
+    let legacy = wit_dir(root, LEGACY_WIT_VERSION);
     let bindings = format!(
         r#"
 /// The `template-plugin` world (and the shared `types`, `log`, `config` interfaces).
@@ -96,6 +105,22 @@ pub mod workflow {{
             "shimmy:plugin/log": super::template::shimmy::plugin::log,
             "shimmy:plugin/config": super::template::shimmy::plugin::config,
             "shimmy:plugin/inference.generation": crate::host::GenerationState,
+        }},
+    }});
+}}
+
+/// The `template-plugin` world of contract 0.1.0 (no `render-spans`, no `output-parser`),
+/// for the adapter; its imports are the current ones (wasmtime links them by semver).
+pub mod legacy_template {{
+    wasmtime::component::bindgen!({{
+        path: "{legacy}",
+        world: "template-plugin",
+        imports: {{ default: trappable }},
+        exports: {{ default: async }},
+        with: {{
+            "shimmy:plugin/types": super::template::shimmy::plugin::types,
+            "shimmy:plugin/log": super::template::shimmy::plugin::log,
+            "shimmy:plugin/config": super::template::shimmy::plugin::config,
         }},
     }});
 }}

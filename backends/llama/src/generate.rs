@@ -18,7 +18,7 @@ pub fn run(
     sink: &mut dyn FnMut(GenerateEvent) -> Flow,
 ) -> Result<GenerateSummary> {
     let started = Instant::now();
-    let prompt = loaded.tokens(&request.prompt, request.add_bos, request.parse_special)?;
+    let prompt = loaded.prompt_tokens(request)?;
     if prompt.is_empty() {
         return Err(Error::InvalidOption(
             "the prompt is empty; give some text to continue".into(),

@@ -7,6 +7,7 @@
 
 pub mod bench;
 mod context_params;
+mod control_texts;
 mod engine;
 mod generate;
 pub mod libraries;
@@ -14,6 +15,7 @@ mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;
+mod prompt_tokens;
 mod raw_context;
 mod sampler;
 mod scheduler;

@@ -61,6 +61,10 @@ impl LoadedModel for LlamaLoaded {
             .collect())
     }
 
+    fn has_control_text(&self, text: &str) -> Result<bool> {
+        Ok(self.holds_control_text(text))
+    }
+
     fn detokenize(&self, tokens: &[u32]) -> Result<String> {
         let n_vocab = self.info.n_vocab;
         let mut bytes = Vec::new();

@@ -20,6 +20,7 @@ use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
 use shimmy_core::{Error, Result};
 
 use crate::context_params;
+use crate::control_texts::ControlTexts;
 use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
 use crate::raw_context::RawContext;
@@ -49,6 +50,8 @@ pub struct LlamaLoaded {
     pub(crate) device_sampling: bool,
     /// Buffer sizes llama.cpp logged: weights at load, KV/compute of the latest context.
     pub(crate) memory: Mutex<MemoryState>,
+    /// Texts of the control tokens (see [`crate::prompt_tokens`]).
+    pub(crate) control_texts: ControlTexts,
 }
 
 /// Buffer sizes per device, from llama.cpp's log.
@@ -233,7 +236,6 @@ pub fn load(
         .unwrap_or_else(default_threads);
     Ok(LlamaLoaded {
         backend,
-        model,
         info,
         placement,
         batch_size: options.batch_size,
@@ -246,6 +248,8 @@ pub fn load(
         },
         gpu_name,
         memory: Mutex::new(memory),
+        control_texts: ControlTexts::of(&model),
+        model,
     })
 }
 

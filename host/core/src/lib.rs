@@ -1,5 +1,7 @@
 //! Core of shimmy-host: the types every other crate shares.
 //!
+//! * [`chat`]: the chat vocabulary (messages, tool calls and definitions, parsed answers).
+//! * [`prompt`]: prompts in spans of template text and request content, and their tokenizing.
 //! * [`backend`]: the [`backend::Backend`] trait the host uses to load models and generate,
 //!   with the option, event and info types it exchanges.
 //! * [`gguf`]: a bounds-checked reader of GGUF headers and tensor tables, run before llama.cpp
@@ -16,11 +18,13 @@
 
 pub mod backend;
 pub mod call_grammar;
+pub mod chat;
 pub mod discovery;
 pub mod error;
 pub mod gguf;
 pub mod placement;
 pub mod planner;
+pub mod prompt;
 pub mod stream;
 pub mod template_choice;
 

@@ -6,9 +6,13 @@
 //! the model's template plugin) or a raw prompt. [`Engine::start`] leases the model (loading
 //! it when needed), renders the prompt, merges the template's stop strings into the request's
 //! and submits it to the model's scheduler on a blocking thread. [`Generation::next`] then
-//! yields updates; for chats the model output goes through the template's `parse` so
-//! reasoning and tool calls come out separated from the visible content.
+//! yields updates; for chats the model output goes through the template's parser (one
+//! instance per streamed answer, fed piece by piece; `parse` at the end otherwise) so
+//! reasoning and tool calls come out separated from the visible content. The template's
+//! prompt spans decide where control tokens may be parsed: message content is always
+//! tokenized as plain text.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +22,7 @@ use shimmy_core::backend::{
 };
 use shimmy_core::call_grammar::CallSyntax;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
-use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
+use shimmy_plugins::{ChatMessage, OutputParser, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::engine::Engine;
@@ -121,6 +125,8 @@ pub struct PreparedPrompt {
     pub stop: Vec<String>,
     /// Whether BOS goes in front.
     pub add_bos: bool,
+    /// Byte ranges of `prompt` that are request content (tokenized as plain text).
+    pub content_spans: Vec<Range<usize>>,
     /// The template used (chats only).
     pub template: Option<TemplateChoice>,
 }
@@ -156,6 +162,7 @@ async fn prepare_prompt(
             prompt: prompt.clone(),
             stop: Vec::new(),
             add_bos: true,
+            content_spans: Vec::new(),
             template: None,
         }),
         Input::Chat {
@@ -189,10 +196,12 @@ async fn prepare_prompt(
                 tools.clone(),
             )
             .await?;
+            let (prompt, content_spans) = shimmy_core::prompt::join(&rendered.spans);
             Ok(PreparedPrompt {
-                prompt: rendered.prompt,
+                prompt,
                 stop: rendered.stop,
                 add_bos: rendered.add_bos,
+                content_spans,
                 template: Some(choice),
             })
         }
@@ -283,8 +292,9 @@ pub struct Generation {
     _lease: ModelLease,
     rx: UnboundedReceiver<Message>,
     streaming: bool,
+    /// The template's parser of this answer, when a chat streams (and no call is forced).
+    parser: Option<OutputParser>,
     tools: Vec<ToolDefinition>,
-    forced_calls: bool,
     /// The forced call is `{"name", "arguments"}` JSON (read here, not by the template).
     forced_json: bool,
     parallel_tool_calls: Option<bool>,
@@ -379,6 +389,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         prompt: prompt.prompt.clone(),
         add_bos: prompt.add_bos && job.add_bos,
         parse_special: true,
+        content_spans: prompt.content_spans.clone(),
         max_tokens: job.max_tokens.unwrap_or(ctx),
         stop,
         sampling: job.sampling,
@@ -394,6 +405,12 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
             summary,
         })
     }));
+    let parser = match &prompt.template {
+        Some(t) if streaming && !forced_calls => {
+            Some(engine.plugins().output_parser(&t.name, &tools).await?)
+        }
+        _ => None,
+    };
     let scheduler = lease.scheduler.clone();
     tokio::task::spawn_blocking(move || scheduler.submit(request, Box::new(sink))).await??;
     Ok(Generation {
@@ -405,8 +422,8 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         _lease: lease,
         rx,
         streaming,
+        parser,
         tools,
-        forced_calls,
         forced_json: forced_calls && syntax.is_none(),
         parallel_tool_calls: job.parallel_tool_calls,
         raw: String::new(),
@@ -471,7 +488,7 @@ impl Generation {
                     if !self.streaming {
                         continue;
                     }
-                    match self.stream_delta().await {
+                    match self.stream_delta(&text).await {
                         Ok(Some(delta)) => return Some(Ok(Update::Delta(delta))),
                         Ok(None) => {}
                         Err(e) => {
@@ -508,30 +525,22 @@ impl Generation {
         self.last_text_at = Some(now);
     }
 
-    /// The streamable part of the output so far. Raw prompts stream the text as it comes;
-    /// chats are parsed by the template so far and the growth of content and reasoning is
-    /// sent (with tools, everything waits for the end so no call markup leaks out).
-    async fn stream_delta(&mut self) -> Result<Option<Delta>, EngineError> {
-        let (content, reasoning) = match self.template().map(str::to_string) {
-            None => (self.raw.clone(), String::new()),
-            Some(_) if self.forced_calls => return Ok(None),
-            Some(template) => {
-                // With tools, only the text before anything that may be call markup streams;
-                // the calls themselves come with the end.
-                let visible = if self.tools.is_empty() {
-                    &self.raw[..]
-                } else {
-                    &self.raw[..tool_markup_start(&self.raw)]
-                };
-                let parsed =
-                    templates::parse(self.engine.plugins(), &template, visible, &[]).await?;
-                (parsed.content, parsed.reasoning.unwrap_or_default())
+    /// The streamable part of a new piece of output. Raw prompts stream the text as it comes;
+    /// chats stream what the template's parser makes visible (reasoning apart; nothing once
+    /// tool-call markup starts, so no call markup leaks out; nothing with a forced call).
+    async fn stream_delta(&mut self, text: &str) -> Result<Option<Delta>, EngineError> {
+        let chat = self.prompt.template.is_some();
+        let (content, reasoning) = match (&mut self.parser, chat) {
+            (_, false) => (text.to_string(), String::new()),
+            (None, true) => return Ok(None),
+            (Some(parser), true) => {
+                let d = parser.push(text).await?;
+                (d.content, d.reasoning)
             }
         };
-        let chat = self.template().is_some();
         let delta = Delta {
-            content: growth(&self.sent_content, &content, chat),
-            reasoning: growth(&self.sent_reasoning, &reasoning, chat),
+            content,
+            reasoning,
             logprobs: std::mem::take(&mut self.pending_logprobs),
         };
         self.sent_content.push_str(&delta.content);
@@ -559,9 +568,13 @@ impl Generation {
                 None => (self.raw.clone(), None, Vec::new()),
             },
             Some(template) => {
-                let parsed =
-                    templates::parse(self.engine.plugins(), &template, &self.raw, &self.tools)
-                        .await?;
+                let parsed = match &mut self.parser {
+                    Some(parser) => parser.finish().await?,
+                    None => {
+                        templates::parse(self.engine.plugins(), &template, &self.raw, &self.tools)
+                            .await?
+                    }
+                };
                 (parsed.content, parsed.reasoning, parsed.tool_calls)
             }
         };
@@ -589,11 +602,10 @@ impl Generation {
                 );
             }
             done.rest = Delta {
-                content: growth(&self.sent_content, &done.content, false),
-                reasoning: growth(
+                content: unsent(&self.sent_content, &done.content),
+                reasoning: unsent(
                     &self.sent_reasoning,
                     done.reasoning.as_deref().unwrap_or_default(),
-                    false,
                 ),
                 logprobs: std::mem::take(&mut self.pending_logprobs),
             };
@@ -604,80 +616,7 @@ impl Generation {
     }
 }
 
-/// Openings of tool-call markup in the formats the template plugins parse.
-const TOOL_MARKERS: &[&str] = &[
-    "<tool_call>",
-    "<|python_tag|>",
-    "[TOOL_CALLS]",
-    "<｜tool▁calls▁begin｜>",
-    "<function=",
-    " to=functions.",
-    "<|tool_calls_section_begin|>",
-    "<|START_ACTION|>",
-    "<|tool_call|>",
-];
-
-/// Where tool-call markup may begin in `raw`: the first marker, a trailing prefix of one, or
-/// 0 when the answer opens like a bare JSON call (`{`, `[`, a code fence).
-fn tool_markup_start(raw: &str) -> usize {
-    let trimmed = raw.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') || trimmed.starts_with("```") {
-        return 0;
-    }
-    let mut end = raw.len();
-    for marker in TOOL_MARKERS {
-        if let Some(i) = raw.find(marker) {
-            end = end.min(i);
-        }
-        // A marker cut off at the end of what has arrived so far.
-        for (i, _) in marker.char_indices().skip(1) {
-            if raw.ends_with(&marker[..i]) {
-                end = end.min(raw.len() - i);
-            }
-        }
-    }
-    end
-}
-
-/// The part of `now` not yet sent, when `now` extends `sent`. While streaming a chat
-/// (`hold`), a trailing `<...` without `>` is kept back: it may be the start of a tag the
-/// template's parser will take out once it is complete.
-fn growth(sent: &str, now: &str, hold: bool) -> String {
-    let Some(rest) = now.strip_prefix(sent) else {
-        return String::new();
-    };
-    if hold {
-        if let Some(i) = rest.rfind('<') {
-            let tail = &rest[i..];
-            if tail.len() < 32 && !tail.contains('>') && !tail.contains(char::is_whitespace) {
-                return rest[..i].to_string();
-            }
-        }
-    }
-    rest.to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{growth, tool_markup_start};
-
-    #[test]
-    fn tool_markup_is_held_back() {
-        assert_eq!(tool_markup_start("Hello there"), 11);
-        assert_eq!(tool_markup_start("Sure.\n<tool_call>{"), 6);
-        assert_eq!(tool_markup_start("Sure <tool_"), 5);
-        assert_eq!(tool_markup_start("ok [TOOL"), 3);
-        assert_eq!(tool_markup_start("  {\"name\""), 0);
-        assert_eq!(tool_markup_start("<|python_tag|>{"), 0);
-    }
-
-    #[test]
-    fn growth_sends_only_new_text_and_holds_partial_tags() {
-        assert_eq!(growth("ab", "abc", false), "c");
-        assert_eq!(growth("ab", "xbc", false), "");
-        assert_eq!(growth("", "hi <thi", true), "hi ");
-        assert_eq!(growth("", "hi <thi", false), "hi <thi");
-        assert_eq!(growth("", "a < b", true), "a < b");
-        assert_eq!(growth("", "x<b>y", true), "x<b>y");
-    }
+/// The part of `now` not sent yet, when `now` extends `sent` (else nothing).
+fn unsent(sent: &str, now: &str) -> String {
+    now.strip_prefix(sent).unwrap_or_default().to_string()
 }

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use shimmy_core::backend::SamplingOptions as CoreSampling;
+use shimmy_core::backend::ModelInfo;
 use shimmy_plugins::{
-    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, PluginError, SamplingOptions,
+    ChatMessage, ChatResult, GenerationOptions, GenerationResult, GuestError, PluginError,
     ToolDefinition, Usage, WorkflowHost,
 };
 use tokio::sync::mpsc::UnboundedSender;
@@ -180,21 +180,12 @@ impl RunHost {
 
     /// A job for the run's model with the plugin's sampling options; `max_tokens` is capped
     /// by what is left of the token budget.
-    fn job(&self, input: Input, options: SamplingOptions) -> Job {
+    fn job(&self, input: Input, options: GenerationOptions) -> Job {
         let mut job = Job::new(self.model.clone(), input);
         let left = u32::try_from(self.tokens_left()).unwrap_or(u32::MAX).max(1);
         job.max_tokens = Some(options.max_tokens.map_or(left, |m| m.min(left)));
         job.stop = options.stop;
-        let defaults = CoreSampling::default();
-        job.sampling = CoreSampling {
-            temperature: options.temperature.unwrap_or(defaults.temperature),
-            top_p: options.top_p.unwrap_or(defaults.top_p),
-            top_k: options.top_k.unwrap_or(defaults.top_k),
-            min_p: options.min_p.unwrap_or(defaults.min_p),
-            repeat_penalty: options.repeat_penalty.unwrap_or(defaults.repeat_penalty),
-            seed: options.seed,
-            ..defaults
-        };
+        job.sampling = options.sampling;
         job.json_schema_param = "json_schema";
         if let Some(schema) = options.json_schema {
             job.json_schema = Some(
@@ -263,7 +254,7 @@ impl WorkflowHost for RunHost {
     async fn generate(
         &self,
         prompt: String,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<GenerationResult, GuestError> {
         let n = self.begin()?;
         let started = Instant::now();
@@ -296,7 +287,7 @@ impl WorkflowHost for RunHost {
         &self,
         messages: Vec<ChatMessage>,
         tools: Vec<ToolDefinition>,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<ChatResult, GuestError> {
         let n = self.begin()?;
         let started = Instant::now();
@@ -352,17 +343,13 @@ impl WorkflowHost for RunHost {
             .map_err(|e| GuestError::Failed(e.to_string()))
     }
 
-    async fn model_info(&self) -> Result<ModelInfo, GuestError> {
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError> {
         let (name, lease) = self.lease().await?;
-        let info = lease.model.info();
-        Ok(ModelInfo {
-            name,
-            architecture: info.architecture.clone(),
-            chat_template: info.chat_template.clone(),
-            bos_token: info.bos_token.clone(),
-            eos_token: info.eos_token.clone(),
-            context_length: lease.scheduler.stats().ctx_per_sequence,
-        })
+        let info = ModelInfo {
+            n_ctx: lease.scheduler.stats().ctx_per_sequence,
+            ..lease.model.info().clone()
+        };
+        Ok((name, info))
     }
 
     async fn list_tools(&self) -> Vec<ToolDefinition> {

@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -95,7 +96,7 @@ impl CompileCache {
         let mut h = Sha256::new();
         h.update(wasm);
         h.update(self.engine_fingerprint);
-        hex(&h.finalize())
+        format!("{:x}", h.finalize())
     }
 
     /// Loads the compiled form of `wasm` from the cache, or compiles it (and stores it).
@@ -167,13 +168,11 @@ impl CompileCache {
             return None;
         }
         let (mac, payload) = bytes[8..].split_at(32);
-        let want = hmac(&self.secret, &[key.as_bytes(), payload]);
-        // Constant-time comparison.
-        let diff = mac
-            .iter()
-            .zip(want.iter())
-            .fold(0u8, |a, (x, y)| a | (x ^ y));
-        (diff == 0).then_some(payload)
+        // `verify_slice` compares in constant time.
+        keyed(&self.secret, &[key.as_bytes(), payload])
+            .verify_slice(mac)
+            .is_ok()
+            .then_some(payload)
     }
 
     fn store(&self, key: &str, path: &Path, payload: &[u8]) -> std::io::Result<()> {
@@ -186,7 +185,11 @@ impl CompileCache {
         let result = (|| {
             let mut f = create_private(&tmp)?;
             f.write_all(FORMAT)?;
-            f.write_all(&hmac(&self.secret, &[key.as_bytes(), payload]))?;
+            f.write_all(
+                &keyed(&self.secret, &[key.as_bytes(), payload])
+                    .finalize()
+                    .into_bytes(),
+            )?;
             f.write_all(payload)?;
             f.sync_all()?;
             fs::rename(&tmp, path)
@@ -250,46 +253,63 @@ fn create_private(path: &Path) -> std::io::Result<fs::File> {
     o.open(path)
 }
 
-/// HMAC-SHA256 (RFC 2104) of the concatenation of `parts`.
-fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for (i, b) in key.iter().enumerate() {
-        ipad[i] ^= b;
-        opad[i] ^= b;
-    }
-    let mut inner = Sha256::new();
-    inner.update(ipad);
+/// HMAC-SHA256 (RFC 2104) keyed with `key` over `parts`, each framed by its length (so
+/// `["k", "payload"]` and `["kp", "ayload"]` differ).
+fn keyed(key: &[u8; 32], parts: &[&[u8]]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
     for p in parts {
-        inner.update((p.len() as u64).to_le_bytes());
-        inner.update(p);
+        mac.update(&(p.len() as u64).to_le_bytes());
+        mac.update(p);
     }
-    let mut outer = Sha256::new();
-    outer.update(opad);
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    mac
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tag(key: &[u8; 32], parts: &[&[u8]]) -> Vec<u8> {
+        keyed(key, parts).finalize().into_bytes().to_vec()
+    }
+
     #[test]
-    fn hmac_matches_rfc4231_shape() {
-        // Different keys or payloads give different tags; same inputs give the same tag.
-        let a = hmac(&[1; 32], &[b"k", b"payload"]);
-        assert_eq!(a, hmac(&[1; 32], &[b"k", b"payload"]));
-        assert_ne!(a, hmac(&[2; 32], &[b"k", b"payload"]));
-        assert_ne!(a, hmac(&[1; 32], &[b"kp", b"ayload"]));
+    fn hmac_matches_rfc4231_vectors() {
+        // RFC 4231 test cases 1, 2 and 6 (a key longer than the block), HMAC-SHA-256.
+        let cases: [(&[u8], &[u8], &str); 3] = [
+            (
+                &[0x0b; 20],
+                b"Hi There",
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            ),
+            (
+                b"Jefe",
+                b"what do ya want for nothing?",
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+        ];
+        for (key, data, expected) in cases {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+            mac.update(data);
+            let got = format!("{:x}", mac.finalize().into_bytes());
+            assert_eq!(got, expected);
+        }
+        // The cache's framing: same inputs give the same tag, others do not, and a tag
+        // verifies only against its own inputs.
+        let a = tag(&[1; 32], &[b"k", b"payload"]);
+        assert_eq!(a, tag(&[1; 32], &[b"k", b"payload"]));
+        assert_ne!(a, tag(&[2; 32], &[b"k", b"payload"]));
+        assert_ne!(a, tag(&[1; 32], &[b"kp", b"ayload"]));
+        assert!(keyed(&[1; 32], &[b"k", b"payload"])
+            .verify_slice(&a)
+            .is_ok());
+        assert!(keyed(&[1; 32], &[b"k", b"payloaD"])
+            .verify_slice(&a)
+            .is_err());
     }
 
     #[test]

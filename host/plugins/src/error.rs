@@ -1,7 +1,8 @@
 //! The one error enum of `shimmy-plugins`.
 //!
-//! Every message names the plugin (or the file) involved and the reason. The HTTP layer maps
-//! the variants to status codes with [`PluginError::http_status`], in one place.
+//! Every message names the plugin (or the file) involved and the reason; [`PluginError::kind`]
+//! says what kind of failure it is. Nothing here knows about HTTP: the server maps kinds to
+//! status codes in its one error mapping.
 
 use std::path::PathBuf;
 
@@ -184,38 +185,67 @@ pub enum PluginError {
     },
 }
 
+/// What kind of failure a [`PluginError`] is, for callers that map failures (to HTTP statuses,
+/// to a workflow's `plugin-error`...) without naming every variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The runtime or an operator setting is wrong (the operator's problem).
+    Config,
+    /// A plugin could not be loaded (bad file, manifest, contract version...).
+    Load,
+    /// No such plugin or tool; or the plugin said something does not exist.
+    NotFound,
+    /// The plugin is of another kind than the call needs.
+    WrongKind,
+    /// The input was refused: a tool call's arguments, or the plugin's own `invalid-input`.
+    InvalidInput,
+    /// The call ran past its time limit.
+    Timeout,
+    /// The plugin ran out of its memory limit.
+    OutOfMemory,
+    /// The plugin trapped (panicked, stack overflow...).
+    Trap,
+    /// The plugin broke the calling convention or returned unusable data (bad output, too
+    /// much output, an invalid tool schema).
+    BadOutput,
+    /// The plugin said the operation is not supported.
+    Unsupported,
+    /// A capability was not granted.
+    Denied,
+    /// The plugin said a limit was reached.
+    LimitExceeded,
+    /// The plugin failed for its own reason (its `failed`).
+    Failed,
+}
+
 impl PluginError {
-    /// The HTTP status code the server should answer with for this error.
-    ///
-    /// Configuration and loading errors are 500 (they are the operator's problem), a missing
-    /// plugin is 404, a plugin's own `invalid-input` / `not-found` / `denied` map to 400 / 404 /
-    /// 403, limits to 504 (timeout) or 500, and a misbehaving plugin is 502 (a bad "upstream").
-    pub fn http_status(&self) -> u16 {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            PluginError::NotFound { .. } | PluginError::UnknownTool { .. } => 404,
-            PluginError::InvalidArguments { .. } => 400,
-            PluginError::InvalidToolSchema { .. } => 502,
-            PluginError::WrongKind { .. } => 400,
-            PluginError::Timeout { .. } => 504,
-            PluginError::MemoryLimit { .. } => 500,
-            PluginError::Trap { .. }
-            | PluginError::Misbehaved { .. }
-            | PluginError::OutputTooLarge { .. } => 502,
-            PluginError::Guest { error, .. } => match error {
-                GuestError::InvalidInput(_) => 400,
-                GuestError::NotFound(_) => 404,
-                GuestError::Unsupported(_) => 501,
-                GuestError::Denied(_) => 403,
-                GuestError::LimitExceeded(_) => 429,
-                GuestError::Failed(_) => 500,
-            },
-            PluginError::InvalidSpec { .. }
-            | PluginError::Runtime(_)
-            | PluginError::Io { .. }
+            PluginError::InvalidSpec { .. } | PluginError::Runtime(_) => ErrorKind::Config,
+            PluginError::Io { .. }
             | PluginError::Manifest { .. }
             | PluginError::Compile { .. }
             | PluginError::UnsupportedVersion { .. }
-            | PluginError::Incompatible { .. } => 500,
+            | PluginError::Incompatible { .. } => ErrorKind::Load,
+            PluginError::NotFound { .. } | PluginError::UnknownTool { .. } => ErrorKind::NotFound,
+            PluginError::WrongKind { .. } => ErrorKind::WrongKind,
+            PluginError::InvalidArguments { .. } => ErrorKind::InvalidInput,
+            PluginError::Timeout { .. } => ErrorKind::Timeout,
+            PluginError::MemoryLimit { .. } => ErrorKind::OutOfMemory,
+            PluginError::Trap { .. } => ErrorKind::Trap,
+            PluginError::InvalidToolSchema { .. }
+            | PluginError::Misbehaved { .. }
+            | PluginError::OutputTooLarge { .. } => ErrorKind::BadOutput,
+            PluginError::Guest { error, .. } => match error {
+                GuestError::InvalidInput(_) => ErrorKind::InvalidInput,
+                GuestError::NotFound(_) => ErrorKind::NotFound,
+                GuestError::Unsupported(_) => ErrorKind::Unsupported,
+                GuestError::Denied(_) => ErrorKind::Denied,
+                GuestError::LimitExceeded(_) => ErrorKind::LimitExceeded,
+                GuestError::Failed(_) => ErrorKind::Failed,
+            },
         }
     }
 

@@ -13,9 +13,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::template::shimmy::plugin::{config, log, types as wty};
 use crate::bindings::workflow::shimmy::plugin::{inference, tools};
-use crate::types::{
-    ChatMessage, ChatResult, GenerationResult, GuestError, SamplingOptions, ToolDefinition, Usage,
-};
+use shimmy_core::backend::ModelInfo;
+use shimmy_core::chat::{ChatMessage, GenerationOptions, ToolDefinition, Usage};
+
+use crate::types::{wit_model_info, ChatResult, GenerationResult, GuestError};
 
 /// Most bytes of guest stdout (and as many of stderr) kept per call; the rest is dropped.
 pub(crate) const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
@@ -35,7 +36,7 @@ pub trait WorkflowHost: Send + Sync {
     async fn generate(
         &self,
         prompt: String,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<GenerationResult, GuestError>;
     /// Renders a chat with the model's template, offering `tools`, generates the assistant's
     /// answer and parses it (content, reasoning, tool calls).
@@ -43,12 +44,12 @@ pub trait WorkflowHost: Send + Sync {
         &self,
         messages: Vec<ChatMessage>,
         tools: Vec<ToolDefinition>,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<ChatResult, GuestError>;
     /// Token ids of a text.
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError>;
-    /// Facts about the model.
-    async fn model_info(&self) -> Result<crate::types::ModelInfo, GuestError>;
+    /// The model's name and facts about it (its `n_ctx` is the context one generation gets).
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError>;
     /// Every tool the host offers.
     async fn list_tools(&self) -> Vec<ToolDefinition>;
     /// Calls a tool with JSON arguments; returns its JSON result.
@@ -63,7 +64,7 @@ pub trait WorkflowHost: Send + Sync {
 /// method on [`WorkflowHost`]; the contract does not change when one is added.)
 pub struct GenerationState {
     prompt: String,
-    options: SamplingOptions,
+    options: GenerationOptions,
     result: Option<Result<GenerationResult, GuestError>>,
     delivered: bool,
 }
@@ -156,6 +157,16 @@ pub(crate) struct CallClock {
 }
 
 impl CallClock {
+    /// A clock started now.
+    pub fn new(timeout: Duration) -> CallClock {
+        CallClock {
+            start: Instant::now(),
+            in_host: Duration::ZERO,
+            timeout,
+            timed_out: false,
+        }
+    }
+
     pub fn guest_elapsed(&self) -> Duration {
         self.start.elapsed().saturating_sub(self.in_host)
     }
@@ -185,6 +196,13 @@ impl WasiView for HostState {
 }
 
 impl HostState {
+    /// Starts a call on this store: the time limit and the log-line budget start afresh.
+    pub fn begin_call(&mut self) {
+        self.clock = CallClock::new(self.clock.timeout);
+        self.log_lines = 0;
+        self.log_dropped = 0;
+    }
+
     /// Writes what the guest printed (stdout at debug, stderr at warn) to the log.
     pub fn flush_stdio(&self) {
         let name = &self.meta.name;
@@ -415,7 +433,11 @@ impl inference::Host for HostState {
         let host = self.workflow_host()?;
         let t = Instant::now();
         let r = host.model_info().await;
-        Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
+        Ok(self.time_host(
+            t,
+            r.map(|(name, info)| wit_model_info(name, &info))
+                .map_err(Into::into),
+        ))
     }
 }
 

@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calls::{self, Call};
 use crate::error::{PluginError, Result};
 use crate::host::WorkflowHost;
 use crate::manifest::{Manifest, PluginKind};
+use crate::parser::OutputParser;
 use crate::runtime::{
-    Instance, InterfaceInfo, LoadedPlugin, PluginInput, PluginRuntime, PluginSummary,
+    check_kind, InterfaceInfo, LoadedPlugin, PluginInput, PluginRuntime, PluginSummary,
 };
-use crate::types::{
-    GuestError, Parsed, RenderRequest, Rendered, TemplateInfo, ToolDefinition, WorkflowInfo,
-};
+use crate::types::{RenderRequest, Rendered, TemplateInfo, WorkflowInfo};
+use shimmy_core::chat::{ParseDelta, Parsed, ToolDefinition};
 
 /// A built-in plugin: `(name, wasm bytes, plugin.toml text)`, embedded in the binary.
 pub type BuiltinPlugin = (&'static str, &'static [u8], &'static str);
@@ -285,52 +286,27 @@ impl PluginRegistry {
         }
     }
 
-    fn plugin(&self, name: &str, kind: PluginKind) -> Result<&Arc<LoadedPlugin>> {
-        let p = self.plugins.get(name).ok_or_else(|| self.not_found(name))?;
-        if p.info.kind != kind {
-            return Err(PluginError::WrongKind {
-                plugin: name.to_owned(),
-                expected: kind,
-                actual: p.info.kind,
-            });
-        }
-        Ok(p)
+    fn plugin(&self, name: &str) -> Result<&Arc<LoadedPlugin>> {
+        self.plugins.get(name).ok_or_else(|| self.not_found(name))
     }
 
-    fn check_size(&self, p: &LoadedPlugin, what: &'static str, size: usize) -> Result<()> {
-        let limit = self.runtime.config().max_output_bytes;
-        if size > limit {
-            return Err(PluginError::OutputTooLarge {
-                plugin: p.summary.name.clone(),
-                what,
-                size,
-                limit,
-            });
-        }
-        Ok(())
+    /// Runs `call` on a fresh instance of plugin `name` (the one path of every call).
+    async fn call<C: Call>(
+        &self,
+        name: &str,
+        host: Option<Arc<dyn WorkflowHost>>,
+        call: C,
+    ) -> Result<C::Output> {
+        self.runtime.call(self.plugin(name)?, host, call).await
     }
 
     // ---- templates ---------------------------------------------------------------------
 
-    /// Renders a conversation into a prompt with template plugin `name`.
+    /// Renders a conversation into a prompt with template plugin `name`: the prompt text and
+    /// its spans of template text and request content (`render-spans`; for a template of
+    /// contract 0.1.0, its `render` of the marked request).
     pub async fn render_template(&self, name: &str, request: RenderRequest) -> Result<Rendered> {
-        let p = self.plugin(name, PluginKind::Template)?;
-        let req = request.into();
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Template(t) = inst else {
-                        unreachable!()
-                    };
-                    t.shimmy_plugin_template().call_render(store, &req).await
-                })
-            })
-            .await?;
-        let r: Rendered = guest_result(p, r)?.into();
-        let size = r.prompt.len() + r.stop.iter().map(String::len).sum::<usize>();
-        self.check_size(p, "rendered prompt", size)?;
-        Ok(r)
+        self.call(name, None, calls::Render(request)).await
     }
 
     /// Splits raw model output into content, reasoning and tool calls with template `name`.
@@ -340,122 +316,52 @@ impl PluginRegistry {
         output: &str,
         tools: &[ToolDefinition],
     ) -> Result<Parsed> {
-        let p = self.plugin(name, PluginKind::Template)?;
-        let output = output.to_owned();
-        let tools: Vec<_> = tools.iter().cloned().map(Into::into).collect();
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Template(t) = inst else {
-                        unreachable!()
-                    };
-                    t.shimmy_plugin_template()
-                        .call_parse(store, &output, &tools)
-                        .await
-                })
-            })
-            .await?;
-        let r: Parsed = guest_result(p, r)?.into();
-        let size = r.content.len()
-            + r.reasoning.as_ref().map_or(0, String::len)
-            + r.tool_calls
-                .iter()
-                .map(|c| c.id.len() + c.name.len() + c.arguments.len())
-                .sum::<usize>();
-        self.check_size(p, "parsed output", size)?;
-        Ok(r)
+        let call = calls::Parse {
+            output: output.to_owned(),
+            tools: tools.to_vec(),
+        };
+        self.call(name, None, call).await
+    }
+
+    /// A parser for one streamed answer of template `name` to a chat that offered `tools`:
+    /// one instance of the plugin for the whole answer (see [`OutputParser`]).
+    pub async fn output_parser(
+        &self,
+        name: &str,
+        tools: &[ToolDefinition],
+    ) -> Result<OutputParser> {
+        let p = self.plugin(name)?;
+        check_kind(p, PluginKind::Template)?;
+        let session = self.runtime.session(p.clone(), None).await?;
+        OutputParser::new(session, tools).await
     }
 
     /// Asks template plugin `name` to describe itself.
     pub async fn describe_template(&self, name: &str) -> Result<TemplateInfo> {
-        let p = self.plugin(name, PluginKind::Template)?;
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Template(t) = inst else {
-                        unreachable!()
-                    };
-                    t.shimmy_plugin_template().call_describe(store).await
-                })
-            })
-            .await?;
-        let r: TemplateInfo = r.into();
-        self.check_size(p, "description", r.name.len() + r.description.len())?;
-        Ok(r)
+        self.call(name, None, calls::DescribeTemplate).await
     }
 
     // ---- tools -------------------------------------------------------------------------
 
     /// The tools that tool plugin `name` provides.
     pub async fn describe_tools(&self, name: &str) -> Result<Vec<ToolDefinition>> {
-        let p = self.plugin(name, PluginKind::Tool)?;
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Tool(t) = inst else {
-                        unreachable!()
-                    };
-                    t.shimmy_plugin_tool().call_describe(store).await
-                })
-            })
-            .await?;
-        let r: Vec<ToolDefinition> = r.into_iter().map(Into::into).collect();
-        let size = r
-            .iter()
-            .map(|t| t.name.len() + t.description.len() + t.parameters_schema.len())
-            .sum();
-        self.check_size(p, "tool list", size)?;
-        Ok(r)
+        self.call(name, None, calls::DescribeTools).await
     }
 
     /// Runs tool `tool` of tool plugin `name` with JSON `arguments`; returns its JSON result.
     pub async fn invoke_tool(&self, name: &str, tool: &str, arguments: &str) -> Result<String> {
-        let p = self.plugin(name, PluginKind::Tool)?;
-        let (tool, arguments) = (tool.to_owned(), arguments.to_owned());
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Tool(t) = inst else {
-                        unreachable!()
-                    };
-                    t.shimmy_plugin_tool()
-                        .call_invoke(store, &tool, &arguments)
-                        .await
-                })
-            })
-            .await?;
-        let r = guest_result(p, r)?;
-        self.check_size(p, "tool result", r.len())?;
-        Ok(r)
+        let call = calls::InvokeTool {
+            tool: tool.to_owned(),
+            arguments: arguments.to_owned(),
+        };
+        self.call(name, None, call).await
     }
 
     // ---- workflows ---------------------------------------------------------------------
 
     /// Asks workflow plugin `name` to describe itself.
     pub async fn describe_workflow(&self, name: &str) -> Result<WorkflowInfo> {
-        let p = self.plugin(name, PluginKind::Workflow)?;
-        let r = self
-            .runtime
-            .call(p, None, move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Workflow(w) = inst else {
-                        unreachable!()
-                    };
-                    w.shimmy_plugin_workflow().call_describe(store).await
-                })
-            })
-            .await?;
-        let r: WorkflowInfo = r.into();
-        self.check_size(
-            p,
-            "description",
-            r.name.len() + r.description.len() + r.input_schema.len(),
-        )?;
-        Ok(r)
+        self.call(name, None, calls::DescribeWorkflow).await
     }
 
     /// Runs workflow plugin `name` on a JSON `input`; its `inference` and `tools` imports are
@@ -467,22 +373,8 @@ impl PluginRegistry {
         input: &str,
         host: Arc<dyn WorkflowHost>,
     ) -> Result<String> {
-        let p = self.plugin(name, PluginKind::Workflow)?;
-        let input = input.to_owned();
-        let r = self
-            .runtime
-            .call(p, Some(host), move |store, inst| {
-                Box::pin(async move {
-                    let Instance::Workflow(w) = inst else {
-                        unreachable!()
-                    };
-                    w.shimmy_plugin_workflow().call_run(store, &input).await
-                })
-            })
-            .await?;
-        let r = guest_result(p, r)?;
-        self.check_size(p, "workflow output", r.len())?;
-        Ok(r)
+        self.call(name, Some(host), calls::RunWorkflow(input.to_owned()))
+            .await
     }
 
     /// A blocking front of this registry for code without an async runtime (the CLI).
@@ -493,17 +385,6 @@ impl PluginRegistry {
             .map_err(|e| PluginError::Runtime(format!("cannot start a tokio runtime: {e}")))?;
         Ok(BlockingRegistry { registry: self, rt })
     }
-}
-
-/// A plugin's own `plugin-error` becomes [`PluginError::Guest`].
-fn guest_result<T>(
-    p: &LoadedPlugin,
-    r: std::result::Result<T, crate::bindings::template::shimmy::plugin::types::PluginError>,
-) -> Result<T> {
-    r.map_err(|e| PluginError::Guest {
-        plugin: p.summary.name.clone(),
-        error: crate::runtime::cap_guest_error(GuestError::from(e), p.max_error_bytes),
-    })
 }
 
 /// `PluginError` is not `Clone` (it holds `io::Error`); this rebuilds it for
@@ -695,6 +576,23 @@ impl BlockingRegistry<'_> {
     ) -> Result<Parsed> {
         self.rt
             .block_on(self.registry.parse_output(name, output, tools))
+    }
+    /// Parses an answer that arrives in `pieces` with template `name`'s output parser (one
+    /// instance for all of them): what each piece made visible, and the final parse.
+    pub fn parse_streamed(
+        &self,
+        name: &str,
+        pieces: &[&str],
+        tools: &[ToolDefinition],
+    ) -> Result<(Vec<ParseDelta>, Parsed)> {
+        self.rt.block_on(async {
+            let mut parser = self.registry.output_parser(name, tools).await?;
+            let mut deltas = Vec::new();
+            for piece in pieces {
+                deltas.push(parser.push(piece).await?);
+            }
+            Ok((deltas, parser.finish().await?))
+        })
     }
     /// See [`PluginRegistry::describe_template`].
     pub fn describe_template(&self, name: &str) -> Result<TemplateInfo> {

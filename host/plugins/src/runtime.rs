@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::types::ComponentItem;
@@ -14,18 +14,25 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Strategy, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::{template, tool, workflow};
+use crate::bindings::{legacy_template, template, tool, workflow};
 use crate::cache::CompileCache;
+use crate::calls::Call;
 use crate::error::{PluginError, Result};
 use crate::grants::{Capability, Grants, Settings};
 use crate::host::{CallClock, Capture, HostState, Limits, PluginMeta, WorkflowHost};
+use crate::instance::{Instance, Pre};
 use crate::manifest::{Manifest, PluginKind};
 use crate::types::GuestError;
 
 /// The contract package this host implements.
 pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
-/// The contract versions this host implements (exact match).
-pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.0"];
+/// The contract versions this host implements (exact match), newest first. Templates built
+/// against 0.1.0 go through the adapter in `legacy.rs`; tools and workflows of 0.1.0 and
+/// 0.1.1 are the same.
+pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.1", "0.1.0"];
+
+/// The contract version whose template world has no `render-spans` / `output-parser`.
+const LEGACY_TEMPLATE_VERSION: &str = "0.1.0";
 
 /// The `config` key under which a plugin finds the directories it was granted (absolute paths,
 /// one per line, each preopened read-only at that path). Set by the host; a value from
@@ -242,6 +249,11 @@ impl PluginRuntime {
             ),
         };
         let pre = match info.kind {
+            PluginKind::Template if info.contract_version == LEGACY_TEMPLATE_VERSION => {
+                Pre::LegacyTemplate(
+                    legacy_template::TemplatePluginPre::new(instance_pre).map_err(typed)?,
+                )
+            }
             PluginKind::Template => {
                 Pre::Template(template::TemplatePluginPre::new(instance_pre).map_err(typed)?)
             }
@@ -301,7 +313,7 @@ impl PluginRuntime {
         })
     }
 
-    /// A fresh store for one call of `plugin`.
+    /// A fresh store for `plugin`.
     fn new_store(
         &self,
         plugin: &LoadedPlugin,
@@ -330,12 +342,7 @@ impl PluginRuntime {
             wasi: b.build(),
             table: ResourceTable::new(),
             limits: Limits::new(plugin.memory_limit),
-            clock: CallClock {
-                start: Instant::now(),
-                in_host: Duration::ZERO,
-                timeout: Duration::from_millis(self.inner.config.timeout_ms),
-                timed_out: false,
-            },
+            clock: CallClock::new(Duration::from_millis(self.inner.config.timeout_ms)),
             workflow_host: host,
             stdout,
             stderr,
@@ -344,7 +351,6 @@ impl PluginRuntime {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
             let s = cx.data_mut();
             if s.clock.guest_elapsed() >= s.clock.timeout {
@@ -357,50 +363,138 @@ impl PluginRuntime {
         Ok(store)
     }
 
-    /// Runs `f` on a fresh instance of `plugin` and turns any failure into a [`PluginError`]
-    /// that names the plugin and the reason.
-    pub(crate) async fn call<T, F>(
+    /// Instantiates `plugin` in a fresh store: a [`Session`] that runs calls on that one
+    /// instance (each under the time limit; the instance under the memory limit).
+    /// Instantiating counts against the time limit of the first call.
+    pub(crate) async fn session(
         &self,
-        plugin: &LoadedPlugin,
+        plugin: Arc<LoadedPlugin>,
         host: Option<Arc<dyn WorkflowHost>>,
-        f: F,
-    ) -> Result<T>
-    where
-        F: for<'a> FnOnce(
-            &'a mut Store<HostState>,
-            Instance,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-        >,
-    {
-        let _active = self.inner.ticker.enter();
+    ) -> Result<Session> {
         // The epoch deadline stops guest code; the watchdog also stops a guest blocked in a
-        // host call (a WASI sleep or read) at the same deadline.
+        // host call (a WASI sleep or read) at the same deadline. One watch per session,
+        // restarted for each call.
         let watch = watchdog::Watch::start(Duration::from_millis(self.inner.config.timeout_ms));
         let host = host.map(|h| watchdog::watched(h, watch.clone()));
-        let mut store = self.new_store(plugin, host)?;
-        let call = async {
-            let instance = match &plugin.pre {
+        let mut store = self.new_store(&plugin, host)?;
+        let _active = self.inner.ticker.enter();
+        store.data_mut().begin_call();
+        store.set_epoch_deadline(1);
+        let instantiate = async {
+            Ok::<_, wasmtime::Error>(match &plugin.pre {
                 Pre::Template(p) => Instance::Template(p.instantiate_async(&mut store).await?),
+                Pre::LegacyTemplate(p) => {
+                    Instance::LegacyTemplate(p.instantiate_async(&mut store).await?)
+                }
                 Pre::Tool(p) => Instance::Tool(p.instantiate_async(&mut store).await?),
                 Pre::Workflow(p) => Instance::Workflow(p.instantiate_async(&mut store).await?),
-            };
-            f(&mut store, instance).await
+            })
         };
-        let result = match watchdog::run_until_deadline(&watch, call).await {
-            Some(result) => result,
-            None => {
-                store.data_mut().clock.timed_out = true;
-                Err(wasmtime::format_err!(
-                    "the plugin was blocked in a host call past its time limit"
-                ))
-            }
-        };
+        let instance = watchdog::run_until_deadline(&watch, instantiate)
+            .await
+            .unwrap_or_else(|| Err(blocked(&mut store)));
         let state = store.data();
-        let out = result.map_err(|e| classify(plugin, state, e));
+        let instance = instance.map_err(|e| classify(&plugin, state, e));
         state.flush_stdio();
-        out
+        Ok(Session {
+            instance: instance?,
+            store,
+            plugin,
+            runtime: self.clone(),
+            watch,
+            instantiated: true,
+        })
     }
+
+    /// Runs one call on a fresh instance of `plugin`.
+    pub(crate) async fn call<C: Call>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        host: Option<Arc<dyn WorkflowHost>>,
+        call: C,
+    ) -> Result<C::Output> {
+        check_kind(plugin, C::KIND)?;
+        self.session(plugin.clone(), host).await?.call(call).await
+    }
+}
+
+/// One instance of a plugin in its own store; calls run on it one after the other. Every
+/// call goes through [`Session::call`]: the kind check, the time limit, the classification of
+/// failures, the plugin's own errors and the bound on returned data are done there, once.
+pub(crate) struct Session {
+    plugin: Arc<LoadedPlugin>,
+    runtime: PluginRuntime,
+    store: Store<HostState>,
+    instance: Instance,
+    /// The deadline of the running call (shared with the store's workflow host).
+    watch: Arc<watchdog::Watch>,
+    /// The instantiation's time still counts against the first call.
+    instantiated: bool,
+}
+
+impl Session {
+    /// The plugin this session runs.
+    pub(crate) fn plugin(&self) -> &LoadedPlugin {
+        &self.plugin
+    }
+
+    /// Whether the plugin is a template of contract 0.1.0 (served by `legacy.rs`).
+    pub(crate) fn is_legacy_template(&self) -> bool {
+        matches!(self.instance, Instance::LegacyTemplate(_))
+    }
+
+    /// Runs `call` on this session's instance and turns any failure into a [`PluginError`]
+    /// that names the plugin and the reason.
+    pub(crate) async fn call<C: Call>(&mut self, call: C) -> Result<C::Output> {
+        let name = &self.plugin.summary.name;
+        check_kind(&self.plugin, C::KIND)?;
+        let _active = self.runtime.inner.ticker.enter();
+        if !std::mem::take(&mut self.instantiated) {
+            self.store.data_mut().begin_call();
+            self.watch.restart();
+        }
+        self.store.set_epoch_deadline(1);
+        let result =
+            watchdog::run_until_deadline(&self.watch, call.run(&mut self.store, &self.instance))
+                .await
+                .unwrap_or_else(|| Err(blocked(&mut self.store)));
+        let state = self.store.data();
+        let out = result.map_err(|e| classify(&self.plugin, state, e));
+        state.flush_stdio();
+        let out = out?.map_err(|error| PluginError::Guest {
+            plugin: name.clone(),
+            error: cap_guest_error(error, self.plugin.max_error_bytes),
+        })?;
+        let size = C::size(&out);
+        let limit = self.runtime.config().max_output_bytes;
+        if size > limit {
+            return Err(PluginError::OutputTooLarge {
+                plugin: name.clone(),
+                what: C::WHAT,
+                size,
+                limit,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The failure of a call the watchdog cut (marked as a timeout for [`classify`]).
+fn blocked(store: &mut Store<HostState>) -> wasmtime::Error {
+    store.data_mut().clock.timed_out = true;
+    wasmtime::format_err!("the plugin was blocked in a host call past its time limit")
+}
+
+/// Fails with [`PluginError::WrongKind`] unless `plugin` is of kind `expected`.
+pub(crate) fn check_kind(plugin: &LoadedPlugin, expected: PluginKind) -> Result<()> {
+    if plugin.info.kind != expected {
+        return Err(PluginError::WrongKind {
+            plugin: plugin.summary.name.clone(),
+            expected,
+            actual: plugin.info.kind,
+        });
+    }
+    Ok(())
 }
 
 /// What [`PluginRuntime::load_plugin`] needs.
@@ -415,7 +509,7 @@ pub(crate) struct PluginInput<'a> {
     pub source: String,
 }
 
-/// A pre-linked plugin, instantiated afresh for each call.
+/// A pre-linked plugin, instantiated afresh for each call (or each [`Session`]).
 pub(crate) struct LoadedPlugin {
     pub summary: PluginSummary,
     pub manifest: Manifest,
@@ -456,19 +550,6 @@ pub(crate) fn cap_guest_error(error: GuestError, limit: usize) -> GuestError {
         GuestError::LimitExceeded(m) => GuestError::LimitExceeded(cap(m)),
         GuestError::Failed(m) => GuestError::Failed(cap(m)),
     }
-}
-
-pub(crate) enum Pre {
-    Template(template::TemplatePluginPre<HostState>),
-    Tool(tool::ToolPluginPre<HostState>),
-    Workflow(workflow::WorkflowPluginPre<HostState>),
-}
-
-/// A fresh instance of a plugin, typed by its world.
-pub(crate) enum Instance {
-    Template(template::TemplatePlugin),
-    Tool(tool::ToolPlugin),
-    Workflow(workflow::WorkflowPlugin),
 }
 
 /// One line of `plugin list`.
@@ -734,7 +815,7 @@ fn resolve_capabilities(name: &str, m: &Manifest, cfg: &RuntimeConfig) -> Resolv
     }
     if caps.hosts.iter().any(|_| g.allows(name, Capability::Hosts)) {
         r.warnings.push(
-            "granted hosts are recorded only: contract 0.1.0 has no network import and WASI \
+            "granted hosts are recorded only: the contract has no network import and WASI \
              sockets are always off"
                 .into(),
         );

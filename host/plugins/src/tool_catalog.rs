@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{PluginError, Result};
 use crate::manifest::PluginKind;
 use crate::registry::PluginRegistry;
-use crate::types::ToolDefinition;
+use shimmy_core::chat::ToolDefinition;
 
 /// One tool and the plugin that provides it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -215,6 +215,7 @@ fn compile_schema(schema: &str) -> std::result::Result<jsonschema::Validator, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn catalog() -> ToolCatalog {
         let def = |name: &str, schema: &str| ToolDefinition {
@@ -265,7 +266,7 @@ mod tests {
             matches!(&e, PluginError::InvalidArguments { field, .. } if field == "/expression"),
             "{e:?}"
         );
-        assert_eq!(e.http_status(), 400);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
         let e = c.validate("calculator", "{}").unwrap_err();
         assert!(e.to_string().contains("expression"), "{e}");
         let e = c.validate("calculator", "[1]").unwrap_err();
@@ -279,7 +280,7 @@ mod tests {
     fn unknown_tool_and_bad_schema() {
         let c = catalog();
         let e = c.validate("nope", "{}").unwrap_err();
-        assert_eq!(e.http_status(), 404);
+        assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.to_string().contains("calculator, broken, free"), "{e}");
         let e = c.validate("broken", "{}").unwrap_err();
         assert!(matches!(e, PluginError::InvalidToolSchema { .. }), "{e:?}");

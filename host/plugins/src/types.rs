@@ -1,113 +1,23 @@
-//! Rust mirrors of the records of the WIT contract (`wit/0.1.0`), with serde so the CLI and the
-//! HTTP layer can take them from JSON.
+//! The host-side records of the plugin calls that are not part of the chat vocabulary (that
+//! lives in [`shimmy_core::chat`]), and the one place where host types become the
+//! `bindgen!`-generated WIT types of the contract (`wit/0.1.1`) and back.
 //!
 //! Field names are the WIT names in `snake_case` (`tool_calls`, `add_generation_prompt`...).
-//! Optional and list fields may be left out of JSON. Each type converts to and from the
-//! `bindgen!`-generated type of the same name (those are internal to this crate).
+//! Optional and list fields may be left out of JSON. The WIT types are internal to this crate.
 
 use serde::{Deserialize, Serialize};
 
+use shimmy_core::backend::{ModelInfo, SamplingOptions as Sampling};
+use shimmy_core::chat::{
+    ChatMessage, GenerationOptions, ParseDelta, Parsed, ToolCall, ToolDefinition, Usage,
+};
+use shimmy_core::prompt::{PromptSpan, SpanKind};
+
+use crate::bindings::legacy_template::exports::shimmy::plugin::template as lt;
 use crate::bindings::template::exports::shimmy::plugin::template as wt;
 use crate::bindings::template::shimmy::plugin::types as wty;
 use crate::bindings::workflow::exports::shimmy::plugin::workflow as ww;
 use crate::bindings::workflow::shimmy::plugin::inference as wi;
-
-/// A call of a tool that the model asked for (WIT `tool-call`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ToolCall {
-    /// Identifier that the tool result message refers back to (`tool_call_id`).
-    #[serde(default)]
-    pub id: String,
-    /// Name of the tool (function) to call.
-    pub name: String,
-    /// Arguments as a JSON object, serialized.
-    #[serde(default)]
-    pub arguments: String,
-}
-
-/// One message of a chat (WIT `chat-message`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ChatMessage {
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: String,
-    /// The text of the message.
-    #[serde(default)]
-    pub content: String,
-    /// Tool calls made by an assistant message.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tool_calls: Vec<ToolCall>,
-    /// For `tool` messages: the id of the call this message answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-    /// Optional author name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
-impl ChatMessage {
-    /// A message with only a role and content.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-            ..Default::default()
-        }
-    }
-}
-
-/// A tool the model may call (WIT `tool-definition`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ToolDefinition {
-    /// Function name, e.g. `calculator`.
-    pub name: String,
-    /// What the tool does, written for the model.
-    #[serde(default)]
-    pub description: String,
-    /// JSON schema (serialized) of the arguments object.
-    #[serde(default)]
-    pub parameters_schema: String,
-}
-
-/// Sampling settings (WIT `sampling-options`); `None` means "the host's default".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct SamplingOptions {
-    /// Maximum tokens to generate.
-    #[serde(default)]
-    pub max_tokens: Option<u32>,
-    /// Softmax temperature; 0 is greedy.
-    #[serde(default)]
-    pub temperature: Option<f32>,
-    /// Nucleus sampling mass.
-    #[serde(default)]
-    pub top_p: Option<f32>,
-    /// Keep only the k most likely tokens.
-    #[serde(default)]
-    pub top_k: Option<i32>,
-    /// Minimum probability relative to the best token.
-    #[serde(default)]
-    pub min_p: Option<f32>,
-    /// Penalty for repeating recent tokens (1.0 = off).
-    #[serde(default)]
-    pub repeat_penalty: Option<f32>,
-    /// Random seed for reproducible output.
-    #[serde(default)]
-    pub seed: Option<u32>,
-    /// Generation stops before any of these strings.
-    #[serde(default)]
-    pub stop: Vec<String>,
-    /// Constrain the output to JSON valid against this JSON schema (serialized).
-    #[serde(default)]
-    pub json_schema: Option<String>,
-}
-
-/// Token counts of one generation (WIT `usage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Usage {
-    /// Tokens in the prompt.
-    pub prompt_tokens: u32,
-    /// Tokens generated.
-    pub completion_tokens: u32,
-}
 
 /// The error a plugin returns, or that the host returns to a plugin (WIT `plugin-error`).
 ///
@@ -185,26 +95,19 @@ impl Default for RenderRequest {
     }
 }
 
-/// Output of a template's `render` (WIT `rendered`).
+/// A rendered prompt (WIT `rendered-spans`; from a 0.1.0 template, the adapter's marking of
+/// its `rendered`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Rendered {
-    /// The exact prompt text (special tokens written as text).
+    /// The exact prompt text (special tokens written as text): the spans' texts concatenated.
     pub prompt: String,
+    /// The prompt in spans of template text (control tokens allowed) and request content
+    /// (always plain text).
+    pub spans: Vec<PromptSpan>,
     /// Strings that end the assistant's turn.
     pub stop: Vec<String>,
     /// Whether the host should put the BOS token in front.
     pub add_bos: bool,
-}
-
-/// Output of a template's `parse` (WIT `parsed`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Parsed {
-    /// The visible answer.
-    pub content: String,
-    /// Reasoning text, if any.
-    pub reasoning: Option<String>,
-    /// Tool calls found in the output.
-    pub tool_calls: Vec<ToolCall>,
 }
 
 /// What a template says about itself (WIT `template-info`).
@@ -225,26 +128,6 @@ pub struct WorkflowInfo {
     pub description: String,
     /// JSON schema (serialized) of the input.
     pub input_schema: String,
-}
-
-/// Facts about the model a workflow works with (WIT `inference.model-info`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ModelInfo {
-    /// The model's name as the host knows it.
-    pub name: String,
-    /// `general.architecture`.
-    pub architecture: String,
-    /// The Jinja chat template embedded in the GGUF, if any.
-    #[serde(default)]
-    pub chat_template: Option<String>,
-    /// Text of the BOS token, if any.
-    #[serde(default)]
-    pub bos_token: Option<String>,
-    /// Text of the EOS token, if any.
-    #[serde(default)]
-    pub eos_token: Option<String>,
-    /// Context window in tokens.
-    pub context_length: u32,
 }
 
 /// The result of a complete generation (WIT `inference.generation-result`).
@@ -275,7 +158,7 @@ pub struct ChatResult {
     pub finish_reason: String,
 }
 
-// ---- conversions to and from the bindgen types ------------------------------------------
+// ---- conversions to and from the bindgen types (the contract's edge) -----------------------
 
 impl From<ToolCall> for wty::ToolCall {
     fn from(v: ToolCall) -> Self {
@@ -338,18 +221,23 @@ impl From<wty::ToolDefinition> for ToolDefinition {
     }
 }
 
-impl From<wty::SamplingOptions> for SamplingOptions {
+/// A plugin's `sampling-options`: what it left `none` gets the host's default.
+impl From<wty::SamplingOptions> for GenerationOptions {
     fn from(v: wty::SamplingOptions) -> Self {
-        SamplingOptions {
+        let d = Sampling::default();
+        GenerationOptions {
             max_tokens: v.max_tokens,
-            temperature: v.temperature,
-            top_p: v.top_p,
-            top_k: v.top_k,
-            min_p: v.min_p,
-            repeat_penalty: v.repeat_penalty,
-            seed: v.seed,
             stop: v.stop,
             json_schema: v.json_schema,
+            sampling: Sampling {
+                temperature: v.temperature.unwrap_or(d.temperature),
+                top_p: v.top_p.unwrap_or(d.top_p),
+                top_k: v.top_k.unwrap_or(d.top_k),
+                min_p: v.min_p.unwrap_or(d.min_p),
+                repeat_penalty: v.repeat_penalty.unwrap_or(d.repeat_penalty),
+                seed: v.seed,
+                ..d
+            },
         }
     }
 }
@@ -398,6 +286,16 @@ impl From<ModelContext> for wt::ModelContext {
         }
     }
 }
+impl From<ModelContext> for lt::ModelContext {
+    fn from(v: ModelContext) -> Self {
+        lt::ModelContext {
+            architecture: v.architecture,
+            chat_template: v.chat_template,
+            bos_token: v.bos_token,
+            eos_token: v.eos_token,
+        }
+    }
+}
 
 impl From<RenderRequest> for wt::RenderRequest {
     fn from(v: RenderRequest) -> Self {
@@ -409,11 +307,33 @@ impl From<RenderRequest> for wt::RenderRequest {
         }
     }
 }
+impl From<RenderRequest> for lt::RenderRequest {
+    fn from(v: RenderRequest) -> Self {
+        lt::RenderRequest {
+            messages: v.messages.into_iter().map(Into::into).collect(),
+            tools: v.tools.into_iter().map(Into::into).collect(),
+            add_generation_prompt: v.add_generation_prompt,
+            model: v.model.into(),
+        }
+    }
+}
 
-impl From<wt::Rendered> for Rendered {
-    fn from(v: wt::Rendered) -> Self {
+impl From<wt::RenderedSpans> for Rendered {
+    fn from(v: wt::RenderedSpans) -> Self {
+        let spans: Vec<PromptSpan> = v
+            .spans
+            .into_iter()
+            .map(|s| PromptSpan {
+                kind: match s.kind {
+                    wt::SpanKind::Template => SpanKind::Template,
+                    wt::SpanKind::Content => SpanKind::Content,
+                },
+                text: s.text,
+            })
+            .collect();
         Rendered {
-            prompt: v.prompt,
+            prompt: spans.iter().map(|s| s.text.as_str()).collect(),
+            spans,
             stop: v.stop,
             add_bos: v.add_bos,
         }
@@ -429,9 +349,36 @@ impl From<wt::Parsed> for Parsed {
         }
     }
 }
+impl From<lt::Parsed> for Parsed {
+    fn from(v: lt::Parsed) -> Self {
+        Parsed {
+            content: v.content,
+            reasoning: v.reasoning,
+            tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<wt::ParseDelta> for ParseDelta {
+    fn from(v: wt::ParseDelta) -> Self {
+        ParseDelta {
+            content: v.content,
+            reasoning: v.reasoning,
+            tool_markup: v.tool_markup,
+        }
+    }
+}
 
 impl From<wt::TemplateInfo> for TemplateInfo {
     fn from(v: wt::TemplateInfo) -> Self {
+        TemplateInfo {
+            name: v.name,
+            description: v.description,
+        }
+    }
+}
+impl From<lt::TemplateInfo> for TemplateInfo {
+    fn from(v: lt::TemplateInfo) -> Self {
         TemplateInfo {
             name: v.name,
             description: v.description,
@@ -449,16 +396,16 @@ impl From<ww::WorkflowInfo> for WorkflowInfo {
     }
 }
 
-impl From<ModelInfo> for wi::ModelInfo {
-    fn from(v: ModelInfo) -> Self {
-        wi::ModelInfo {
-            name: v.name,
-            architecture: v.architecture,
-            chat_template: v.chat_template,
-            bos_token: v.bos_token,
-            eos_token: v.eos_token,
-            context_length: v.context_length,
-        }
+/// A model as `inference.get-model-info` describes it: its name and facts (`n_ctx` is the
+/// context a generation gets).
+pub(crate) fn wit_model_info(name: String, info: &ModelInfo) -> wi::ModelInfo {
+    wi::ModelInfo {
+        name,
+        architecture: info.architecture.clone(),
+        chat_template: info.chat_template.clone(),
+        bos_token: info.bos_token.clone(),
+        eos_token: info.eos_token.clone(),
+        context_length: info.n_ctx,
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
+use shimmy_core::backend::ModelInfo;
 use shimmy_plugins::*;
 
 fn reg() -> Arc<PluginRegistry> {
@@ -117,7 +118,7 @@ async fn tools_describe_invoke_and_fail_cleanly() {
         e.to_string(),
         "plugin \"test-tool\": not found: no tool named nope"
     );
-    assert_eq!(e.http_status(), 404);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     let e = reg
         .invoke_tool("test-tool", "spin", "{}")
         .await
@@ -140,7 +141,7 @@ impl WorkflowHost for FakeHost {
     async fn generate(
         &self,
         prompt: String,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<GenerationResult, GuestError> {
         self.generations.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
@@ -158,7 +159,7 @@ impl WorkflowHost for FakeHost {
         &self,
         messages: Vec<ChatMessage>,
         tools: Vec<ToolDefinition>,
-        _o: SamplingOptions,
+        _o: GenerationOptions,
     ) -> Result<ChatResult, GuestError> {
         Ok(ChatResult {
             content: format!("chat({}, {} tools)", messages[0].content, tools.len()),
@@ -170,13 +171,13 @@ impl WorkflowHost for FakeHost {
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError> {
         Ok(text.split(' ').map(|w| w.len() as u32).collect())
     }
-    async fn model_info(&self) -> Result<ModelInfo, GuestError> {
-        Ok(ModelInfo {
-            name: "fake-model".into(),
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError> {
+        let info = ModelInfo {
             architecture: "llama".into(),
-            context_length: 4096,
+            n_ctx: 4096,
             ..Default::default()
-        })
+        };
+        Ok(("fake-model".into(), info))
     }
     async fn list_tools(&self) -> Vec<ToolDefinition> {
         vec![ToolDefinition {
@@ -239,7 +240,7 @@ async fn workflow_reaches_every_host_import() {
         ),
         "{e:?}"
     );
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
 /// Time inside host imports does not count against the plugin's limit (300 ms here).

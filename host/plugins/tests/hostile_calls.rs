@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use shimmy_core::backend::ModelInfo;
 use shimmy_plugins::*;
 
 /// The deadline of every call here.
@@ -68,7 +69,7 @@ impl WorkflowHost for SlowHost {
     async fn generate(
         &self,
         prompt: String,
-        _o: SamplingOptions,
+        _o: GenerationOptions,
     ) -> Result<GenerationResult, GuestError> {
         tokio::time::sleep(self.delay).await;
         Ok(GenerationResult {
@@ -81,14 +82,14 @@ impl WorkflowHost for SlowHost {
         &self,
         _m: Vec<ChatMessage>,
         _t: Vec<ToolDefinition>,
-        _o: SamplingOptions,
+        _o: GenerationOptions,
     ) -> Result<ChatResult, GuestError> {
         Err(GuestError::Unsupported("no chat here".into()))
     }
     async fn tokenize(&self, _text: String) -> Result<Vec<u32>, GuestError> {
         Err(GuestError::Unsupported("no tokenizer here".into()))
     }
-    async fn model_info(&self) -> Result<ModelInfo, GuestError> {
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError> {
         Err(GuestError::Unsupported("no model here".into()))
     }
     async fn list_tools(&self) -> Vec<ToolDefinition> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::*;
 use shimmy_plugins::{
-    builtin::BUILTINS, Grants, PluginError, PluginKind, PluginRegistry, PluginSource,
+    builtin::BUILTINS, ErrorKind, Grants, PluginError, PluginKind, PluginRegistry, PluginSource,
 };
 
 fn copy_wasm(name: &str, to: &Path) {
@@ -191,14 +191,22 @@ fn inspect_by_name_and_by_path() {
     let rt = rt();
     let reg = registry(&rt, &["chatml", "test-tool"]);
     let i = reg.inspect("chatml").unwrap();
-    assert_eq!(i.world, "shimmy:plugin/template-plugin@0.1.0");
-    assert_eq!(i.contract_version, "0.1.0");
+    assert_eq!(i.world, "shimmy:plugin/template-plugin@0.1.1");
+    assert_eq!(i.contract_version, "0.1.1");
     let t = i
         .exports
         .iter()
-        .find(|e| e.name == "shimmy:plugin/template@0.1.0")
+        .find(|e| e.name == "shimmy:plugin/template@0.1.1")
         .unwrap();
-    assert_eq!(t.functions, ["describe", "render", "parse"]);
+    for f in [
+        "describe",
+        "render",
+        "parse",
+        "render-spans",
+        "output-parser",
+    ] {
+        assert!(t.functions.iter().any(|n| n == f), "{f}: {:?}", t.functions);
+    }
     assert!(i
         .imports
         .iter()
@@ -247,7 +255,7 @@ async fn lookup_errors() {
         e.to_string(),
         "plugin \"nope\" not found; loaded plugins: chatml, test-tool"
     );
-    assert_eq!(e.http_status(), 404);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     let e = reg.invoke_tool("chatml", "x", "{}").await.unwrap_err();
     assert_eq!(
         e.to_string(),

@@ -89,7 +89,7 @@ async fn calculator_errors_name_what_and_where() {
             &GuestError::InvalidInput(message.into()),
             "{expr}"
         );
-        assert_eq!(e.http_status(), 400);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
     }
     let e = reg
         .invoke_tool("calculator", "calculator", r#"{"expr": "1"}"#)
@@ -100,7 +100,7 @@ async fn calculator_errors_name_what_and_where() {
         .invoke_tool("calculator", "nope", "{}")
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 404);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -120,7 +120,7 @@ async fn files_without_grant_is_denied_naming_the_flag() {
             panic!("{e}")
         };
         assert!(m.contains("--plugin-grant files:dirs=/"), "{m}");
-        assert_eq!(e.http_status(), 403);
+        assert_eq!(e.kind(), ErrorKind::Denied);
     }
 }
 
@@ -218,7 +218,7 @@ async fn files_with_grant_lists_and_reads_inside_only() {
         .invoke_tool("files", "read_file", r#"{"path": "missing.txt"}"#)
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 404, "{e}");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
 
 #[tokio::test]
@@ -259,7 +259,7 @@ async fn bad_tool_fails_only_that_call() {
         .invoke_tool("bad-tool", "bad", r#"{"do": "error"}"#)
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 500);
+    assert_eq!(e.kind(), ErrorKind::Failed);
     assert_eq!(
         reg.invoke_tool("bad-tool", "bad", ok).await.unwrap(),
         r#"{"ok":true}"#
@@ -293,7 +293,7 @@ async fn hello_tool_example_loads_and_reads_its_config() {
         .invoke_tool("hello-tool", "greet", "{}")
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
 use serde_json::{json, Value};
+use shimmy_core::backend::ModelInfo;
 use shimmy_plugins::*;
 
 fn reg() -> Arc<PluginRegistry> {
@@ -28,7 +29,7 @@ fn reg() -> Arc<PluginRegistry> {
 }
 
 /// The arguments of one `chat` call.
-type ChatCall = (Vec<ChatMessage>, Vec<ToolDefinition>, SamplingOptions);
+type ChatCall = (Vec<ChatMessage>, Vec<ToolDefinition>, GenerationOptions);
 
 /// Answers chats from a script, in order; tools are served by real plugins of `reg`.
 struct Scripted {
@@ -85,7 +86,7 @@ impl WorkflowHost for Scripted {
     async fn generate(
         &self,
         _p: String,
-        _o: SamplingOptions,
+        _o: GenerationOptions,
     ) -> Result<GenerationResult, GuestError> {
         Err(GuestError::Unsupported("generate is not scripted".into()))
     }
@@ -93,7 +94,7 @@ impl WorkflowHost for Scripted {
         &self,
         messages: Vec<ChatMessage>,
         tools: Vec<ToolDefinition>,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<ChatResult, GuestError> {
         self.chats.lock().unwrap().push((messages, tools, options));
         let mut answers = self.answers.lock().unwrap();
@@ -107,8 +108,8 @@ impl WorkflowHost for Scripted {
     async fn tokenize(&self, text: String) -> Result<Vec<u32>, GuestError> {
         Ok(vec![0; text.len()])
     }
-    async fn model_info(&self) -> Result<ModelInfo, GuestError> {
-        Ok(ModelInfo::default())
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError> {
+        Ok((String::new(), ModelInfo::default()))
     }
     async fn list_tools(&self) -> Vec<ToolDefinition> {
         let mut all = Vec::new();
@@ -224,7 +225,7 @@ async fn agent_tool_errors_go_back_to_the_model_and_max_steps_is_a_limit() {
         panic!("{e:?}")
     };
     assert!(m.contains("max_steps = 2"), "{m}");
-    assert_eq!(e.http_status(), 429);
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     let tool_msg = host.chats.lock().unwrap()[1].0.last().unwrap().clone();
     assert_eq!(tool_msg.role, "tool");
     let v: Value = serde_json::from_str(&tool_msg.content).unwrap();
@@ -236,7 +237,7 @@ async fn agent_tool_errors_go_back_to_the_model_and_max_steps_is_a_limit() {
         .run_workflow("agent", r#"{"nothing": 1}"#, host.clone())
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
 #[tokio::test]
@@ -310,7 +311,7 @@ async fn pipeline_rejects_a_cycle_before_running_anything() {
         .run_workflow("pipeline", &doc.to_string(), host.clone())
         .await
         .unwrap_err();
-    assert_eq!(e.http_status(), 400);
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(
         e.to_string(),
         "plugin \"pipeline\": invalid input: pipeline: the steps form a cycle: a -> b -> a \

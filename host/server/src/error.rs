@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shimmy_core::Error as CoreError;
 use shimmy_engine::EngineError;
-use shimmy_plugins::{GuestError, PluginError};
+use shimmy_plugins::{ErrorKind as PluginErrorKind, PluginError};
 
 /// Seconds a client is told to wait (`Retry-After`) when the server is busy or loading.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -290,31 +290,23 @@ fn core_status(e: &CoreError) -> StatusCode {
     }
 }
 
-/// The status of a plugin failure. A missing plugin or tool is 404, bad arguments 400; a
-/// plugin's own error keeps its meaning (`invalid-input` 400, `not-found` 404, `denied` 403,
-/// `unsupported` 501, `limit-exceeded` 429); a plugin that times out is 504, one that traps
-/// or misbehaves a 502 (a bad "upstream"); configuration and loading errors are the
-/// operator's (500).
+/// The status of a plugin failure: configuration and loading errors are 500 (the operator's
+/// problem), a missing plugin or tool 404, refused input 400, a denied capability 403, a limit
+/// the plugin reports 429, an unsupported operation 501, a timeout 504, and a plugin that
+/// trapped or returned unusable data 502 (a bad "upstream").
 fn plugin_status(e: &PluginError) -> StatusCode {
-    match e {
-        PluginError::NotFound { .. } | PluginError::UnknownTool { .. } => StatusCode::NOT_FOUND,
-        PluginError::InvalidArguments { .. } | PluginError::WrongKind { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        PluginError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        PluginError::InvalidToolSchema { .. }
-        | PluginError::Trap { .. }
-        | PluginError::Misbehaved { .. }
-        | PluginError::OutputTooLarge { .. } => StatusCode::BAD_GATEWAY,
-        PluginError::Guest { error, .. } => match error {
-            GuestError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-            GuestError::NotFound(_) => StatusCode::NOT_FOUND,
-            GuestError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-            GuestError::Denied(_) => StatusCode::FORBIDDEN,
-            GuestError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
-            GuestError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    match e.kind() {
+        PluginErrorKind::NotFound => StatusCode::NOT_FOUND,
+        PluginErrorKind::WrongKind | PluginErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        PluginErrorKind::Denied => StatusCode::FORBIDDEN,
+        PluginErrorKind::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+        PluginErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+        PluginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        PluginErrorKind::Trap | PluginErrorKind::BadOutput => StatusCode::BAD_GATEWAY,
+        PluginErrorKind::Config
+        | PluginErrorKind::Load
+        | PluginErrorKind::OutOfMemory
+        | PluginErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -488,6 +480,7 @@ pub fn flavor_of(path: &str) -> Flavor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shimmy_plugins::GuestError;
 
     #[test]
     fn queue_full_is_503_with_retry_after() {

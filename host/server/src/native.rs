@@ -127,7 +127,7 @@ pub struct RenderRequest {
 
 wire_request!(RenderRequest, "by /api/template/render", UNKNOWN_FIELDS);
 
-/// `{"content": TEXT, "add_special": false, "parse_special": true, "with_pieces": false}` →
+/// `{"content": TEXT, "add_special": false, "parse_special": false, "with_pieces": false}` →
 /// `{"tokens": [...]}` (with pieces: `[{"id", "piece"}]`).
 pub async fn tokenize(
     State(state): State<SharedState>,
@@ -138,7 +138,8 @@ pub async fn tokenize(
     })?;
     let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
     let add_special = flag(request.add_special, false);
-    let parse_special = flag(request.parse_special, true);
+    // Text is plain unless the caller asks for special-token parsing.
+    let parse_special = flag(request.parse_special, false);
     let with_pieces = flag(request.with_pieces, false);
     let (lease, _) = state
         .engine
@@ -183,7 +184,9 @@ pub async fn detokenize(
 }
 
 /// The exact prompt a chat request produces: `{"model", "messages", "tools"?, "template"?}` →
-/// `{"prompt", "stop", "add_bos", "template", "reason", "prompt_tokens"}`.
+/// `{"prompt", "stop", "add_bos", "template", "reason", "prompt_tokens", "content_spans"}`
+/// (`content_spans`: `[start, end]` byte ranges of `prompt` that are request content, always
+/// tokenized as plain text; `prompt_tokens` counts the tokens the way generation does).
 pub async fn render_template(
     State(state): State<SharedState>,
     JsonBody(request): JsonBody<RenderRequest>,
@@ -205,8 +208,12 @@ pub async fn render_template(
     let prepared = state.engine.prepare_prompt(&lease, &input).await?;
     let model = lease.model.clone();
     let (prompt, add_bos) = (prepared.prompt.clone(), prepared.add_bos);
-    let tokens =
-        tokio::task::spawn_blocking(move || model.tokenize(&prompt, add_bos, true)).await??;
+    let content = prepared.content_spans.clone();
+    // Tokenized as the generation will be: control tokens only outside request content.
+    let tokens = tokio::task::spawn_blocking(move || {
+        model.tokenize_prompt(&prompt, &content, add_bos, true)
+    })
+    .await??;
     let choice = prepared.template.clone();
     Ok(Json(json!({
         "model": name,
@@ -216,5 +223,10 @@ pub async fn render_template(
         "template": choice.as_ref().map(|c| c.name.clone()),
         "reason": choice.as_ref().map(|c| c.reason),
         "prompt_tokens": tokens.len(),
+        "content_spans": prepared
+            .content_spans
+            .iter()
+            .map(|r| json!([r.start, r.end]))
+            .collect::<Vec<_>>(),
     })))
 }

@@ -8,7 +8,7 @@
 //! with [`crate::tool_calls::extract_tool_calls`] and [`crate::tool_calls::ToolCallFormat::Hermes`].
 
 use crate::prompt::{openai_tool, split_system};
-use crate::pyjson;
+use crate::{pyjson, spans};
 use crate::{ChatMessage, PluginError, ToolDefinition};
 
 /// Start of a turn.
@@ -53,7 +53,7 @@ pub fn render(
         );
         for tool in tools {
             out.push('\n');
-            out.push_str(&pyjson::dumps(&openai_tool(tool)?));
+            out.push_str(&spans::print_json(&openai_tool(tool)?, pyjson::dumps));
         }
         out.push_str(
             "\n</tools>\n\nFor each function call, return a json object with function name and \
@@ -80,7 +80,7 @@ pub fn render(
                     out.push_str(&call.name);
                     out.push_str("\", \"arguments\": ");
                     match serde_json::from_str::<serde_json::Value>(&call.arguments) {
-                        Ok(v) => out.push_str(&pyjson::dumps(&v)),
+                        Ok(v) => out.push_str(&spans::print_json(&v, pyjson::dumps)),
                         Err(_) => out.push_str(&call.arguments),
                     }
                     out.push_str("}\n</tool_call>");

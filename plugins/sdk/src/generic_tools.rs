@@ -14,7 +14,9 @@
 
 use crate::prompt::openai_tool;
 use crate::tool_calls::{extract_offered, ToolCallFormat};
-use crate::{pyjson, reasoning, ChatMessage, Parsed, PluginError, RenderRequest, ToolDefinition};
+use crate::{
+    pyjson, reasoning, spans, ChatMessage, Parsed, PluginError, RenderRequest, ToolDefinition,
+};
 
 /// The system text that offers `tools` (empty when there are none).
 pub fn tools_instruction(tools: &[ToolDefinition]) -> Result<String, PluginError> {
@@ -27,7 +29,7 @@ pub fn tools_instruction(tools: &[ToolDefinition]) -> Result<String, PluginError
     );
     for t in tools {
         out.push('\n');
-        out.push_str(&pyjson::dumps(&openai_tool(t)?));
+        out.push_str(&spans::print_json(&openai_tool(t)?, pyjson::dumps));
     }
     out.push_str(
         "\n</tools>\n\nFor each function call, return a json object with function name and \
@@ -48,7 +50,7 @@ pub fn content_with_calls(m: &ChatMessage) -> String {
         pyjson::write_string(&mut out, &call.name, false);
         out.push_str(", \"arguments\": ");
         match serde_json::from_str::<serde_json::Value>(&call.arguments) {
-            Ok(v) => out.push_str(&pyjson::dumps(&v)),
+            Ok(v) => out.push_str(&spans::print_json(&v, pyjson::dumps)),
             Err(_) => out.push_str(&call.arguments),
         }
         out.push_str("}\n</tool_call>");

@@ -1,17 +1,22 @@
 //! # shimmy-plugin-sdk
 //!
 //! What a shimmy-host plugin depends on. It hides `wit-bindgen` behind three traits and three
-//! export macros, one pair per kind of plugin (world of the `shimmy:plugin@0.1.0` contract):
+//! export macros, one pair per kind of plugin (world of the `shimmy:plugin@0.1.1` contract):
 //!
 //! | kind       | trait        | macro               | world             | export                          |
 //! |------------|--------------|---------------------|-------------------|---------------------------------|
-//! | template   | [`Template`] | [`export_template!`] | `template-plugin` | `shimmy:plugin/template@0.1.0`  |
-//! | tool       | [`Tool`]     | [`export_tool!`]     | `tool-plugin`     | `shimmy:plugin/tool@0.1.0`      |
-//! | workflow   | [`Workflow`] | [`export_workflow!`] | `workflow-plugin` | `shimmy:plugin/workflow@0.1.0`  |
+//! | template   | [`Template`] | [`export_template!`] | `template-plugin` | `shimmy:plugin/template@0.1.1`  |
+//! | tool       | [`Tool`]     | [`export_tool!`]     | `tool-plugin`     | `shimmy:plugin/tool@0.1.1`      |
+//! | workflow   | [`Workflow`] | [`export_workflow!`] | `workflow-plugin` | `shimmy:plugin/workflow@0.1.1`  |
 //!
 //! The host's imports are wrapped in friendly modules: [`log`], [`config`] (every kind) and
 //! [`inference`], [`tools`] (workflow plugins only: a template or tool plugin that calls them
 //! builds, but the host refuses to instantiate it because its world does not provide them).
+//!
+//! A template plugin also exports what contract 0.1.1 added, with defaults built on `render`
+//! and `parse`: `render-spans` ([`Template::render_spans`], the prompt marked into template
+//! text and request content, see [`spans`]) and the `output-parser` resource
+//! ([`Template::parser`], parsing while the answer streams, see [`stream`]).
 //!
 //! Helpers shared by templates: [`reasoning`] (split `<think>` reasoning from the answer),
 //! [`generic_tools`] (Hermes-style tools for templates without a tool format of their own),
@@ -65,15 +70,18 @@ pub mod log;
 pub mod prompt;
 pub mod pyjson;
 pub mod reasoning;
+pub mod spans;
+pub mod stream;
 pub mod testing;
 pub mod tool_calls;
 pub mod tools;
 
 /// The WIT package this SDK is built against (`package` line of the contract).
-pub const WIT_PACKAGE: &str = "shimmy:plugin@0.1.0";
+pub const WIT_PACKAGE: &str = "shimmy:plugin@0.1.1";
 
 pub use bindings::template::exports::shimmy::plugin::template::{
-    ModelContext, Parsed, RenderRequest, Rendered, TemplateInfo,
+    ModelContext, ParseDelta, Parsed, PromptSpan, RenderRequest, Rendered, RenderedSpans, SpanKind,
+    TemplateInfo,
 };
 pub use bindings::template::shimmy::plugin::types::{
     ChatMessage, PluginError, SamplingOptions, ToolCall, ToolDefinition, Usage,
@@ -83,6 +91,8 @@ pub use bindings::workflow::exports::shimmy::plugin::workflow::WorkflowInfo;
 /// Implementation details used by the export macros. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use std::boxed::Box;
+    pub use std::cell::RefCell;
     pub use std::string::String;
     pub use std::vec::Vec;
     pub use wit_bindgen;
@@ -111,6 +121,29 @@ pub trait Template {
         let _ = tools;
         Ok(reasoning::parse_default(&output))
     }
+
+    /// Renders the conversation as spans of template text and request content (contract
+    /// 0.1.1). The default renders the marked request with [`Template::render`] and cuts the
+    /// prompt at the marks ([`spans::render_marked`]): a template that writes message content
+    /// through as it is (trimmed or not) needs nothing more. See [`spans`] for templates that
+    /// cut content apart.
+    fn render_spans(req: RenderRequest) -> Result<RenderedSpans, PluginError>
+    where
+        Self: Sized,
+    {
+        spans::render_marked(&req, Self::render)
+    }
+
+    /// A parser for one streamed answer to a chat that offered `tools` (contract 0.1.1). The
+    /// default re-runs [`Template::parse`] on the output so far at every piece
+    /// ([`stream::WholeTextParser`]) and holds back text from the first tool-call marker of
+    /// any known format on.
+    fn parser(tools: Vec<ToolDefinition>) -> Box<dyn stream::OutputParser>
+    where
+        Self: Sized,
+    {
+        Box::new(stream::WholeTextParser::new(tools, Self::parse))
+    }
 }
 
 /// A tool plugin: one or more functions the model may call. Export it with [`export_tool!`].
@@ -133,7 +166,7 @@ pub trait Workflow {
     fn run(input: String) -> Result<String, PluginError>;
 }
 
-/// Exports a type implementing [`Template`] as the component's `shimmy:plugin/template@0.1.0`.
+/// Exports a type implementing [`Template`] as the component's `shimmy:plugin/template@0.1.1`.
 ///
 /// Use it once, at the top level of a `cdylib` crate: `export_template!(MyTemplate);`
 #[macro_export]
@@ -142,9 +175,39 @@ macro_rules! export_template {
         const _: () = {
             struct __ShimmyTemplateExport;
 
+            /// The `output-parser` resource: the template's parser behind a `RefCell`.
+            struct __ShimmyOutputParser(
+                $crate::__private::RefCell<
+                    $crate::__private::Box<dyn $crate::stream::OutputParser>,
+                >,
+            );
+
+            impl $crate::bindings::template::exports::shimmy::plugin::template::GuestOutputParser
+                for __ShimmyOutputParser
+            {
+                fn new(tools: $crate::__private::Vec<$crate::ToolDefinition>) -> Self {
+                    __ShimmyOutputParser($crate::__private::RefCell::new(
+                        <$ty as $crate::Template>::parser(tools),
+                    ))
+                }
+
+                fn push(
+                    &self,
+                    text: $crate::__private::String,
+                ) -> ::core::result::Result<$crate::ParseDelta, $crate::PluginError> {
+                    self.0.borrow_mut().push(&text)
+                }
+
+                fn finish(&self) -> ::core::result::Result<$crate::Parsed, $crate::PluginError> {
+                    self.0.borrow_mut().finish()
+                }
+            }
+
             impl $crate::bindings::template::exports::shimmy::plugin::template::Guest
                 for __ShimmyTemplateExport
             {
+                type OutputParser = __ShimmyOutputParser;
+
                 fn describe() -> $crate::TemplateInfo {
                     <$ty as $crate::Template>::describe()
                 }
@@ -161,6 +224,12 @@ macro_rules! export_template {
                 ) -> ::core::result::Result<$crate::Parsed, $crate::PluginError> {
                     <$ty as $crate::Template>::parse(output, tools)
                 }
+
+                fn render_spans(
+                    request: $crate::RenderRequest,
+                ) -> ::core::result::Result<$crate::RenderedSpans, $crate::PluginError> {
+                    <$ty as $crate::Template>::render_spans(request)
+                }
             }
 
             $crate::bindings::template::__export_template_world!(
@@ -170,7 +239,7 @@ macro_rules! export_template {
     };
 }
 
-/// Exports a type implementing [`Tool`] as the component's `shimmy:plugin/tool@0.1.0`.
+/// Exports a type implementing [`Tool`] as the component's `shimmy:plugin/tool@0.1.1`.
 #[macro_export]
 macro_rules! export_tool {
     ($ty:ty) => {
@@ -197,7 +266,7 @@ macro_rules! export_tool {
     };
 }
 
-/// Exports a type implementing [`Workflow`] as the component's `shimmy:plugin/workflow@0.1.0`.
+/// Exports a type implementing [`Workflow`] as the component's `shimmy:plugin/workflow@0.1.1`.
 #[macro_export]
 macro_rules! export_workflow {
     ($ty:ty) => {
@@ -402,6 +471,13 @@ impl Rendered {
             stop: stop.iter().map(|s| s.to_string()).collect(),
             add_bos,
         }
+    }
+}
+
+impl RenderedSpans {
+    /// The prompt text (the spans' texts concatenated).
+    pub fn prompt(&self) -> String {
+        spans::join(&self.spans)
     }
 }
 

@@ -158,9 +158,7 @@ impl LlamaScheduler {
     /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler.
     fn prepare(&self, request: &GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<Pending> {
         let submitted = Instant::now();
-        let prompt = self
-            .loaded
-            .tokens(&request.prompt, request.add_bos, request.parse_special)?;
+        let prompt = self.loaded.prompt_tokens(request)?;
         if prompt.is_empty() {
             return Err(Error::InvalidOption(
                 "the prompt is empty; give some text to continue".into(),

@@ -108,8 +108,9 @@ fn check(ctx: &Context, path: std::path::PathBuf) -> Result<()> {
             println!("describe: {} - {}", info.name, info.description);
             let rendered = calls.render_template(&summary.name, sample_render_request())?;
             println!(
-                "render: {} bytes, stop {:?}, add_bos {}",
+                "render: {} bytes ({} spans), stop {:?}, add_bos {}",
                 rendered.prompt.len(),
+                rendered.spans.len(),
                 rendered.stop,
                 rendered.add_bos
             );
@@ -118,6 +119,14 @@ fn check(ctx: &Context, path: std::path::PathBuf) -> Result<()> {
             println!(
                 "parse: content {:?}, reasoning {:?}",
                 parsed.content, parsed.reasoning
+            );
+            let pieces = ["<think>hm", "m</think>Hel", "lo!"];
+            let (deltas, done) = calls.parse_streamed(&summary.name, &pieces, &[])?;
+            let streamed: String = deltas.iter().map(|d| d.content.as_str()).collect();
+            println!(
+                "stream: {} pieces, content {streamed:?}, final {:?}",
+                deltas.len(),
+                done.content
             );
         }
         PluginKind::Tool => {

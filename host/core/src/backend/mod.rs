@@ -4,6 +4,7 @@
 //! and [`LoadedModel`] (tokenize, detokenize, generate a token stream, model info). A generation
 //! streams [`GenerateEvent`]s into a caller-supplied sink which can stop it at any time.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -297,6 +298,10 @@ pub struct GenerateRequest {
     pub add_bos: bool,
     /// Whether special-token text in the prompt (e.g. `<|im_start|>`) is parsed as special tokens.
     pub parse_special: bool,
+    /// Byte ranges of `prompt` that are request content (from a template's
+    /// [`crate::prompt::PromptSpan`]s, see [`crate::prompt::join`]): special-token text in them
+    /// is never parsed as control tokens, whatever `parse_special` says. Empty for raw prompts.
+    pub content_spans: Vec<Range<usize>>,
     /// Maximum tokens to generate.
     pub max_tokens: u32,
     /// Strings that end generation; never part of the output.
@@ -323,6 +328,7 @@ impl GenerateRequest {
             prompt: prompt.into(),
             add_bos: true,
             parse_special: true,
+            content_spans: Vec::new(),
             max_tokens: 256,
             stop: Vec::new(),
             sampling: SamplingOptions::default(),
@@ -452,7 +458,7 @@ pub struct DeviceInfo {
 }
 
 /// Facts about a loaded model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct ModelInfo {
     /// The file it was loaded from.
     pub path: PathBuf,
@@ -521,6 +527,30 @@ pub trait LoadedModel: Send + Sync {
     }
     /// Text to token ids.
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>>;
+    /// Whether `text` holds the text of a control token, i.e. tokenizes differently with and
+    /// without special-token parsing. The default tokenizes it both ways.
+    fn has_control_text(&self, text: &str) -> Result<bool> {
+        Ok(self.tokenize(text, false, true)? != self.tokenize(text, false, false)?)
+    }
+    /// Text to token ids, for a prompt whose `content_spans` are request content: control
+    /// tokens are parsed (with `parse_special`) only outside them. See
+    /// [`crate::prompt::tokenize_in_pieces`].
+    fn tokenize_prompt(
+        &self,
+        prompt: &str,
+        content_spans: &[Range<usize>],
+        add_bos: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>> {
+        crate::prompt::tokenize_in_pieces(
+            prompt,
+            content_spans,
+            add_bos,
+            parse_special,
+            |text| self.has_control_text(text),
+            |text, bos, special| self.tokenize(text, bos, special),
+        )
+    }
     /// Token ids to text (lossy for ids that do not end on a character boundary).
     fn detokenize(&self, tokens: &[u32]) -> Result<String>;
     /// Runs one generation, streaming events into `sink` until it ends or `sink` says stop.

@@ -16,25 +16,27 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use shimmy_core::backend::ModelInfo;
+use shimmy_core::chat::{ChatMessage, GenerationOptions, ToolDefinition};
+
 use crate::host::WorkflowHost;
-use crate::types::{
-    ChatMessage, ChatResult, GenerationResult, GuestError, ModelInfo, SamplingOptions,
-    ToolDefinition,
-};
+use crate::types::{ChatResult, GenerationResult, GuestError};
 
 /// How long past the deadline the watchdog waits before cutting a call, so that a guest that
 /// is computing (not blocked) is stopped by the epoch deadline first, with the same error.
 const GRACE: Duration = Duration::from_millis(25);
 
-/// The clock of one call, shared by the watchdog and the call's [`WorkflowHost`].
+/// The clock of one call, shared by the watchdog and the call's [`WorkflowHost`]. A session
+/// that runs several calls on one instance restarts it for each ([`Watch::restart`]).
 pub(crate) struct Watch {
-    start: Instant,
     timeout: Duration,
     host: Mutex<HostTime>,
 }
 
-/// Time spent inside the workflow host so far.
+/// When the call started, and the time spent inside the workflow host since.
 struct HostTime {
+    /// When the call started.
+    start: Instant,
     /// Host methods running now (0 or 1: a guest makes one import call at a time).
     active: u32,
     /// When the running ones started.
@@ -48,9 +50,9 @@ impl Watch {
     pub(crate) fn start(timeout: Duration) -> Arc<Watch> {
         let now = Instant::now();
         Arc::new(Watch {
-            start: now,
             timeout,
             host: Mutex::new(HostTime {
+                start: now,
                 active: 0,
                 since: now,
                 total: Duration::ZERO,
@@ -65,7 +67,16 @@ impl Watch {
         if host.active > 0 {
             in_host += host.since.elapsed();
         }
-        self.start.elapsed().saturating_sub(in_host)
+        host.start.elapsed().saturating_sub(in_host)
+    }
+
+    /// Starts the clock again, for the next call of the same instance.
+    pub(crate) fn restart(&self) {
+        let mut host = self.host.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        host.start = now;
+        host.since = now;
+        host.total = Duration::ZERO;
     }
 
     /// Stops the guest's clock until the returned guard is dropped.
@@ -128,7 +139,7 @@ impl WorkflowHost for WatchedHost {
     async fn generate(
         &self,
         prompt: String,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<GenerationResult, GuestError> {
         let _host = self.watch.in_host();
         self.inner.generate(prompt, options).await
@@ -138,7 +149,7 @@ impl WorkflowHost for WatchedHost {
         &self,
         messages: Vec<ChatMessage>,
         tools: Vec<ToolDefinition>,
-        options: SamplingOptions,
+        options: GenerationOptions,
     ) -> Result<ChatResult, GuestError> {
         let _host = self.watch.in_host();
         self.inner.chat(messages, tools, options).await
@@ -149,7 +160,7 @@ impl WorkflowHost for WatchedHost {
         self.inner.tokenize(text).await
     }
 
-    async fn model_info(&self) -> Result<ModelInfo, GuestError> {
+    async fn model_info(&self) -> Result<(String, ModelInfo), GuestError> {
         let _host = self.watch.in_host();
         self.inner.model_info().await
     }

@@ -9,7 +9,7 @@ use crate::pyvalues::{self, generator, value_to_json};
 use crate::strftime::strftime;
 use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
-use shimmy_plugin_sdk::{pyjson, PluginError};
+use shimmy_plugin_sdk::{pyjson, spans, PluginError};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +27,7 @@ pub fn environment(now: i64, raised: Raised) -> Result<Environment<'static>, Plu
             .build()
             .map_err(|e| PluginError::failed(format!("jinja syntax config: {e}")))?,
     );
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(crate::content_marks::unknown_method);
     env.add_function(
         "raise_exception",
         move |msg: Option<Value>| -> Result<Value, Error> {
@@ -179,8 +179,9 @@ fn tojson(value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, 
         sort_keys,
         separators,
     };
-    Ok(Value::from_safe_string(pyjson::dumps_with(
+    // JSON of request data (marked, see `content_marks`) is content as a whole.
+    Ok(Value::from_safe_string(spans::print_json(
         &value_to_json(&value)?,
-        &options,
+        |v| pyjson::dumps_with(v, &options),
     )))
 }

@@ -31,6 +31,7 @@
 //! `parse` does not receive the chat template; [`ToolCallFormat::detect`] gives what a template
 //! text teaches (the render uses it for the stop strings).
 
+mod content_marks;
 mod context;
 mod environment;
 mod pyvalues;
@@ -43,6 +44,8 @@ pub use strftime::strftime;
 
 use environment::{environment, rewrite_generation_tags, Raised};
 use minijinja::Error;
+use shimmy_plugin_sdk::stream::{OutputParser, WholeTextParser};
+use shimmy_plugin_sdk::tool_calls::incremental::Incremental;
 use shimmy_plugin_sdk::tool_calls::{self, ToolCallFormat, ALL_FORMATS};
 use shimmy_plugin_sdk::{
     export_template, Parsed, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
@@ -169,6 +172,15 @@ impl Template for Jinja {
     fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {
         let format = configured_format(shimmy_plugin_sdk::config::get("tool-call-format"))?;
         Ok(parse_output_with(&output, &tools, format))
+    }
+
+    /// The SDK's incremental parser of the configured format (what `parse` runs at the end);
+    /// with a bad `tool-call-format` setting, the whole-text parser, so each piece reports it.
+    fn parser(tools: Vec<ToolDefinition>) -> Box<dyn OutputParser> {
+        match configured_format(shimmy_plugin_sdk::config::get("tool-call-format")) {
+            Ok(format) => Box::new(Incremental::new(format, tools, false)),
+            Err(_) => Box::new(WholeTextParser::new(tools, Self::parse)),
+        }
     }
 }
 
