@@ -95,7 +95,8 @@ pub struct ConfigResult {
     pub vram_bytes: u64,
     /// Weight bytes on GPU devices.
     pub vram_model_bytes: u64,
-    /// Whether `vram_bytes` is within `--vram-budget-mb` (absent without a budget).
+    /// Whether `vram_bytes` plus the planned backend context (CUDA context and pool) is within
+    /// `--vram-budget-mb` (absent without a budget).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub within_budget: Option<bool>,
     /// Resident memory of this process after the runs, with the model loaded.
@@ -366,9 +367,11 @@ fn measure(
         memory,
         vram_bytes,
         vram_model_bytes,
-        within_budget: options
-            .vram_budget_mb
-            .map(|b| vram_bytes <= b.saturating_mul(1 << 20)),
+        within_budget: within_budget(
+            vram_bytes,
+            placement.estimate.as_ref().map_or(0, |e| e.context),
+            options.vram_budget_mb,
+        ),
         host_rss_bytes: host_rss(),
         host,
         plain,
@@ -389,6 +392,13 @@ fn host_rss() -> u64 {
                 .and_then(|v| v.trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Whether llama.cpp's GPU buffers (`vram_bytes`) plus the backend's own context that the
+/// planner counts (`context_bytes`: the CUDA context and pool, which nvidia-smi shows and the
+/// buffers do not) fit `--vram-budget-mb`; `None` without a budget.
+fn within_budget(vram_bytes: u64, context_bytes: u64, budget_mb: Option<u64>) -> Option<bool> {
+    budget_mb.map(|b| vram_bytes.saturating_add(context_bytes) <= b.saturating_mul(1 << 20))
 }
 
 /// The comparisons of the summary.
@@ -546,6 +556,21 @@ mod tests {
         c.within_budget = within;
         c.host.decode_tok_s = Spread::of(&[decode]);
         c
+    }
+
+    #[test]
+    fn the_budget_counts_the_backend_context_too() {
+        let mib = 1 << 20;
+        assert_eq!(within_budget(7000 * mib, 0, None), None);
+        assert_eq!(
+            within_budget(7000 * mib, 1000 * mib, Some(8192)),
+            Some(true)
+        );
+        // Buffers alone fit, with the CUDA context they do not (as nvidia-smi would show).
+        assert_eq!(
+            within_budget(7800 * mib, 700 * mib, Some(8192)),
+            Some(false)
+        );
     }
 
     #[test]
