@@ -217,8 +217,13 @@ impl Inputs {
         let n_vocab = model.info().n_vocab;
         let mut request = EmbedRequest::default();
         let mut truncated = 0;
+        let single = inputs.len() == 1;
         for (i, input) in inputs.into_iter().enumerate() {
-            let at = format!("{}[{i}]", self.param);
+            let at = if single {
+                self.param.to_string()
+            } else {
+                format!("{}[{i}]", self.param)
+            };
             let tokens = match input {
                 EmbedInput::Text(text) => {
                     if text.is_empty() {
@@ -388,6 +393,12 @@ mod tests {
                 ],
             )
             .unwrap();
+        let two = vec![
+            EmbedInput::Text("ab".into()),
+            EmbedInput::Text("abcdef".into()),
+        ];
+        let err = inputs(5, false).tokenize(&m, two).unwrap_err();
+        assert!(err.to_string().starts_with("`input[1]` is 8 tokens"), "{err}");
         assert_eq!(truncated, 1);
         assert_eq!(
             request.inputs,
@@ -398,7 +409,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`input[0]` is 8 tokens, more than the 5 tokens \"m\" embeds per input; shorten \
+            "`input` is 8 tokens, more than the 5 tokens \"m\" embeds per input; shorten \
              it, or let it be truncated (\"truncate\": true)"
         );
         let err = inputs(2, true)
