@@ -7,11 +7,11 @@
 use std::sync::{Arc, PoisonError};
 
 use llama_cpp_2::token::LlamaToken;
+use shimmy_core::backend::embedding::{EmbedOptions, Embedder};
 use shimmy_core::backend::{
     DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel, ModelInfo,
 };
 use shimmy_core::placement::{Placement, HOST_DEVICE};
-use shimmy_core::backend::embedding::{EmbedOptions, Embedder};
 use shimmy_core::serving::{NoGeneration, Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 

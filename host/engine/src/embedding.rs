@@ -166,6 +166,21 @@ impl Engine {
     }
 }
 
+/// Refuses to generate with a model that does not generate text (a dedicated embedding
+/// model, see [`shimmy_core::backend::embedding::ModelPurpose`]).
+pub(crate) fn check_generates(name: &str, model: &dyn LoadedModel) -> Result<(), EngineError> {
+    if model.info().purpose.generates {
+        return Ok(());
+    }
+    Err(EngineError::unsupported(
+        "model",
+        format!(
+            "\"{name}\" is an embedding model and does not generate text; ask it for \
+             embeddings (POST /v1/embeddings or /api/embed), or choose a model that generates"
+        ),
+    ))
+}
+
 /// Submits `request` and waits for its vectors (a dropped future cancels it).
 async fn run(
     embedder: Arc<dyn Embedder>,
@@ -322,9 +337,7 @@ impl Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shimmy_core::backend::{
-        Flow, GenerateEvent, GenerateRequest, GenerateSummary, ModelInfo,
-    };
+    use shimmy_core::backend::{Flow, GenerateEvent, GenerateRequest, GenerateSummary, ModelInfo};
     use shimmy_core::placement::Placement;
     use shimmy_core::serving::{Scheduler, ServeOptions};
 
@@ -398,7 +411,10 @@ mod tests {
             EmbedInput::Text("abcdef".into()),
         ];
         let err = inputs(5, false).tokenize(&m, two).unwrap_err();
-        assert!(err.to_string().starts_with("`input[1]` is 8 tokens"), "{err}");
+        assert!(
+            err.to_string().starts_with("`input[1]` is 8 tokens"),
+            "{err}"
+        );
         assert_eq!(truncated, 1);
         assert_eq!(
             request.inputs,

@@ -65,8 +65,8 @@ impl Loaded {
                     max_queue,
                 };
                 tracing::info!(model = %self.name, "starting the embedder");
-                let embedder = tokio::task::spawn_blocking(move || model.embedder(&options))
-                    .await??;
+                let embedder =
+                    tokio::task::spawn_blocking(move || model.embedder(&options)).await??;
                 Ok::<_, EngineError>(embedder)
             })
             .await

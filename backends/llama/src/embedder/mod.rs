@@ -4,7 +4,8 @@
 //! (mean for decoders whose file names none) on a dedicated thread, beside the model's
 //! generation scheduler: a model's embeddings never wait for its generations, nor the other
 //! way round (the two threads only share the CPU or GPU). The context holds `max_tokens`
-//! tokens, which is both the longest input and the most tokens one batch holds; a batch takes
+//! tokens (the load's context, at most the training context), which is both the longest
+//! input and the most tokens one batch holds; a batch takes
 //! whole inputs, up to [`MAX_SEQUENCES`] of them, from one request or several waiting ones,
 //! and is decoded as one micro-batch (llama.cpp pools each sequence within a micro-batch, and
 //! an encoder's attention needs the whole input in one), after the previous batch's KV cells
@@ -73,7 +74,14 @@ pub fn start(loaded: Arc<LlamaLoaded>, options: &EmbedOptions) -> Result<Arc<dyn
             options.name
         )));
     };
-    let max_tokens = loaded.info.n_ctx.max(1);
+    // Never past the positions the model was trained on: an encoder's learned position
+    // embeddings end there (llama.cpp would abort on a later position).
+    let trained = loaded.info.n_ctx_train;
+    let max_tokens = match trained {
+        0 => loaded.info.n_ctx,
+        n => loaded.info.n_ctx.min(n),
+    }
+    .max(1);
     let config = Config {
         max_tokens,
         sequences: MAX_SEQUENCES.min(max_tokens),

@@ -79,8 +79,8 @@ impl Worker<'_> {
             if self.active.is_empty() {
                 continue;
             }
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.batch_once()))
-                .unwrap_or_else(|panic| {
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| self.batch_once())).unwrap_or_else(|panic| {
                     let all = (0..self.active.len()).collect();
                     Err((
                         all,

@@ -191,7 +191,11 @@ pub fn normalize(v: &mut [f32]) -> Result<()> {
             "the embedding has NaN or infinite values".into(),
         ));
     }
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm > 0.0 {
         for x in v.iter_mut() {
             *x = (f64::from(*x) / norm) as f32;

@@ -117,9 +117,9 @@ impl EmbeddingsRequest {
 fn keep_alive(value: Option<Value>) -> Result<Option<KeepAlive>, ServerError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => KeepAlive::from_json(&v).map(Some).map_err(|e| {
-            ServerError::invalid("keep_alive", format!("`keep_alive`: {e}"))
-        }),
+        Some(v) => KeepAlive::from_json(&v)
+            .map(Some)
+            .map_err(|e| ServerError::invalid("keep_alive", format!("`keep_alive`: {e}"))),
     }
 }
 
@@ -183,8 +183,10 @@ mod tests {
 
     #[test]
     fn embed_reads_ollama_bodies() {
-        let job = embed_job(json!({"model": "m", "input": ["a", "b"], "keep_alive": "1m",
-            "options": {"num_ctx": 512}}))
+        let job = embed_job(
+            json!({"model": "m", "input": ["a", "b"], "keep_alive": "1m",
+            "options": {"num_ctx": 512}}),
+        )
         .unwrap();
         assert_eq!(job.inputs.len(), 2);
         assert!(job.truncate, "Ollama truncates by default");

@@ -238,7 +238,9 @@ mod tests {
             "`input[0][1]` must be a token id (a non-negative integer), not -2"
         );
         assert_eq!(
-            refusal(json!({"input": "a", "encoding_format": "int8"})).0.as_deref(),
+            refusal(json!({"input": "a", "encoding_format": "int8"}))
+                .0
+                .as_deref(),
             Some("encoding_format")
         );
         assert_eq!(
