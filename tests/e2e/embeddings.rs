@@ -411,3 +411,50 @@ fn a_real_decoder_embeds_the_same_through_both_families() {
     );
     assert!(batch.iter().all(|v| (norm(v) - 1.0).abs() < 1e-4));
 }
+
+#[test]
+fn embeddings_do_not_wait_for_a_running_generation() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Instant;
+
+    let sb = Sandbox::new();
+    let server = sb.serve(&["--model", s(&models().dense), "--ctx-size", "1024"]);
+    // The embedder is started (its context made) by a first request.
+    let (status, v) = post(&server, "/v1/embeddings", &json!({"input": "warm up"}));
+    assert_eq!(status, 200, "{v}");
+    // A long streamed generation on the model, its chunks timed as they arrive...
+    let response = common::http(120)
+        .post(format!("{}/v1/completions", server.base))
+        .json(
+            &json!({"prompt": "Once upon a time", "max_tokens": 1000, "temperature": 0,
+                      "stream": true}),
+        )
+        .send()
+        .unwrap();
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut arrivals = Vec::new();
+        for line in BufReader::new(response).lines() {
+            let line = line.unwrap();
+            if line.starts_with("data: {") {
+                arrivals.push(Instant::now());
+                let _ = first_tx.send(());
+            } else if line == "data: [DONE]" {
+                break;
+            }
+        }
+        arrivals
+    });
+    first_rx.recv().expect("a first chunk");
+    // ...and an embedding of the same model answered while it streams.
+    let (status, v) = post(&server, "/v1/embeddings", &json!({"input": ["a", "b"]}));
+    let embedded = Instant::now();
+    assert_eq!(status, 200, "{v}");
+    let arrivals = reader.join().unwrap();
+    let after = arrivals.iter().filter(|t| **t > embedded).count();
+    assert!(
+        after > 100,
+        "the embedding waited for the generation: {after} of {} chunks came after it",
+        arrivals.len()
+    );
+}

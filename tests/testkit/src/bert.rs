@@ -304,8 +304,9 @@ mod tests {
     fn the_plan_has_every_tensor_the_bert_loader_creates() {
         let spec = BertSpec::small();
         let plan = spec.tensor_plan().unwrap();
-        // 5 embedding tensors + 14 per layer.
-        assert_eq!(plan.len(), 5 + 14 * spec.n_layer as usize);
+        // 5 embedding tensors, then 16 per layer (8 projection weights and biases, 3 norms
+        // of 2, 2 feed-forward weights and biases).
+        assert_eq!(plan.len(), 5 + 16 * spec.n_layer as usize);
         let names: Vec<&str> = plan.iter().map(|t| t.name.as_str()).collect();
         for name in [
             "token_types.weight",
