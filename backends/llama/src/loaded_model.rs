@@ -101,7 +101,7 @@ impl LoadedModel for LlamaLoaded {
             // An embedding model: no generation context at all.
             return Ok(Arc::new(NoGeneration::new(
                 options.name.clone(),
-                self.info.n_ctx,
+                embedder::max_tokens(&self.info),
             )));
         }
         scheduler::start(self, options)

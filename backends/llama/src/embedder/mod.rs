@@ -26,6 +26,7 @@ use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::embedding::{
     EmbedOptions, EmbedRequest, Embedder, EmbedderInfo, EmbeddingSink, Pooling,
 };
+use shimmy_core::backend::ModelInfo;
 use shimmy_core::{Error, Result};
 
 use crate::model::LlamaLoaded;
@@ -64,6 +65,17 @@ impl Config {
     }
 }
 
+/// The longest input the embedder of a model takes: the load's context, never past the
+/// positions the model was trained on (an encoder's learned position embeddings end there,
+/// and llama.cpp would abort on a later position).
+pub(crate) fn max_tokens(info: &ModelInfo) -> u32 {
+    match info.n_ctx_train {
+        0 => info.n_ctx,
+        n => info.n_ctx.min(n),
+    }
+    .max(1)
+}
+
 /// Starts an embedder for `loaded`: spawns its thread, which creates the context, and returns
 /// once the context exists (or with the error that prevented it).
 pub fn start(loaded: Arc<LlamaLoaded>, options: &EmbedOptions) -> Result<Arc<dyn Embedder>> {
@@ -74,14 +86,7 @@ pub fn start(loaded: Arc<LlamaLoaded>, options: &EmbedOptions) -> Result<Arc<dyn
             options.name
         )));
     };
-    // Never past the positions the model was trained on: an encoder's learned position
-    // embeddings end there (llama.cpp would abort on a later position).
-    let trained = loaded.info.n_ctx_train;
-    let max_tokens = match trained {
-        0 => loaded.info.n_ctx,
-        n => loaded.info.n_ctx.min(n),
-    }
-    .max(1);
+    let max_tokens = max_tokens(&loaded.info);
     let config = Config {
         max_tokens,
         sequences: MAX_SEQUENCES.min(max_tokens),
