@@ -13,8 +13,9 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::{list_llama_ggml_backend_devices, LlamaBackendDeviceType};
 use shimmy_core::backend::embedding::ModelPurpose;
-use shimmy_core::backend::{DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
+use shimmy_core::backend::{mmap_by_default, DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
 use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
@@ -115,9 +116,9 @@ pub fn load(
     planner::check_ubatch(options.ubatch_size, n_ctx)?;
 
     let devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
-    let base = || {
+    let base = |mmap: bool| {
         LlamaModelParams::default()
-            .with_use_mmap(options.mmap)
+            .with_use_mmap(mmap)
             .with_devices(&devices)
             .map_err(|e| Error::BackendInit(format!("selecting the device: {e}")))
     };
@@ -155,7 +156,6 @@ pub fn load(
             .ubatch_size
             .unwrap_or(planner::DEFAULT_UBATCH.min(n_ctx)),
     };
-    let mut params = pin!(base()?.with_n_gpu_layers(gpu_layers));
     let mut placement = placement::plan_with(
         &gguf,
         &options.moe,
@@ -163,6 +163,8 @@ pub fn load(
         gpu.map(|d| d.name.as_str()),
         gpu_layers,
     );
+    let mmap = choose_mmap(options, gpu.is_some(), &placement);
+    let mut params = pin!(base(mmap)?.with_n_gpu_layers(gpu_layers));
     placement.ubatch = ubatch;
     placement.estimate = planned.as_ref().map(|p| p.estimate.clone());
     if let Some(plan) = &planned {
@@ -256,6 +258,38 @@ pub fn load(
         control_texts: ControlTexts::of(&model),
         model,
     })
+}
+
+/// Whether to memory-map the file: the option, else mapped unless weights stay in host
+/// memory beside the GPU ([`shimmy_core::backend::mmap_by_default`]).
+fn choose_mmap(options: &ModelOptions, uses_gpu: bool, placement: &Placement) -> bool {
+    if let Some(mmap) = options.mmap {
+        return mmap;
+    }
+    // The input embeddings always stay in host memory (llama.cpp reads rows of them on the
+    // CPU); only expert tensors or whole layers there make the GPU copy host weights.
+    let splits_weights =
+        placement.expert_tensors_host > 0 || placement.gpu_layers <= placement.n_layer;
+    let host_bytes = placement
+        .bytes_per_device
+        .iter()
+        .filter(|(d, _)| splits_weights && d == HOST_DEVICE)
+        .map(|(_, b)| *b)
+        .sum();
+    let host_free = list_llama_ggml_backend_devices()
+        .into_iter()
+        .find(|d| d.device_type == LlamaBackendDeviceType::Cpu)
+        .map(|d| d.memory_free as u64)
+        .filter(|&free| free > 0);
+    let mmap = mmap_by_default(uses_gpu, host_bytes, host_free);
+    if uses_gpu && !mmap {
+        tracing::info!(
+            "reading the model file instead of mapping it: {} of weights stay in host memory \
+             and go to pinned memory, which the GPU reads prompts from faster (--mmap to map)",
+            format_bytes(host_bytes)
+        );
+    }
+    mmap
 }
 
 /// The device memory a model may use: `--vram-budget-mb`, at most the device's free memory

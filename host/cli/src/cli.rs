@@ -379,9 +379,15 @@ pub struct ModelArgs {
     /// CPU threads (default: all available cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
-    /// Read the model into memory instead of memory-mapping it.
-    #[arg(long)]
+    /// Read the model into memory instead of memory-mapping it. Default: mapped, except when
+    /// weights stay in host memory beside a GPU (MoE experts, --gpu-layers below all): those
+    /// are read into pinned memory, which makes prompts several times faster.
+    #[arg(long, conflicts_with = "mmap")]
     pub no_mmap: bool,
+    /// Memory-map the model file even when weights stay in host memory beside a GPU (faster
+    /// loads and shared page cache, slower prompts).
+    #[arg(long)]
+    pub mmap: bool,
     /// Keep every MoE expert tensor in host memory.
     #[arg(long, conflicts_with = "n_cpu_moe")]
     pub cpu_moe: bool,

@@ -121,7 +121,11 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
         batch_size: args.batch_size,
         gpu_layers: args.gpu_layers,
         threads: args.threads,
-        mmap: !args.no_mmap,
+        mmap: match (args.mmap, args.no_mmap) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         moe: MoeOffload::from_all_flags(
             args.cpu_moe,
             args.n_cpu_moe,
