@@ -8,6 +8,7 @@
 pub mod bench;
 mod context_params;
 mod control_texts;
+mod embedder;
 mod engine;
 mod generate;
 pub mod libraries;

@@ -1,20 +1,22 @@
 //! [`LoadedModel`] for [`LlamaLoaded`]: the model's info, tokenizer and memory figures, the
-//! single-request generation ([`crate::generate`]) and the continuous-batching scheduler
-//! ([`crate::scheduler`]). This module sits above all three, so none of them imports another
-//! upwards.
+//! single-request generation ([`crate::generate`]), the continuous-batching scheduler
+//! ([`crate::scheduler`]; a model that does not generate gets a refusing one) and the
+//! embedder ([`crate::embedder`]). This module sits above all of them, so none of them
+//! imports another upwards.
 
 use std::sync::{Arc, PoisonError};
 
 use llama_cpp_2::token::LlamaToken;
+use shimmy_core::backend::embedding::{EmbedOptions, Embedder};
 use shimmy_core::backend::{
     DeviceMemory, Flow, GenerateEvent, GenerateRequest, GenerateSummary, LoadedModel, ModelInfo,
 };
 use shimmy_core::placement::{Placement, HOST_DEVICE};
-use shimmy_core::serving::{Scheduler, ServeOptions};
+use shimmy_core::serving::{NoGeneration, Scheduler, ServeOptions};
 use shimmy_core::{Error, Result};
 
 use crate::model::LlamaLoaded;
-use crate::{generate, scheduler};
+use crate::{embedder, generate, scheduler};
 
 impl LoadedModel for LlamaLoaded {
     fn info(&self) -> &ModelInfo {
@@ -35,6 +37,7 @@ impl LoadedModel for LlamaLoaded {
             .model
             .keys()
             .chain(state.context.keys())
+            .chain(state.embedding.keys())
             .cloned()
             .collect();
         names.sort_by_key(|n| (n == HOST_DEVICE, n.clone()));
@@ -42,7 +45,9 @@ impl LoadedModel for LlamaLoaded {
         names
             .into_iter()
             .map(|device| {
-                let (kv_cache, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
+                let (kv, compute) = state.context.get(&device).copied().unwrap_or((0, 0));
+                let (e_kv, e_compute) = state.embedding.get(&device).copied().unwrap_or((0, 0));
+                let (kv_cache, compute) = (kv + e_kv, compute + e_compute);
                 DeviceMemory {
                     model: state.model.get(&device).copied().unwrap_or(0),
                     kv_cache,
@@ -92,6 +97,17 @@ impl LoadedModel for LlamaLoaded {
     }
 
     fn serve(self: Arc<Self>, options: &ServeOptions) -> Result<Arc<dyn Scheduler>> {
+        if !self.info.purpose.generates {
+            // An embedding model: no generation context at all.
+            return Ok(Arc::new(NoGeneration::new(
+                options.name.clone(),
+                embedder::max_tokens(&self.info),
+            )));
+        }
         scheduler::start(self, options)
+    }
+
+    fn embedder(self: Arc<Self>, options: &EmbedOptions) -> Result<Arc<dyn Embedder>> {
+        embedder::start(self, options)
     }
 }

@@ -14,6 +14,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{list_llama_ggml_backend_devices, LlamaBackendDeviceType};
+use shimmy_core::backend::embedding::ModelPurpose;
 use shimmy_core::backend::{mmap_by_default, DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
@@ -62,6 +63,8 @@ pub(crate) struct MemoryState {
     pub(crate) model: BTreeMap<String, u64>,
     /// (KV cache, compute) bytes per device of the latest context.
     pub(crate) context: BTreeMap<String, (u64, u64)>,
+    /// (KV cache, compute) bytes per device of the embedding context, when there is one.
+    pub(crate) embedding: BTreeMap<String, (u64, u64)>,
 }
 
 /// The device a ggml buffer belongs to: the GPU when the buffer is named after it
@@ -205,6 +208,7 @@ pub fn load(
     let memory = MemoryState {
         model: per_device(&buffers, BufferKind::Model, gpu_name.as_deref()),
         context: BTreeMap::new(),
+        embedding: BTreeMap::new(),
     };
 
     let n_ctx_train = model.n_ctx_train();
@@ -231,6 +235,7 @@ pub fn load(
         eos_token: token_text(vocab.eos()),
         add_bos: vocab.should_add_bos(),
         gpu_layers,
+        purpose: ModelPurpose::of(&gguf),
     };
     let threads = options
         .threads
@@ -384,7 +389,7 @@ impl LlamaLoaded {
 
     /// Creates an inference context on this model (one at a time, see [`CONTEXT_CREATION`]).
     pub(crate) fn new_context(&self, params: LlamaContextParams) -> Result<LlamaContext<'_>> {
-        self.capture_context(|| {
+        self.capture_context(false, || {
             self.model
                 .new_context(&self.backend, params)
                 .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
@@ -396,15 +401,31 @@ impl LlamaLoaded {
         &self,
         params: llama_cpp_sys_2::llama_context_params,
     ) -> Result<RawContext<'_>> {
-        self.capture_context(|| {
+        self.capture_context(false, || {
             RawContext::new(&self.model, params)
                 .map_err(|e| Error::Inference(explain(format!("could not create a context: {e}"))))
         })
     }
 
+    /// Like [`Self::new_context`], for the embedder's context (its buffers are recorded
+    /// beside the generation context's, see [`MemoryState::embedding`]).
+    pub(crate) fn new_embedding_context(
+        &self,
+        params: LlamaContextParams,
+    ) -> Result<LlamaContext<'_>> {
+        self.capture_context(true, || {
+            self.model.new_context(&self.backend, params).map_err(|e| {
+                Error::Inference(explain(format!(
+                    "could not create the embedding context: {e}"
+                )))
+            })
+        })
+    }
+
     /// Runs `create` (one context creation at a time) and records the KV cache and compute
-    /// buffers llama.cpp logged meanwhile as this model's latest context.
-    fn capture_context<T>(&self, create: impl FnOnce() -> Result<T>) -> Result<T> {
+    /// buffers llama.cpp logged meanwhile as this model's latest context (or, with
+    /// `embedding`, as its embedding context).
+    fn capture_context<T>(&self, embedding: bool, create: impl FnOnce() -> Result<T>) -> Result<T> {
         let _guard = CONTEXT_CREATION
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -423,10 +444,12 @@ impl LlamaLoaded {
         for (device, bytes) in compute {
             context.entry(device).or_insert((0, 0)).1 = bytes;
         }
-        self.memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .context = context;
+        let mut memory = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
+        if embedding {
+            memory.embedding = context;
+        } else {
+            memory.context = context;
+        }
         Ok(ctx)
     }
 }

@@ -494,6 +494,9 @@ pub enum TestArch {
     Mixtral,
     /// Qwen3-MoE layout.
     Qwen3moe,
+    /// A BERT-style embedding model (WordPiece vocabulary, mean pooling; it embeds and never
+    /// generates).
+    Bert,
 }
 
 /// Weight types the test kit can write.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use shimmy_core::backend::embedding::ModelPurpose;
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::template_choice::TemplateChoice;
 use shimmy_plugins::PluginRegistry;
@@ -40,6 +41,9 @@ pub struct CatalogEntry {
     pub chat_template: Option<String>,
     /// The template plugin the model is expected to get (confirmed when it loads).
     pub template: TemplateChoice,
+    /// Whether it generates text and whether it is an embedding model (Ollama's
+    /// `capabilities`), from its header.
+    pub purpose: ModelPurpose,
     /// A short stable identifier of the file (path, size and modification time hashed).
     pub digest: String,
 }
@@ -96,6 +100,7 @@ impl Catalog {
                         n_expert: gguf.expert_count(),
                         n_expert_used: gguf.expert_used_count(),
                         chat_template: gguf.chat_template().map(str::to_string),
+                        purpose: ModelPurpose::of(&gguf),
                         name,
                         path,
                         size_bytes,

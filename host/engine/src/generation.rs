@@ -336,6 +336,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         .lease(job.model.as_deref(), job.keep_alive)
         .await?;
     let name = lease.name.clone();
+    crate::embedding::check_generates(&name, lease.model.as_ref())?;
     let mut input = job.input;
     if job.tool_choice == ToolChoice::None {
         // The model is not told about tools it may not call.

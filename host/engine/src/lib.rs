@@ -8,6 +8,8 @@
 //!   Chat validation ([`messages`]), template choice ([`templates`]) and grammars and forced
 //!   tool calls ([`grammar`]) happen here, once.
 //! * [`Engine::run_workflow`] runs a workflow plugin against the same models and tools.
+//! * An [`embedding::EmbedJob`] is what the embedding routes are translated into;
+//!   [`Engine::embed`] returns one unit vector per input.
 //!
 //! Errors ([`EngineError`]) say what went wrong; how an adapter reports them (an HTTP
 //! status, a CLI message) is the adapter's business. Nothing here draws on a terminal or
@@ -29,6 +31,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod embedding;
 pub mod engine;
 pub mod error;
 pub mod events;

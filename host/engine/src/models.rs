@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
+use shimmy_core::backend::embedding::{EmbedOptions, Embedder};
 use shimmy_core::backend::{Backend, DeviceMemory, LoadedModel};
 use shimmy_core::serving::{Scheduler, SchedulerStats, ServeOptions};
 use shimmy_core::template_choice::TemplateChoice;
@@ -40,6 +41,8 @@ pub struct Loaded {
     pub loaded_at: SystemTime,
     /// How long loading took.
     pub load_duration: Duration,
+    /// Its embedder, started by the first embedding request ([`Loaded::embedder`]).
+    embedder: tokio::sync::OnceCell<Arc<dyn Embedder>>,
     usage: Mutex<Usage>,
 }
 
@@ -51,6 +54,25 @@ struct Usage {
 }
 
 impl Loaded {
+    /// The model's embedder, started on first use (its own context and thread, on a
+    /// blocking thread); later calls get the same one.
+    pub async fn embedder(&self, max_queue: usize) -> Result<Arc<dyn Embedder>, EngineError> {
+        self.embedder
+            .get_or_try_init(|| async {
+                let model = self.model.clone();
+                let options = EmbedOptions {
+                    name: self.name.clone(),
+                    max_queue,
+                };
+                tracing::info!(model = %self.name, "starting the embedder");
+                let embedder =
+                    tokio::task::spawn_blocking(move || model.embedder(&options)).await??;
+                Ok::<_, EngineError>(embedder)
+            })
+            .await
+            .cloned()
+    }
+
     fn usage(&self) -> MutexGuard<'_, Usage> {
         self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -542,6 +564,7 @@ impl ModelManager {
                 template,
                 loaded_at: SystemTime::now(),
                 load_duration,
+                embedder: tokio::sync::OnceCell::new(),
                 usage: Mutex::new(Usage {
                     active: 0,
                     last_used: Instant::now(),
@@ -612,6 +635,9 @@ impl ModelManager {
         });
         let _ = tokio::task::spawn_blocking(move || {
             loaded.scheduler.shutdown();
+            if let Some(embedder) = loaded.embedder.get() {
+                embedder.shutdown();
+            }
             drop(loaded);
         })
         .await;

@@ -208,14 +208,18 @@ fn model_line(m: &CatalogEntry, c: Colors) -> String {
     } else {
         String::new()
     };
+    // A model that does not generate has no use for a template.
+    let serves = match (m.purpose.generates, m.purpose.pooling) {
+        (true, _) => format!("template {} ({})", m.template.name, m.template.reason),
+        (false, Some(pooling)) => format!("embeddings only ({pooling} pooling)"),
+        (false, None) => "neither generates nor embeds (a reranker)".to_string(),
+    };
     format!(
-        "  {} {} {} {} params{moe}, template {} ({}) {}",
+        "  {} {} {} {} params{moe}, {serves} {}",
         c.bold(&m.name),
         format_bytes(m.size_bytes),
         m.architecture,
         parameter_size(m.parameters),
-        m.template.name,
-        m.template.reason,
         c.dim(&m.path.display().to_string())
     )
 }

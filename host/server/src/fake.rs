@@ -92,6 +92,7 @@ impl Backend for FakeBackend {
                 eos_token: Some("</s>".into()),
                 add_bos: true,
                 gpu_layers: 0,
+                purpose: Default::default(),
             },
             placement: Placement::default(),
             step: self.step,

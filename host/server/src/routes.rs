@@ -14,6 +14,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/v1/completions",
         "OpenAI text completions (SSE with stream)",
     ),
+    (
+        "POST",
+        "/v1/embeddings",
+        "OpenAI embeddings (float or base64)",
+    ),
     ("GET", "/v1/models", "OpenAI model list"),
     (
         "POST",
@@ -24,6 +29,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "POST",
         "/api/chat",
         "Ollama chat (NDJSON stream by default)",
+    ),
+    ("POST", "/api/embed", "Ollama embeddings"),
+    (
+        "POST",
+        "/api/embeddings",
+        "Ollama embeddings, older form (prompt)",
     ),
     ("GET", "/api/tags", "Ollama: models available"),
     ("POST", "/api/show", "Ollama: model details"),

@@ -43,6 +43,7 @@ fn entry(name: &str) -> CatalogEntry {
             reason: ChoiceReason::Family,
         },
         digest: "0123456789abcdef".into(),
+        purpose: Default::default(),
     }
 }
 

@@ -5,7 +5,9 @@
 //! test environment, so every test of shimmy-host uses these files.
 //!
 //! * Three layouts ([`Arch`]): dense llama, Mixtral-style MoE (arch `llama`
-//!   with `llama.expert_count`) and Qwen3-MoE (arch `qwen3moe`).
+//!   with `llama.expert_count`) and Qwen3-MoE (arch `qwen3moe`); and a small
+//!   BERT-style embedding model (arch `bert`, a WordPiece vocabulary, mean or CLS
+//!   pooling) in [`bert`].
 //! * Three weight types ([`WeightType`]) for the big matrices: f32, f16, q8_0;
 //!   norms and the MoE router (`ffn_gate_inp`) stay f32 as in real models.
 //! * A fixed SentencePiece ("llama") vocabulary with byte fallback and ChatML
@@ -39,11 +41,13 @@
 
 #![warn(missing_docs)]
 
+pub mod bert;
 pub mod gguf;
 pub mod shapes;
 pub mod split;
 mod vocab;
 mod vocab_file;
+mod wordpiece;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -62,6 +66,7 @@ pub use vocab::{
     SPM_SPACE, UNK_ID, VOCAB_PAD_MULTIPLE,
 };
 pub use vocab_file::{vocab_dir, TokenizerFile, VocabFamily, VOCAB_DIR_ENV};
+pub use wordpiece::{wordpiece_vocabulary, CLS_ID, MASK_ID, PAD_ID, SEP_ID, WPM_UNK_ID};
 
 /// Version of the generator; part of [`ModelSpec::file_name`] so cached files
 /// are regenerated when the output of this crate changes.
@@ -842,9 +847,17 @@ fn write_header<W: Write>(
     vocab: &Vocab,
     plan: &[Planned],
 ) -> io::Result<()> {
-    let meta = metadata(spec, vocab);
+    write_gguf_header(w, &metadata(spec, vocab), plan)
+}
+
+/// The GGUF header: `meta`, the tensor table of `plan`, padding.
+fn write_gguf_header<W: Write>(
+    w: &mut gguf::GgufWriter<W>,
+    meta: &[(String, GgufValue)],
+    plan: &[Planned],
+) -> io::Result<()> {
     w.header(plan.len() as u64, meta.len() as u64)?;
-    for (key, value) in &meta {
+    for (key, value) in meta {
         w.kv(key, value)?;
     }
     let mut offset = 0u64;
@@ -1054,7 +1067,30 @@ pub fn write_model(spec: &ModelSpec, path: &Path) -> io::Result<ModelSummary> {
     spec.validate()?;
     let vocab = spec.vocab()?;
     let plan = plan(spec, vocab.len() as u64);
+    let file_size = write_file(path, &plan, spec.seed, &vocab, |w| {
+        write_header(w, spec, &vocab, &plan)
+    })?;
+    Ok(ModelSummary {
+        path: path.to_path_buf(),
+        arch_name: spec.arch.gguf_name().to_string(),
+        n_vocab: vocab.len() as u32,
+        tensors: plan
+            .iter()
+            .map(Planned::summary)
+            .collect::<io::Result<_>>()?,
+        file_size,
+    })
+}
 
+/// Streams a model file: `header`, then the data of every tensor of `plan` (weights drawn
+/// from `seed`), into a temporary file renamed to `path` when complete. Returns the size.
+fn write_file(
+    path: &Path,
+    plan: &[Planned],
+    seed: u64,
+    vocab: &Vocab,
+    header: impl FnOnce(&mut gguf::GgufWriter<BufWriter<File>>) -> io::Result<()>,
+) -> io::Result<u64> {
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "model path has no file name"))?
@@ -1069,11 +1105,11 @@ pub fn write_model(spec: &ModelSpec, path: &Path) -> io::Result<ModelSummary> {
     let result = (|| -> io::Result<u64> {
         let file = File::create(&tmp)?;
         let mut w = gguf::GgufWriter::new(BufWriter::with_capacity(8 << 20, file));
-        write_header(&mut w, spec, &vocab, &plan)?;
+        header(&mut w)?;
         let mut q = Vec::new();
         let mut out = Vec::new();
-        for p in &plan {
-            write_tensor_data(&mut w, p, spec.seed, &vocab, &mut q, &mut out)?;
+        for p in plan {
+            write_tensor_data(&mut w, p, seed, vocab, &mut q, &mut out)?;
         }
         let size = w.written();
         w.into_inner().flush()?;
@@ -1091,17 +1127,7 @@ pub fn write_model(spec: &ModelSpec, path: &Path) -> io::Result<ModelSummary> {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-
-    Ok(ModelSummary {
-        path: path.to_path_buf(),
-        arch_name: spec.arch.gguf_name().to_string(),
-        n_vocab: vocab.len() as u32,
-        tensors: plan
-            .iter()
-            .map(Planned::summary)
-            .collect::<io::Result<_>>()?,
-        file_size,
-    })
+    Ok(file_size)
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ impl Vocab {
 
 /// Common English words and sub-words. Each is added with and without the
 /// `▁` prefix, together with all the prefixes SPM needs to merge up to it.
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "the",
     "be",
     "to",

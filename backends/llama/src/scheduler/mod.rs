@@ -34,6 +34,7 @@ use shimmy_core::{Error, Result};
 use crate::model::LlamaLoaded;
 use crate::sampler::TokenSampler;
 use queue::{Pending, Shared};
+pub(crate) use worker::panic_message;
 
 /// The most sequences llama.cpp supports in one context (`LLAMA_MAX_SEQ`).
 const MAX_PARALLEL: u32 = 256;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use shimmy_core::placement::format_bytes;
+use shimmy_testkit::bert::{write_bert_model, BertSpec};
 use shimmy_testkit::{
     write_model, write_shape, write_shape_header_only, ModelSpec, ShapeSpec, WeightType,
 };
@@ -18,18 +19,22 @@ pub fn run(args: MakeTestModelArgs) -> Result<()> {
         (false, Some(arch)) => arch,
         (false, None) => TestArch::Dense,
     };
+    let weights = match args.weights {
+        TestWeights::F32 => WeightType::F32,
+        TestWeights::F16 => WeightType::F16,
+        TestWeights::Q8_0 => WeightType::Q8_0,
+    };
+    if let Some(layers) = args.layers {
+        anyhow::ensure!(layers > 0, "--layers must be at least 1");
+    }
     let mut spec = match arch {
         TestArch::Dense => ModelSpec::dense(),
         TestArch::Mixtral => ModelSpec::mixtral_moe(),
         TestArch::Qwen3moe => ModelSpec::qwen3_moe(),
+        TestArch::Bert => return run_bert(&args, weights),
     };
-    spec = spec.with_weight_type(match args.weights {
-        TestWeights::F32 => WeightType::F32,
-        TestWeights::F16 => WeightType::F16,
-        TestWeights::Q8_0 => WeightType::Q8_0,
-    });
+    spec = spec.with_weight_type(weights);
     if let Some(layers) = args.layers {
-        anyhow::ensure!(layers > 0, "--layers must be at least 1");
         spec.n_layer = layers;
     }
     spec.seed = args.seed;
@@ -50,6 +55,29 @@ pub fn run(args: MakeTestModelArgs) -> Result<()> {
         format_bytes(summary.file_size),
         experts.len(),
         format_bytes(summary.expert_bytes()),
+    );
+    Ok(())
+}
+
+/// `--arch bert`: the test kit's BERT-style embedding model.
+fn run_bert(args: &MakeTestModelArgs, weights: WeightType) -> Result<()> {
+    let mut spec = BertSpec::small()
+        .with_weight_type(weights)
+        .with_seed(args.seed);
+    if let Some(layers) = args.layers {
+        spec = spec.with_layers(layers);
+    }
+    if let Some(dir) = args.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let summary = write_bert_model(&spec, &args.path)
+        .with_context(|| format!("writing {}", args.path.display()))?;
+    println!(
+        "wrote {} (bert, {} tensors, {}; {}-dimensional embeddings, mean pooling)",
+        args.path.display(),
+        summary.tensors.len(),
+        format_bytes(summary.file_size),
+        spec.n_embd,
     );
     Ok(())
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::placement::{MoeOffload, Placement};
 use crate::Result;
 
+pub mod embedding;
 pub mod serving;
 
 /// How a model is loaded.
@@ -505,6 +506,8 @@ pub struct ModelInfo {
     pub add_bos: bool,
     /// Layers placed on a GPU.
     pub gpu_layers: u32,
+    /// Whether it generates text and how it embeds, from its GGUF header.
+    pub purpose: embedding::ModelPurpose,
 }
 
 /// A loaded model, shareable between threads.
@@ -580,6 +583,18 @@ pub trait LoadedModel: Send + Sync {
         self: Arc<Self>,
         options: &serving::ServeOptions,
     ) -> Result<Arc<dyn serving::Scheduler>>;
+    /// Starts an embedder for this model (its own context with embeddings on and its own
+    /// thread, beside the scheduler). See [`embedding`]. The default refuses: the engine
+    /// cannot compute embeddings.
+    fn embedder(
+        self: Arc<Self>,
+        options: &embedding::EmbedOptions,
+    ) -> Result<Arc<dyn embedding::Embedder>> {
+        Err(crate::Error::InvalidOption(format!(
+            "\"{}\" cannot compute embeddings with this engine",
+            options.name
+        )))
+    }
 }
 
 /// An inference engine: the devices it drives and how it loads models.

@@ -99,3 +99,52 @@ pub trait Scheduler: Send + Sync {
     /// [`crate::Error::Unloaded`]; later submits fail the same way. Idempotent.
     fn shutdown(&self);
 }
+
+/// The scheduler of a model that does not generate text (a dedicated embedding model, see
+/// [`super::embedding::ModelPurpose`]): no context, no thread; every request is refused with
+/// a message that says what the model is for.
+#[derive(Debug)]
+pub struct NoGeneration {
+    name: String,
+    ctx_per_sequence: u32,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl NoGeneration {
+    /// The refusing scheduler of model `name`, whose inputs hold up to `ctx_per_sequence`
+    /// tokens (reported in its stats).
+    pub fn new(name: impl Into<String>, ctx_per_sequence: u32) -> Self {
+        NoGeneration {
+            name: name.into(),
+            ctx_per_sequence,
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Scheduler for NoGeneration {
+    fn submit(&self, _request: GenerateRequest, _sink: Box<dyn GenerationSink>) -> Result<()> {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::Error::Unloaded {
+                model: self.name.clone(),
+            });
+        }
+        Err(crate::Error::InvalidOption(format!(
+            "\"{}\" is an embedding model and does not generate text; ask it for embeddings \
+             (POST /v1/embeddings or /api/embed) or choose a model that generates",
+            self.name
+        )))
+    }
+
+    fn stats(&self) -> SchedulerStats {
+        SchedulerStats {
+            ctx_per_sequence: self.ctx_per_sequence,
+            ..SchedulerStats::default()
+        }
+    }
+
+    fn shutdown(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}

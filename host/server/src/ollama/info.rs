@@ -110,7 +110,7 @@ pub async fn show(
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
         "details": details(&entry),
         "model_info": info,
-        "capabilities": ["completion"],
+        "capabilities": capabilities(&entry),
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),
         "shimmy": {
             "path": entry.path,
@@ -119,6 +119,20 @@ pub async fn show(
             "template_reason": template.reason,
         },
     })))
+}
+
+/// Ollama's `capabilities` of a model, from its header: `completion` when it generates,
+/// `embedding` when it is an embedding model.
+fn capabilities(entry: &CatalogEntry) -> Vec<&'static str> {
+    let purpose = entry.purpose;
+    let mut out = Vec::new();
+    if purpose.generates {
+        out.push("completion");
+    }
+    if purpose.embedding_model {
+        out.push("embedding");
+    }
+    out
 }
 
 /// The server's version.

@@ -1,8 +1,10 @@
-//! Ollama-compatible routes (`/api/generate`, `/api/chat`, `/api/tags`, `/api/show`,
+//! Ollama-compatible routes (`/api/generate`, `/api/chat`, `/api/embed`, `/api/embeddings`,
+//! `/api/tags`, `/api/show`,
 //! `/api/ps`, `/api/version`, `/api/pull`, `/api/delete`): NDJSON streams by default,
 //! `{"error": "..."}` errors.
 
 pub mod chat;
+pub mod embed;
 pub mod generate;
 pub mod info;
 pub mod pull;
