@@ -46,11 +46,11 @@ fn entry(name: &str) -> CatalogEntry {
     }
 }
 
-struct Harness {
-    base: String,
+pub(crate) struct Harness {
+    pub(crate) base: String,
     state: SharedState,
     backend: Arc<FakeBackend>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Harness {
@@ -81,11 +81,11 @@ impl Harness {
         }
     }
 
-    async fn one() -> Harness {
+    pub(crate) async fn one() -> Harness {
         Self::start(&["tiny"], config(), Duration::from_millis(1)).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -128,7 +128,7 @@ impl Harness {
     }
 
     /// The body of a streaming request, as text.
-    async fn stream(&self, path: &str, body: Value) -> (u16, String, String) {
+    pub(crate) async fn stream(&self, path: &str, body: Value) -> (u16, String, String) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))

@@ -8,3 +8,6 @@ pub mod events;
 pub mod handler;
 pub mod object;
 pub mod types;
+
+#[cfg(test)]
+mod tests;
