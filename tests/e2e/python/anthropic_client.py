@@ -123,22 +123,24 @@ assert follow.stop_reason in ("end_turn", "max_tokens"), follow
 assert follow.content and follow.content[0].type == "text", follow
 assert not [b for b in follow.content if b.type == "tool_use"], follow
 
-# The forced call streamed: the SDK rebuilds `input` from the input_json_delta events.
-with client.messages.stream(
-    model=model,
-    max_tokens=120,
-    messages=ask,
-    tools=tools,
-    tool_choice={"type": "any"},
-    extra_body={"temperature": 0.7},
-) as stream:
-    kinds = [e.type for e in stream]
-    streamed_call = stream.get_final_message()
-assert kinds[0] == "message_start" and kinds[-1] == "message_stop", kinds
-assert "input_json" in kinds, kinds  # the SDK's own event for input_json_delta
-assert streamed_call.stop_reason == "tool_use", streamed_call
-block = [b for b in streamed_call.content if b.type == "tool_use"][0]
-assert isinstance(block.input, dict) and "city" in block.input, block
+# The forced call streamed: the SDK rebuilds `input` from the input_json_delta events (the
+# same on any model: checked on the test kit's, which keeps the real model's run short).
+if not real:
+    with client.messages.stream(
+        model=model,
+        max_tokens=120,
+        messages=ask,
+        tools=tools,
+        tool_choice={"type": "any"},
+        extra_body={"temperature": 0.7},
+    ) as stream:
+        kinds = [e.type for e in stream]
+        streamed_call = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop", kinds
+    assert "input_json" in kinds, kinds  # the SDK's own event for input_json_delta
+    assert streamed_call.stop_reason == "tool_use", streamed_call
+    block = [b for b in streamed_call.content if b.type == "tool_use"][0]
+    assert isinstance(block.input, dict) and "city" in block.input, block
 
 # Errors come back typed, in Anthropic's shape.
 try:

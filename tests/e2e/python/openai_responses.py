@@ -3,8 +3,8 @@
 Usage: openai_responses.py BASE_URL MODEL KIND
 KIND is `testkit` (random weights: only the shapes are checked) or `smollm2` (a real instruct
 model: the answers are checked too). Asserts as it goes (exit 1 with a traceback on the first
-failure) and prints one JSON line for the Rust test: the forced call's arguments and the
-structured answer.
+failure) and prints one JSON line for the Rust test: the forced call's arguments and (test kit)
+the structured answer.
 """
 
 import json
@@ -115,20 +115,27 @@ follow = client.responses.create(
 assert follow.status in ("completed", "incomplete"), follow
 assert not [o for o in follow.output if o.type == "function_call"], follow.output
 
-# The forced call through responses.stream: the SDK's helper sees the arguments events.
-with client.responses.stream(
-    model=model,
-    input=ask,
-    tools=tools,
-    tool_choice="required",
-    max_output_tokens=120,
-    temperature=0.7,
-) as stream:
-    arg_deltas = [e for e in stream if e.type == "response.function_call_arguments.delta"]
-    final = stream.get_final_response()
-streamed_call = [o for o in final.output if o.type == "function_call"][0]
-assert arg_deltas and arg_deltas[-1].snapshot == streamed_call.arguments, arg_deltas
-assert "city" in json.loads(streamed_call.arguments), streamed_call
+# The forced call through responses.stream: the SDK's helper sees the arguments events (the
+# same on any model: checked on the test kit's, which keeps the real model's run short).
+if not real:
+    with client.responses.stream(
+        model=model,
+        input=ask,
+        tools=tools,
+        tool_choice="required",
+        max_output_tokens=120,
+        temperature=0.7,
+    ) as stream:
+        arg_deltas = [e for e in stream if e.type == "response.function_call_arguments.delta"]
+        final = stream.get_final_response()
+    streamed_call = [o for o in final.output if o.type == "function_call"][0]
+    assert arg_deltas and arg_deltas[-1].snapshot == streamed_call.arguments, arg_deltas
+    assert "city" in json.loads(streamed_call.arguments), streamed_call
+
+if real:
+    # The rest (structured output, refusals) is the same on any model: checked on the test kit's.
+    print(json.dumps({"arguments": arguments}))
+    sys.exit(0)
 
 # Structured output with text.format json_schema.
 schema = {
