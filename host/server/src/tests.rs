@@ -15,6 +15,10 @@ use shimmy_engine::{Catalog, CatalogEntry, Engine, EngineConfig, KeepAlive};
 use crate::fake::FakeBackend;
 use crate::{router, Server, ServerConfig, SharedState};
 
+// The Anthropic Messages and OpenAI Responses APIs.
+mod anthropic_api;
+mod responses_api;
+
 fn registry() -> Arc<PluginRegistry> {
     static R: OnceLock<Arc<PluginRegistry>> = OnceLock::new();
     R.get_or_init(|| {
@@ -46,11 +50,11 @@ fn entry(name: &str) -> CatalogEntry {
     }
 }
 
-pub(crate) struct Harness {
-    pub(crate) base: String,
+struct Harness {
+    base: String,
     state: SharedState,
     backend: Arc<FakeBackend>,
-    pub(crate) http: reqwest::Client,
+    http: reqwest::Client,
 }
 
 impl Harness {
@@ -81,11 +85,11 @@ impl Harness {
         }
     }
 
-    pub(crate) async fn one() -> Harness {
+    async fn one() -> Harness {
         Self::start(&["tiny"], config(), Duration::from_millis(1)).await
     }
 
-    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -128,7 +132,7 @@ impl Harness {
     }
 
     /// The body of a streaming request, as text.
-    pub(crate) async fn stream(&self, path: &str, body: Value) -> (u16, String, String) {
+    async fn stream(&self, path: &str, body: Value) -> (u16, String, String) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))

@@ -8,6 +8,3 @@ pub mod events;
 pub mod handlers;
 pub mod message;
 pub mod types;
-
-#[cfg(test)]
-pub(crate) mod tests;

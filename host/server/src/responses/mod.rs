@@ -8,6 +8,3 @@ pub mod events;
 pub mod handler;
 pub mod object;
 pub mod types;
-
-#[cfg(test)]
-mod tests;

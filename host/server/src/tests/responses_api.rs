@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::anthropic::tests::named_events;
-use crate::tests::Harness;
+use super::anthropic_api::named_events;
+use super::Harness;
 
 fn body(input: Value, extra: Value) -> Value {
     let mut v = json!({"model": "tiny", "input": input});

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::tests::Harness;
+use super::Harness;
 
 fn body(content: &str, extra: Value) -> Value {
     let mut v = json!({"model": "tiny", "max_tokens": 50,
@@ -15,7 +15,7 @@ fn body(content: &str, extra: Value) -> Value {
 }
 
 /// `(event name, data)` of each named server-sent event; the name must be the data's type.
-pub(crate) fn named_events(text: &str) -> Vec<(String, Value)> {
+pub(super) fn named_events(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|e| !e.trim().is_empty())
         .map(|e| {
