@@ -475,7 +475,7 @@ fn tools(tools: Vec<ToolWire>) -> Result<(Vec<ToolDefinition>, Vec<Value>), Serv
             "name": name,
             "description": description,
             "parameters": parameters,
-            "strict": tool.strict.map_or(true, |f| f.0),
+            "strict": tool.strict.is_none_or(|f| f.0),
         }));
         definitions.push(ToolDefinition {
             name,

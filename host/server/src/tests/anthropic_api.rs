@@ -256,3 +256,33 @@ async fn bad_requests_get_anthropic_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["type"], "error", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_preflights_may_send_the_anthropic_headers() {
+    let h = Harness::one().await;
+    let r = h
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/messages", h.base))
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "anthropic-version,anthropic-beta,anthropic-dangerous-direct-browser-access,x-api-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let allowed = r.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for name in [
+        "anthropic-version",
+        "anthropic-beta",
+        "anthropic-dangerous-direct-browser-access",
+        "x-api-key",
+    ] {
+        assert!(allowed.contains(name), "{allowed}");
+    }
+}
