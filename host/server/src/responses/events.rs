@@ -250,3 +250,42 @@ impl Frames for ResponseEvents {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Flavor, ServerError};
+    use crate::responses::types::ResponsesRequest;
+
+    #[test]
+    fn an_error_after_the_headers_is_an_error_event_then_response_failed() {
+        let request: ResponsesRequest =
+            crate::body::read(json!({"input": "hi"}).to_string().as_bytes()).unwrap();
+        let header = Header {
+            id: "resp_1".into(),
+            created_at: 0,
+            model: "m".into(),
+            echo: request.into_request().unwrap().echo,
+        };
+        let mut events = ResponseEvents::new(header);
+        let opening = events.opening();
+        let mut out = Vec::new();
+        events.append(Kind::Message, "partial", &mut out);
+        let error = ServerError::invalid("max_tokens", "too long").body(Flavor::OpenAi);
+        let failed = events.failure(error);
+        assert_eq!(failed[0]["type"], "error");
+        assert_eq!(failed[0]["message"], "too long");
+        assert_eq!(failed[0]["param"], "max_tokens");
+        assert_eq!(failed[0]["code"], "invalid_request");
+        assert_eq!(failed[1]["type"], "response.failed");
+        assert_eq!(failed[1]["response"]["status"], "failed");
+        assert_eq!(failed[1]["response"]["error"]["message"], "too long");
+        let numbers: Vec<u64> = opening
+            .iter()
+            .chain(&out)
+            .chain(&failed)
+            .map(|e| e["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
+    }
+}
