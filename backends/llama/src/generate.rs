@@ -66,6 +66,7 @@ pub fn run(
         prompt_seconds,
         decode_seconds: 0.0,
         seed,
+        stop: None,
     };
     if sink(GenerateEvent::PromptDone {
         prompt_tokens: prompt.len(),
@@ -104,6 +105,7 @@ pub fn run(
         }
         if scan.stopped {
             stop_string_hit = true;
+            summary.stop = stops.matched().map(str::to_string);
             break FinishReason::Stop;
         }
         if pos as usize >= n_ctx {

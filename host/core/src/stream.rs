@@ -62,6 +62,7 @@ impl Utf8Decoder {
 pub struct StopMatcher {
     stops: Vec<String>,
     held: String,
+    matched: Option<String>,
 }
 
 /// What [`StopMatcher::push`] decided.
@@ -79,6 +80,7 @@ impl StopMatcher {
         StopMatcher {
             stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
             held: String::new(),
+            matched: None,
         }
     }
 
@@ -94,9 +96,10 @@ impl StopMatcher {
         let first_stop = self
             .stops
             .iter()
-            .filter_map(|stop| self.held.find(stop.as_str()))
-            .min();
-        if let Some(at) = first_stop {
+            .filter_map(|stop| self.held.find(stop.as_str()).map(|at| (at, stop)))
+            .min_by_key(|(at, _)| *at);
+        if let Some((at, stop)) = first_stop {
+            self.matched = Some(stop.clone());
             let emit = self.held[..at].to_string();
             self.held.clear();
             return StopScan {
@@ -112,6 +115,11 @@ impl StopMatcher {
             emit,
             stopped: false,
         }
+    }
+
+    /// The stop string that ended the text, once one has matched.
+    pub fn matched(&self) -> Option<&str> {
+        self.matched.as_deref()
     }
 
     /// Ends the stream without a stop: returns whatever was held back.
@@ -183,9 +191,11 @@ mod tests {
     #[test]
     fn earliest_of_several_stops_wins() {
         let mut m = StopMatcher::new(&["b".to_string(), "a".to_string()]);
+        assert_eq!(m.matched(), None);
         let scan = m.push("xxaxb");
         assert_eq!(scan.emit, "xx");
         assert!(scan.stopped);
+        assert_eq!(m.matched(), Some("a"));
     }
 
     #[test]

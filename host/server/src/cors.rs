@@ -69,6 +69,10 @@ impl CorsOrigins {
                 AUTHORIZATION,
                 CONTENT_TYPE,
                 HeaderName::from_static(X_API_KEY),
+                // What the Anthropic SDKs send from a browser.
+                HeaderName::from_static("anthropic-version"),
+                HeaderName::from_static("anthropic-beta"),
+                HeaderName::from_static("anthropic-dangerous-direct-browser-access"),
             ])
             .max_age(PREFLIGHT_MAX_AGE)
     }

@@ -251,6 +251,27 @@ impl ServerError {
                 }
             }),
             Flavor::Ollama => json!({ "error": self.to_string() }),
+            Flavor::Anthropic => json!({
+                "type": "error",
+                "error": { "type": self.anthropic_kind(), "message": self.to_string() },
+            }),
+        }
+    }
+
+    /// The Anthropic error `type`, by status: `invalid_request_error` (400 and the other
+    /// client errors without a type of their own), `authentication_error` (401),
+    /// `permission_error` (403), `not_found_error` (404), `request_too_large` (413),
+    /// `rate_limit_error` (429), `overloaded_error` (503), `api_error` (the rest).
+    pub fn anthropic_kind(&self) -> &'static str {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
+            s if s.is_client_error() => "invalid_request_error",
+            _ => "api_error",
         }
     }
 }
@@ -393,6 +414,9 @@ pub enum Flavor {
     OpenAi,
     /// `{"error": "message"}` (Ollama routes under `/api/`).
     Ollama,
+    /// `{"type": "error", "error": {"type", "message"}}` (the Anthropic Messages API,
+    /// `/v1/messages...`).
+    Anthropic,
 }
 
 /// A [`ServerError`] on its way to a client of a given [`Flavor`].
@@ -411,6 +435,26 @@ pub struct OpenAiError(pub ServerError);
 /// Errors in the Ollama shape; the default for `?` in `/api/*` handlers.
 #[derive(Debug)]
 pub struct OllamaError(pub ServerError);
+
+/// Errors in the Anthropic shape; the default for `?` in `/v1/messages` handlers.
+#[derive(Debug)]
+pub struct AnthropicError(pub ServerError);
+
+impl<E: Into<ServerError>> From<E> for AnthropicError {
+    fn from(e: E) -> Self {
+        AnthropicError(e.into())
+    }
+}
+
+impl IntoResponse for AnthropicError {
+    fn into_response(self) -> Response {
+        ApiError {
+            error: self.0,
+            flavor: Flavor::Anthropic,
+        }
+        .into_response()
+    }
+}
 
 impl<E: Into<ServerError>> From<E> for OpenAiError {
     fn from(e: E) -> Self {
@@ -467,10 +511,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The flavor of a request path: Ollama's shape under `/api/`, OpenAI's elsewhere.
+/// The flavor of a request path: Ollama's shape under `/api/`, Anthropic's under
+/// `/v1/messages`, OpenAI's elsewhere.
 pub fn flavor_of(path: &str) -> Flavor {
     let native = ["/api/template/", "/api/tools", "/api/workflows"];
-    if path.starts_with("/api/") && !native.iter().any(|p| path.starts_with(p)) {
+    if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+        Flavor::Anthropic
+    } else if path.starts_with("/api/") && !native.iter().any(|p| path.starts_with(p)) {
         Flavor::Ollama
     } else {
         Flavor::OpenAi
@@ -559,5 +606,42 @@ mod tests {
         assert_eq!(flavor_of("/api/tools/x/invoke"), Flavor::OpenAi);
         assert_eq!(flavor_of("/api/workflows"), Flavor::OpenAi);
         assert_eq!(flavor_of("/v1/chat/completions"), Flavor::OpenAi);
+        assert_eq!(flavor_of("/v1/messages"), Flavor::Anthropic);
+        assert_eq!(flavor_of("/v1/messages/count_tokens"), Flavor::Anthropic);
+        assert_eq!(flavor_of("/v1/messagesx"), Flavor::OpenAi);
+    }
+
+    #[test]
+    fn anthropic_shape_has_a_type_per_status() {
+        let body =
+            ServerError::invalid("max_tokens", "`max_tokens` is required").body(Flavor::Anthropic);
+        assert_eq!(
+            body,
+            json!({"type": "error", "error": {"type": "invalid_request_error",
+                "message": "`max_tokens` is required"}})
+        );
+        let kind = |e: ServerError| e.body(Flavor::Anthropic)["error"]["type"].clone();
+        assert_eq!(
+            kind(ServerError::Unauthorized { given: false }),
+            "authentication_error"
+        );
+        assert_eq!(
+            kind(ServerError::PayloadTooLarge { limit: 1 }),
+            "request_too_large"
+        );
+        assert_eq!(
+            kind(ServerError::from(CoreError::QueueFull {
+                queued: 1,
+                max_queue: 1
+            })),
+            "overloaded_error"
+        );
+        assert_eq!(
+            kind(ServerError::RouteNotFound {
+                method: "GET".into(),
+                path: "/v1/messages/x".into()
+            }),
+            "not_found_error"
+        );
     }
 }

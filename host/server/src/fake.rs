@@ -170,6 +170,8 @@ struct Active {
     cached: usize,
     started: Instant,
     prompt_done: Instant,
+    /// The stop string that ended it.
+    stop: Option<String>,
 }
 
 struct State {
@@ -230,6 +232,7 @@ fn summary(a: &Active, reason: FinishReason) -> GenerateSummary {
         prompt_seconds: a.prompt_done.duration_since(a.started).as_secs_f64(),
         decode_seconds: a.prompt_done.elapsed().as_secs_f64(),
         seed: a.pending.request.sampling.seed.unwrap_or(42),
+        stop: a.stop.clone(),
     }
 }
 
@@ -264,6 +267,7 @@ fn run(state: Arc<(Mutex<State>, Condvar)>, step: Duration) {
                     prompt_seconds: 0.0,
                     decode_seconds: 0.0,
                     seed: 0,
+                    stop: None,
                 }));
                 st.stats.finished += 1;
             } else {
@@ -297,6 +301,7 @@ fn run(state: Arc<(Mutex<State>, Condvar)>, step: Duration) {
                 cached: common,
                 started,
                 prompt_done: Instant::now(),
+                stop: None,
             });
         }
         // One token each.
@@ -325,14 +330,15 @@ fn run(state: Arc<(Mutex<State>, Condvar)>, step: Duration) {
             generated += 1;
             let before = a.text.len();
             a.text.push_str(&piece);
-            if let Some(stop_at) = a
+            if let Some((stop_at, stop)) = a
                 .pending
                 .request
                 .stop
                 .iter()
-                .filter_map(|s| a.text.find(s.as_str()))
-                .min()
+                .filter_map(|s| a.text.find(s.as_str()).map(|at| (at, s)))
+                .min_by_key(|(at, _)| *at)
             {
+                a.stop = Some(stop.clone());
                 if stop_at > before {
                     a.pending
                         .sink

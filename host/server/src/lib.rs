@@ -1,6 +1,7 @@
 //! `shimmy-server`: the HTTP adapter of shimmy-host over the [`shimmy_engine::Engine`].
 //!
-//! OpenAI-compatible (`/v1/chat/completions`, `/v1/completions`, `/v1/models`),
+//! OpenAI-compatible (`/v1/chat/completions`, `/v1/completions`, `/v1/responses`,
+//! `/v1/models`), Anthropic-compatible (`/v1/messages`, `/v1/messages/count_tokens`),
 //! Ollama-compatible (`/api/generate`, `/api/chat`, `/api/tags`, `/api/show`, `/api/ps`,
 //! `/api/version`) and native routes (`/health`, `/metrics`, `/tokenize`, `/detokenize`,
 //! `/api/template/render`, `/api/tools`, `/api/workflows`). Each route translates its wire
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod allowlist;
+pub mod anthropic;
 pub mod auth;
 pub mod body;
 pub mod cors;
@@ -34,10 +36,12 @@ pub mod metrics;
 pub mod native;
 pub mod ollama;
 pub mod openai;
+pub mod responses;
 pub mod router;
 pub mod routes;
 pub mod state;
 pub mod stream;
+pub mod text_or_list;
 pub mod tools;
 pub mod ui;
 pub mod wire;

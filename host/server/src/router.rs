@@ -13,7 +13,7 @@ use axum::Router;
 
 use crate::error::{flavor_of, ApiError, ServerError};
 use crate::state::SharedState;
-use crate::{auth, hosts, native, ollama, openai, tools, ui, workflow_api};
+use crate::{anthropic, auth, hosts, native, ollama, openai, responses, tools, ui, workflow_api};
 
 /// Builds the router over `state`. Layers, outermost first: the body limit, request
 /// metrics, the `Host` check (403), CORS (preflights answered here), the API key (401).
@@ -32,6 +32,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/chat/completions", post(openai::chat::handler))
         .route("/v1/completions", post(openai::completions::handler))
         .route("/v1/embeddings", post(openai::embeddings::handler))
+        .route("/v1/responses", post(responses::handler::respond))
+        .route("/v1/messages", post(anthropic::handlers::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(anthropic::handlers::count_tokens),
+        )
         .route("/v1/models", get(openai::models::list))
         .route("/v1/models/{*model}", get(openai::models::get_one))
         .route("/api/generate", post(ollama::generate::handler))

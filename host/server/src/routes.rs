@@ -19,6 +19,21 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/v1/embeddings",
         "OpenAI embeddings (float or base64)",
     ),
+    (
+        "POST",
+        "/v1/responses",
+        "OpenAI Responses API, stateless (SSE events with stream)",
+    ),
+    (
+        "POST",
+        "/v1/messages",
+        "Anthropic Messages API (SSE events with stream)",
+    ),
+    (
+        "POST",
+        "/v1/messages/count_tokens",
+        "Anthropic: tokens of a messages request",
+    ),
     ("GET", "/v1/models", "OpenAI model list"),
     (
         "POST",

@@ -1,6 +1,7 @@
 //! The one streaming writer: a state machine over a generation's [`Update`]s that writes each
-//! endpoint's pieces ([`Frames`]) in one of two encodings, server-sent events (OpenAI) or
-//! NDJSON (Ollama).
+//! endpoint's pieces ([`Frames`]) in one of three encodings: server-sent `data:` events
+//! (OpenAI chat and completions), named server-sent events (the Anthropic Messages and OpenAI
+//! Responses APIs) or NDJSON (Ollama).
 //!
 //! The stream waits for the first update before the headers go out (so that a failure still
 //! gets its status code; see the handlers), then sends the opening pieces, a piece per
@@ -25,10 +26,22 @@ pub trait Frames: Send + 'static {
     fn opening(&mut self) -> Vec<Value> {
         Vec::new()
     }
-    /// The piece for new text; `None` when there is nothing to send.
-    fn delta(&mut self, delta: &Delta) -> Option<Value>;
+    /// The piece for new text; `None` when there is nothing to send. Endpoints that need
+    /// several pieces for one delta implement [`Frames::deltas`] instead.
+    fn delta(&mut self, _delta: &Delta) -> Option<Value> {
+        None
+    }
+    /// The pieces for new text (by default the one of [`Frames::delta`]).
+    fn deltas(&mut self, delta: &Delta) -> Vec<Value> {
+        self.delta(delta).into_iter().collect()
+    }
     /// The pieces that end the stream (finish reason, counts, usage).
     fn closing(&mut self, generation: &Generation, done: &Done) -> Vec<Value>;
+    /// The pieces that report an error after the headers went out; `error` is the error's
+    /// body in the route family's shape (by default sent as it is).
+    fn failure(&mut self, error: Value) -> Vec<Value> {
+        vec![error]
+    }
 }
 
 /// The wire encoding of a stream.
@@ -36,6 +49,9 @@ pub trait Frames: Send + 'static {
 pub enum Encoding {
     /// `text/event-stream`: `data: {json}` events, ended by `data: [DONE]`.
     Sse,
+    /// `text/event-stream`: `event: TYPE` + `data: {json}` events, the name being the piece's
+    /// `type`; no terminator (the last event says the stream is over).
+    NamedSse,
     /// `application/x-ndjson`: one JSON object per line.
     Ndjson,
 }
@@ -47,6 +63,13 @@ impl Encoding {
                 out.push_str("data: ");
                 out.push_str(&value.to_string());
                 out.push_str("\n\n");
+            }
+            Encoding::NamedSse => {
+                let name = value
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("message");
+                out.push_str(&sse_event(name, value));
             }
             Encoding::Ndjson => {
                 out.push_str(&value.to_string());
@@ -64,7 +87,7 @@ impl Encoding {
     /// A streaming response of this encoding with `body`.
     pub fn response(self, body: Body) -> Response {
         match self {
-            Encoding::Sse => (
+            Encoding::Sse | Encoding::NamedSse => (
                 [
                     (header::CONTENT_TYPE, "text/event-stream"),
                     (header::CACHE_CONTROL, "no-cache"),
@@ -123,13 +146,13 @@ impl<F: Frames> State<F> {
             match update {
                 Some(Ok(Update::Prompt { .. })) => {}
                 Some(Ok(Update::Delta(delta))) => {
-                    if let Some(v) = self.frames.delta(&delta) {
+                    for v in self.frames.deltas(&delta) {
                         self.encoding.push(out, &v);
                     }
                 }
                 Some(Ok(Update::Done(done))) => {
                     if !done.rest.is_empty() {
-                        if let Some(v) = self.frames.delta(&done.rest) {
+                        for v in self.frames.deltas(&done.rest) {
                             self.encoding.push(out, &v);
                         }
                     }
@@ -140,8 +163,9 @@ impl<F: Frames> State<F> {
                     self.ended = true;
                 }
                 Some(Err(e)) => {
-                    self.encoding
-                        .push(out, &ServerError::from(e).body(self.flavor));
+                    for v in self.frames.failure(ServerError::from(e).body(self.flavor)) {
+                        self.encoding.push(out, &v);
+                    }
                     self.ended = true;
                 }
                 None => self.ended = true,

@@ -15,6 +15,10 @@ use shimmy_engine::{Catalog, CatalogEntry, Engine, EngineConfig, KeepAlive};
 use crate::fake::FakeBackend;
 use crate::{router, Server, ServerConfig, SharedState};
 
+// The Anthropic Messages and OpenAI Responses APIs.
+mod anthropic_api;
+mod responses_api;
+
 fn registry() -> Arc<PluginRegistry> {
     static R: OnceLock<Arc<PluginRegistry>> = OnceLock::new();
     R.get_or_init(|| {

@@ -269,6 +269,7 @@ impl Job {
                 .decode_started
                 .map_or(0.0, |at| at.elapsed().as_secs_f64()),
             seed: self.sampler.seed(),
+            stop: self.stops.matched().map(str::to_string),
         }
     }
 }
@@ -283,6 +284,7 @@ pub fn finish_unstarted(mut pending: Pending, outcome: Result<FinishReason>) {
         prompt_seconds: 0.0,
         decode_seconds: 0.0,
         seed: pending.sampler.seed(),
+        stop: None,
     });
     pending.sink.finish(outcome);
 }

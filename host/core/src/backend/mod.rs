@@ -434,6 +434,10 @@ pub struct GenerateSummary {
     pub decode_seconds: f64,
     /// The seed the sampler used.
     pub seed: u32,
+    /// The stop string that ended the generation, when one did ([`FinishReason::Stop`]
+    /// without an end-of-generation token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
 }
 
 impl GenerateSummary {

@@ -1,0 +1,214 @@
+//! `shimmy-host serve` on real llama.cpp: the Anthropic Messages API (`/v1/messages`,
+//! `/v1/messages/count_tokens`) through the official `anthropic` Python SDK on a test-kit
+//! model and on SmolLM2-135M-Instruct, and bad input over plain HTTP.
+
+mod common;
+
+use common::real_model::smollm2_path;
+use common::{http, run_python, s, Sandbox, ServerProc};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk-anthropic-test";
+
+fn serve(sb: &Sandbox, model: &str) -> ServerProc {
+    sb.serve(&[
+        "--model",
+        model,
+        "--ctx-size",
+        "1024",
+        "--parallel",
+        "2",
+        "--api-key",
+        KEY,
+    ])
+}
+
+/// The name the server lists its one model under.
+fn model_name(server: &ServerProc) -> String {
+    let v: Value = http(30)
+        .get(format!("{}/v1/models", server.base))
+        .header("x-api-key", KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["data"][0]["id"].as_str().unwrap().to_string()
+}
+
+fn post(server: &ServerProc, path: &str, body: &Value, key: Option<&str>) -> (u16, String) {
+    let mut r = http(120)
+        .post(format!("{}{path}", server.base))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "tools-2024-04-04")
+        .json(body);
+    if let Some(key) = key {
+        r = r.header("x-api-key", key);
+    }
+    let r = r.send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn assert_valid(schema: &Value, instance: &Value) {
+    let validator = jsonschema::validator_for(schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{instance} does not validate: {errors:?}"
+    );
+}
+
+fn weather_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "maxLength": 12},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7}
+        },
+        "required": ["city", "days"]
+    })
+}
+
+#[test]
+fn anthropic_sdk_on_a_test_kit_model() {
+    let sb = Sandbox::new();
+    let server = serve(&sb, s(&common::models().dense));
+    let model = model_name(&server);
+    let out = run_python(
+        "anthropic_client.py",
+        &server.base,
+        &[&model, "testkit", KEY],
+    );
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    // The forced call's input went through the tool's schema as a grammar.
+    assert_valid(&weather_schema(), &v["input"]);
+}
+
+#[test]
+fn anthropic_sdk_on_smollm2() {
+    let sb = Sandbox::new();
+    let path = smollm2_path();
+    let server = serve(&sb, s(&path));
+    let model = model_name(&server);
+    let out = run_python(
+        "anthropic_client.py",
+        &server.base,
+        &[&model, "smollm2", KEY],
+    );
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_valid(&weather_schema(), &v["input"]);
+    assert!(v["text"].as_str().unwrap().contains("Paris"), "{v}");
+}
+
+#[test]
+fn messages_stream_events_and_bad_input_in_anthropic_shape() {
+    let sb = Sandbox::new();
+    let server = serve(&sb, s(&common::models().dense));
+    let model = model_name(&server);
+    let user = json!([{"role": "user", "content": "Tell me about ships"}]);
+
+    // The raw stream: named events whose name is the data's type, no [DONE].
+    let body = json!({"model": model, "max_tokens": 8, "messages": user, "stream": true,
+        "temperature": 0});
+    let (status, text) = post(&server, "/v1/messages", &body, Some(KEY));
+    assert_eq!(status, 200, "{text}");
+    let mut names = Vec::new();
+    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let (name, data) = event
+            .strip_prefix("event: ")
+            .and_then(|e| e.split_once("\ndata: "))
+            .unwrap_or_else(|| panic!("not a named event: {event:?}"));
+        let data: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["type"], name, "{event}");
+        if name == "message_delta" {
+            assert_eq!(data["delta"]["stop_reason"], "max_tokens", "{data}");
+            assert_eq!(data["usage"]["output_tokens"], 8, "{data}");
+        }
+        names.push(name.to_string());
+    }
+    assert_eq!(names.first().map(String::as_str), Some("message_start"));
+    assert_eq!(names.last().map(String::as_str), Some("message_stop"));
+    assert!(!text.contains("[DONE]"));
+
+    // Bad input: a 4xx in Anthropic's shape that names the problem.
+    let msg = |extra: Value| {
+        let mut b = json!({"model": model, "max_tokens": 8, "messages": user});
+        for (k, x) in extra.as_object().unwrap() {
+            b[k] = x.clone();
+        }
+        b
+    };
+    let cases = [
+        (
+            "/v1/messages",
+            json!({"model": model, "messages": user}),
+            400,
+            "invalid_request_error",
+            "max_tokens",
+        ),
+        (
+            "/v1/messages",
+            msg(json!({"max_tokens": "eight"})),
+            400,
+            "invalid_request_error",
+            "max_tokens",
+        ),
+        (
+            "/v1/messages",
+            msg(json!({"messages": [{"role": "user", "content": [{"type": "hologram"}]}]})),
+            400,
+            "invalid_request_error",
+            "hologram",
+        ),
+        (
+            "/v1/messages",
+            msg(json!({"tools": [{"type": "bash_20250124", "name": "bash"}]})),
+            400,
+            "invalid_request_error",
+            "server tool",
+        ),
+        (
+            "/v1/messages",
+            msg(json!({"model": "claude-sonnet-4-5"})),
+            404,
+            "not_found_error",
+            "claude-sonnet-4-5",
+        ),
+        (
+            "/v1/messages",
+            msg(json!({"tool_choice": {"type": "any"}})),
+            400,
+            "invalid_request_error",
+            "tool_choice",
+        ),
+        (
+            "/v1/messages/count_tokens",
+            json!({"model": model, "messages": [{"role": "user"}]}),
+            400,
+            "invalid_request_error",
+            "messages[0].content",
+        ),
+    ];
+    for (path, body, status, kind, needle) in cases {
+        let (got, text) = post(&server, path, &body, Some(KEY));
+        assert_eq!(got, status, "{body}: {text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], kind, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
+    // No key: 401 in Anthropic's shape on both routes.
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let (got, text) = post(&server, path, &msg(json!({})), None);
+        assert_eq!(got, 401, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], "authentication_error", "{v}");
+    }
+    // The server still answers after all that.
+    let (got, text) = post(&server, "/v1/messages", &msg(json!({})), Some(KEY));
+    assert_eq!(got, 200, "{text}");
+}
