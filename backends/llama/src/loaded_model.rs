@@ -55,7 +55,7 @@ impl LoadedModel for LlamaLoaded {
 
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
         Ok(self
-            .tokens(text, add_bos, parse_special)?
+            .tokens_until(text, add_bos, parse_special, &|| false)?
             .into_iter()
             .map(|t| t.0 as u32)
             .collect())

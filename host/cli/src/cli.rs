@@ -150,6 +150,27 @@ pub struct WorkflowLimitArgs {
     pub workflow_timeout: humantime::Duration,
 }
 
+/// Bounds on what one request may ask the server to prepare before its first token (see
+/// docs/server.md, "Limits"); over them a request gets 400 or 413 naming the limit.
+#[derive(Debug, Args)]
+pub struct RequestLimitArgs {
+    /// Most messages in one chat.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_messages: usize,
+    /// Most bytes of a prompt: a chat's text before and after the template renders it, a raw
+    /// prompt.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_prompt_bytes: usize,
+    /// Most bytes of a JSON schema or GBNF grammar constraining an answer.
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    pub max_grammar_bytes: usize,
+    /// Most places a grammar may be in at once (the choices of an `enum` or `anyOf`): each
+    /// token of a constrained answer costs the model's other requests time growing with its
+    /// square.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_grammar_breadth: u64,
+}
+
 /// `serve` arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -188,6 +209,9 @@ pub struct ServeArgs {
     /// Workflow run limits.
     #[command(flatten)]
     pub workflow_limits: WorkflowLimitArgs,
+    /// How much preparation one request may ask for.
+    #[command(flatten)]
+    pub request_limits: RequestLimitArgs,
     /// Who may use the server.
     #[command(flatten)]
     pub access: AccessArgs,

@@ -155,10 +155,13 @@ struct LlamaScheduler {
 }
 
 impl LlamaScheduler {
-    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler.
+    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler. A
+    /// request whose sink is cancelled (its client went away) stops between two steps.
     fn prepare(&self, request: &GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<Pending> {
         let submitted = Instant::now();
-        let prompt = self.loaded.prompt_tokens(request)?;
+        let prompt = self
+            .loaded
+            .prompt_tokens_until(request, &|| sink.is_cancelled())?;
         if prompt.is_empty() {
             return Err(Error::InvalidOption(
                 "the prompt is empty; give some text to continue".into(),
@@ -185,6 +188,11 @@ impl LlamaScheduler {
         }
         if total > n_ctx {
             max_tokens = n_ctx - prompt.len();
+        }
+        if sink.is_cancelled() {
+            return Err(Error::Inference(
+                "the client went away before its request was queued".into(),
+            ));
         }
         let sampler = TokenSampler::new(&self.loaded.model, request)?;
         Ok(Pending {
