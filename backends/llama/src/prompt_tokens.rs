@@ -147,7 +147,8 @@ mod tests {
             let pieces = tokenize(model, &specials, text, bos, true, &|| false).unwrap();
             assert_eq!(pieces, whole, "bos {bos}");
         }
-        let stopped = tokenize(model, &specials, text, true, true, &|| true);
+        // (Without BOS: a vocabulary that appends EOS or SEP tokenizes `add_bos` text whole.)
+        let stopped = tokenize(model, &specials, text, false, true, &|| true);
         assert!(stopped.is_err());
     }
 
