@@ -55,7 +55,8 @@ pub(crate) fn tokenize(
         if cancelled() {
             return Err(gone());
         }
-        tokens.extend(vocab.tokenize(text[start..end].as_bytes(), add_bos && start == 0, true));
+        let piece = &text.as_bytes()[start..end];
+        tokens.extend(vocab.tokenize(piece, add_bos && start == 0, true));
         start = end;
     }
     Ok(tokens)

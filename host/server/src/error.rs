@@ -6,7 +6,10 @@
 //! kinds of [`CoreError`] and [`PluginError`] inside an engine error; [`ServerError::kind`] and
 //! [`ServerError::code`] give the OpenAI `type` / `code`. The body shape depends on the family
 //! of the route: [`ApiError`] wraps an error with its [`Flavor`] and is what handlers return,
-//! so `IntoResponse` lives here and nowhere else.
+//! so `IntoResponse` lives here and nowhere else. A 5xx whose message would show internals
+//! (paths, llama.cpp's lines, a plugin's stderr; [`shimmy_engine::redact`]) goes out as a plain
+//! account with an error id, the whole error logged under that id
+//! ([`ServerError::client_message`]), for responses and for errors inside a stream alike.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

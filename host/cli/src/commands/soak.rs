@@ -80,6 +80,17 @@ impl Tally {
         }
     }
 
+    /// `{kind: {outcome: count}}`.
+    fn by_kind(&self) -> BTreeMap<&'static str, BTreeMap<String, u64>> {
+        let mut out: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((kind, outcome), n) in &self.outcomes {
+            out.entry(kind)
+                .or_default()
+                .insert(format!("{outcome:?}").to_lowercase(), *n);
+        }
+        out
+    }
+
     fn count(&self, outcome: Outcome) -> u64 {
         self.outcomes
             .iter()
@@ -194,30 +205,33 @@ async fn one(
     }
 }
 
-/// One client: requests until `until`.
-async fn client(
+/// What every client shares.
+struct Run {
     http: reqwest::Client,
     base: String,
     model: String,
-    index: usize,
-    args: Settings,
+    settings: Settings,
     until: Instant,
-    tally: Arc<Mutex<Tally>>,
-    sent: Arc<AtomicU64>,
-) {
+    tally: Mutex<Tally>,
+    sent: AtomicU64,
+}
+
+/// Client `index`: requests until the run's end.
+async fn client(run: Arc<Run>, index: usize) {
+    let args = run.settings;
     let mut rng =
         StdRng::seed_from_u64(args.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut turn = index;
-    while Instant::now() < until {
+    while Instant::now() < run.until {
         let kind = KINDS[turn % KINDS.len()];
         turn += 1;
         let max_tokens = rng.gen_range(8..=args.gen_tokens.max(8));
         let hang_up = (rng.gen::<f64>() < args.disconnect_ratio)
             .then(|| Duration::from_millis(rng.gen_range(20..=200)));
-        let (path, body) = request(kind, &model, index, max_tokens);
-        sent.fetch_add(1, Ordering::Relaxed);
-        let (outcome, status, note) = one(&http, &base, kind, body, path, hang_up).await;
-        tally
+        let (path, body) = request(kind, &run.model, index, max_tokens);
+        run.sent.fetch_add(1, Ordering::Relaxed);
+        let (outcome, status, note) = one(&run.http, &run.base, kind, body, path, hang_up).await;
+        run.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .add(kind, outcome, status, note);
@@ -302,9 +316,15 @@ pub fn run(ctx: &Context, args: SoakArgs) -> Result<()> {
         let rss_start = host_rss();
         let rss_peak = Arc::new(AtomicU64::new(rss_start));
         let started = Instant::now();
-        let until = started + duration;
-        let tally = Arc::new(Mutex::new(Tally::default()));
-        let sent = Arc::new(AtomicU64::new(0));
+        let run = Arc::new(Run {
+            http: http.clone(),
+            base: base.clone(),
+            model: name.clone(),
+            settings,
+            until: started + duration,
+            tally: Mutex::new(Tally::default()),
+            sent: AtomicU64::new(0),
+        });
         let sampler = {
             let peak = rss_peak.clone();
             tokio::spawn(async move {
@@ -316,7 +336,7 @@ pub fn run(ctx: &Context, args: SoakArgs) -> Result<()> {
         };
         eprintln!("soak: {clients} clients for {} ...", humantime::format_duration(duration));
         let tasks: Vec<_> = (0..clients)
-            .map(|i| tokio::spawn(client(http.clone(), base.clone(), name.clone(), i, settings, until, tally.clone(), sent.clone())))
+            .map(|i| tokio::spawn(client(run.clone(), i)))
             .collect();
         for t in tasks {
             t.await.context("a client task failed")?;
@@ -334,7 +354,7 @@ pub fn run(ctx: &Context, args: SoakArgs) -> Result<()> {
         let rss_end = host_rss();
         let (slots, busy, queued, finished_after) = load;
         serving.abort();
-        let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
+        let tally = std::mem::take(&mut *run.tally.lock().unwrap_or_else(|e| e.into_inner()));
         Ok::<_, anyhow::Error>(json!({
             "model": name,
             "clients": clients,
@@ -342,16 +362,13 @@ pub fn run(ctx: &Context, args: SoakArgs) -> Result<()> {
             "disconnect_ratio": settings.disconnect_ratio,
             "duration_seconds": wall.as_secs_f64(),
             "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-            "requests": sent.load(Ordering::Relaxed),
+            "requests": run.sent.load(Ordering::Relaxed),
             "complete": tally.count(Outcome::Complete),
             "hung_up": tally.count(Outcome::HungUp),
             "refused": tally.count(Outcome::Refused),
             "broken": tally.count(Outcome::Broken),
             "transport_errors": tally.count(Outcome::Transport),
-            "by_kind": KINDS.iter().map(|k| (k.to_string(), json!(tally.outcomes.iter()
-                .filter(|((kind, _), _)| kind == k)
-                .map(|((_, o), n)| (format!("{o:?}").to_lowercase(), *n))
-                .collect::<BTreeMap<_, _>>()))).collect::<BTreeMap<_, _>>(),
+            "by_kind": tally.by_kind(),
             "statuses": tally.statuses.iter().map(|(s, n)| (s.to_string(), *n)).collect::<BTreeMap<_, _>>(),
             "scheduler_finished": finished_after - finished_before,
             "slots": slots,
