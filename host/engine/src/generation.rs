@@ -13,6 +13,7 @@
 //! tokenized as plain text.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -140,6 +141,39 @@ impl Engine {
         input: &Input,
     ) -> Result<PreparedPrompt, EngineError> {
         prepare_prompt(self, lease, input).await
+    }
+
+    /// The tokens of a prepared prompt, as its generation would feed them (control tokens
+    /// only outside request content), counted on a blocking thread that stops between pieces
+    /// of the prompt once this future is dropped (the client went away).
+    pub async fn prompt_tokens(
+        &self,
+        lease: &ModelLease,
+        prompt: &PreparedPrompt,
+    ) -> Result<Vec<u32>, EngineError> {
+        /// Tells the blocking thread when the future that waits for it is gone.
+        struct Gone(Arc<AtomicBool>);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let gone = Gone(Arc::new(AtomicBool::new(false)));
+        let flag = gone.0.clone();
+        let model = lease.model.clone();
+        let (text, spans, add_bos) = (
+            prompt.prompt.clone(),
+            prompt.content_spans.clone(),
+            prompt.add_bos,
+        );
+        let tokens = tokio::task::spawn_blocking(move || {
+            model.tokenize_prompt_until(&text, &spans, add_bos, true, &|| {
+                flag.load(Ordering::Relaxed)
+            })
+        })
+        .await??;
+        drop(gone);
+        Ok(tokens)
     }
 
     /// Leases the model, renders the prompt and submits the job. `streaming` decides whether

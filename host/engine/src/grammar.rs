@@ -344,6 +344,12 @@ mod tests {
     }
 
     #[test]
+    fn the_json_grammar_is_narrow() {
+        let b = crate::grammar_breadth::breadth(JSON_GRAMMAR);
+        assert!((2..20).contains(&b), "{b}");
+    }
+
+    #[test]
     fn forced_output_parses() {
         assert_eq!(
             parse_forced_calls(r#"{"name": "f", "arguments": {"a": 1}}"#),

@@ -337,13 +337,11 @@ pub fn breadth(grammar: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grammar::JSON_GRAMMAR;
 
     #[test]
     fn small_grammars_are_narrow() {
         assert_eq!(breadth(r#"root ::= "a""#), 1);
         assert_eq!(breadth(r#"root ::= "a" | "b" | [c-d]"#), 3);
-        assert!(breadth(JSON_GRAMMAR) < 20, "{}", breadth(JSON_GRAMMAR));
         // Literals and classes hide no alternatives.
         assert_eq!(breadth(r#"root ::= "a|b|(c" [|(] # | | |"#), 1);
     }

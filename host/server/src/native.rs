@@ -206,14 +206,8 @@ pub async fn render_template(
         template,
     };
     let prepared = state.engine.prepare_prompt(&lease, &input).await?;
-    let model = lease.model.clone();
-    let (prompt, add_bos) = (prepared.prompt.clone(), prepared.add_bos);
-    let content = prepared.content_spans.clone();
     // Tokenized as the generation will be: control tokens only outside request content.
-    let tokens = tokio::task::spawn_blocking(move || {
-        model.tokenize_prompt(&prompt, &content, add_bos, true)
-    })
-    .await??;
+    let tokens = state.engine.prompt_tokens(&lease, &prepared).await?;
     let choice = prepared.template.clone();
     Ok(Json(json!({
         "model": name,
