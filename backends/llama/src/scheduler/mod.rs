@@ -155,8 +155,9 @@ struct LlamaScheduler {
 }
 
 impl LlamaScheduler {
-    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler. A
-    /// request whose sink is cancelled (its client went away) stops between two steps.
+    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler. A long
+    /// prompt whose sink is cancelled (its client went away) stops between two pieces of its
+    /// tokenization; otherwise a cancelled request is queued and ends at the next step.
     fn prepare(&self, request: &GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<Pending> {
         let submitted = Instant::now();
         let prompt = self
@@ -188,11 +189,6 @@ impl LlamaScheduler {
         }
         if total > n_ctx {
             max_tokens = n_ctx - prompt.len();
-        }
-        if sink.is_cancelled() {
-            return Err(Error::Inference(
-                "the client went away before its request was queued".into(),
-            ));
         }
         let sampler = TokenSampler::new(&self.loaded.model, request)?;
         Ok(Pending {
