@@ -745,8 +745,8 @@ fn enum_schema(n: usize) -> serde_json::Value {
 
 /// Grammars too large or too broad are refused before llama.cpp sees them (400 naming the
 /// limit) while a normal request on the same model is answered; thousands of messages are
-/// refused (400) and a 10 MB message is 413 on every chat route; a chat at the message limit
-/// renders (the pipeline is linear: its time is printed).
+/// refused (400) and a 10 MB message is 413 on every chat route (and 10 MB on `/tokenize`);
+/// a chat at the message limit renders (the pipeline is linear: its time is printed).
 #[test]
 fn requests_that_ask_for_too_much_are_refused_while_the_model_serves() {
     let sb = Sandbox::new();
@@ -846,6 +846,16 @@ fn requests_that_ask_for_too_much_are_refused_while_the_model_serves() {
             assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
         }
     }
+    let (status, v) = post_json(
+        &server,
+        "/tokenize",
+        &json!({"content": "x".repeat(10 << 20)}),
+    );
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        error_message("/tokenize", &v).contains("--max-prompt-bytes"),
+        "{v}"
+    );
     still_serves(&mut server, None);
 
     // At the limit, a chat renders; 4096 messages take about as long per message as 512.

@@ -136,6 +136,11 @@ pub async fn tokenize(
     let text = text(request.content.or(request.text).or(request.prompt)).ok_or_else(|| {
         ServerError::invalid("content", "`content` (the text to tokenize) is required")
     })?;
+    state
+        .engine
+        .config()
+        .request_limits
+        .check_prompt("content", "the text", &text)?;
     let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
     let add_special = flag(request.add_special, false);
     // Text is plain unless the caller asks for special-token parsing.
