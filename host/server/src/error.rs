@@ -592,6 +592,35 @@ mod tests {
     }
 
     #[test]
+    fn internals_become_an_error_id_in_both_shapes() {
+        let e = ServerError::from(CoreError::ModelLoad {
+            path: "/srv/models/m.gguf".into(),
+            reason: "llama_model_load: error loading model".into(),
+        });
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        for (flavor, message) in [
+            (Flavor::OpenAi, "/error/message"),
+            (Flavor::Ollama, "/error"),
+        ] {
+            let body = e.body(flavor);
+            let text = body.pointer(message).and_then(|m| m.as_str()).unwrap();
+            assert!(
+                text.starts_with("the model could not be loaded (error id err_"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("/srv") && !text.contains("llama_model_load"),
+                "{text}"
+            );
+        }
+        // What the client did wrong is said as it is; too large is 413.
+        let e = ServerError::from(EngineError::too_large("messages", "too much text"));
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.body(Flavor::OpenAi)["error"]["message"], "too much text");
+        assert_eq!(e.param(), Some("messages"));
+    }
+
+    #[test]
     fn flavors_by_path() {
         assert_eq!(flavor_of("/api/chat"), Flavor::Ollama);
         assert_eq!(flavor_of("/api/template/render"), Flavor::OpenAi);
