@@ -1,6 +1,10 @@
 //! Hostile input that must never take the process down: clients that reset their
-//! connection mid-stream, a closed stdout, and corrupt GGUF files (a seeded mutation sweep
-//! over test-kit models through `probe`, `generate`, `list` and `serve`).
+//! connection mid-stream, a closed stdout, corrupt GGUF files (a seeded mutation sweep over
+//! test-kit models through `probe`, `generate`, `list` and `serve`), requests that ask for
+//! too much preparation (huge enums and grammars, thousands of messages, 10 MB prompts, a
+//! workflow that doubles a string until it runs out of memory), and internal errors, which
+//! reach clients as an error id, never as paths, llama.cpp's lines or a plugin's stderr.
+//! Every hostile request is followed by a normal one, which must still be answered.
 
 mod common;
 
@@ -662,4 +666,335 @@ fn the_server_survives_requests_for_corrupt_models() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
     assert!(server.exited().is_none());
+}
+
+// ---- requests that ask for too much ----------------------------------------------------
+
+/// POSTs `body`; the status and the body as JSON.
+fn post_json(
+    server: &ServerProc,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let (status, text) = server.post_text(path, body);
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
+    (status, v)
+}
+
+/// The message of an error body, checking the route family's shape: `{"error": "..."}` on
+/// Ollama routes, `{"error": {"message", "type", "param", "code"}}` elsewhere.
+fn error_message(path: &str, v: &serde_json::Value) -> String {
+    if path.starts_with("/api/")
+        && !path.starts_with("/api/template/")
+        && !path.starts_with("/api/workflows")
+        && !path.starts_with("/api/tools")
+    {
+        v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: not Ollama's shape: {v}"))
+            .to_string()
+    } else {
+        let e = &v["error"];
+        assert!(
+            e["type"].is_string() && e["code"].is_string(),
+            "{path}: not OpenAI's shape: {v}"
+        );
+        e["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {v}"))
+            .to_string()
+    }
+}
+
+/// A short chat on `model` (or the only one) is answered: the server still serves, and no
+/// slot is left busy.
+fn still_serves(server: &mut ServerProc, model: Option<&str>) {
+    let mut body = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2});
+    if let Some(m) = model {
+        body["model"] = json!(m);
+    }
+    let (status, v) = post_json(server, "/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 2, "{v}");
+    let health: serde_json::Value = http(30)
+        .get(format!("{}/health", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["slots"]["busy"], 0, "{health}");
+    assert!(server.exited().is_none(), "{}", server.stderr());
+}
+
+/// A chat whose answer must follow `schema` (`response_format` on `/v1/chat/completions`,
+/// `format` on Ollama's `/api/chat`).
+fn constrained(path: &str, schema: serde_json::Value) -> serde_json::Value {
+    let messages = json!([{"role": "user", "content": "pick one"}]);
+    if path == "/api/chat" {
+        json!({"messages": messages, "format": schema, "stream": false, "options": {"num_predict": 4}})
+    } else {
+        json!({"messages": messages, "max_tokens": 4, "response_format":
+            {"type": "json_schema", "json_schema": {"name": "pick", "schema": schema}}})
+    }
+}
+
+fn enum_schema(n: usize) -> serde_json::Value {
+    let values: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+    json!({"type": "object", "properties": {"pick": {"enum": values}}, "required": ["pick"]})
+}
+
+/// Grammars too large or too broad are refused before llama.cpp sees them (400 naming the
+/// limit) while a normal request on the same model is answered; thousands of messages are
+/// refused (400) and a 10 MB message is 413 on every chat route (and 10 MB on `/tokenize`);
+/// a chat at the message limit renders (the pipeline is linear: its time is printed).
+#[test]
+fn requests_that_ask_for_too_much_are_refused_while_the_model_serves() {
+    let sb = Sandbox::new();
+    let mut server = sb.serve(&[
+        "--model",
+        s(&models().dense),
+        "--ctx-size",
+        "512",
+        "--parallel",
+        "2",
+    ]);
+    // A 100k-value enum (1.2 MB of schema) and, meanwhile, a normal chat.
+    let huge = constrained("/v1/chat/completions", enum_schema(100_000));
+    let (status, v) = std::thread::scope(|scope| {
+        let big = scope.spawn(|| post_json(&server, "/v1/chat/completions", &huge));
+        let started = std::time::Instant::now();
+        let (status, v) = post_json(
+            &server,
+            "/v1/chat/completions",
+            &json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}),
+        );
+        assert_eq!(status, 200, "the normal request next to the huge one: {v}");
+        eprintln!(
+            "normal request next to a 100k enum: {:.2?}",
+            started.elapsed()
+        );
+        big.join().unwrap()
+    });
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "response_format", "{v}");
+    let msg = error_message("/v1/chat/completions", &v);
+    assert!(msg.contains("--max-grammar-bytes"), "{msg}");
+    still_serves(&mut server, None);
+
+    // Small enough, but 5000 choices at once: refused for its breadth, on both families.
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let (status, v) = post_json(&server, path, &constrained(path, enum_schema(5000)));
+        assert_eq!(status, 400, "{path}: {v}");
+        let msg = error_message(path, &v);
+        assert!(
+            msg.contains("5003 places") && msg.contains("--max-grammar-breadth"),
+            "{path}: {msg}"
+        );
+    }
+    // A GBNF grammar whose alternatives nest 2^30 ways.
+    let mut gbnf = String::from("root ::= r0\n");
+    for i in 0..30 {
+        gbnf.push_str(&format!("r{i} ::= r{} | r{}\n", i + 1, i + 1));
+    }
+    gbnf.push_str("r30 ::= \"x\"\n");
+    let (status, v) = post_json(
+        &server,
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "grammar": gbnf}),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "grammar", "{v}");
+    // A small enum still constrains the answer.
+    let (status, v) = post_json(
+        &server,
+        "/v1/chat/completions",
+        &constrained("/v1/chat/completions", enum_schema(50)),
+    );
+    assert_eq!(status, 200, "{v}");
+    still_serves(&mut server, None);
+
+    // Messages: over the count limit (400), and one message of 10 MB (413).
+    let many: Vec<serde_json::Value> = (0..5000)
+        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("m{i}")}))
+        .collect();
+    let big = vec![json!({"role": "user", "content": "x".repeat(10 << 20)})];
+    for path in ["/v1/chat/completions", "/api/chat", "/api/template/render"] {
+        let body = |messages: &Vec<serde_json::Value>| {
+            let mut b = json!({ "messages": messages });
+            match path {
+                "/v1/chat/completions" => b["max_tokens"] = json!(1),
+                "/api/chat" => b["stream"] = json!(false),
+                _ => {}
+            }
+            b
+        };
+        let (status, v) = post_json(&server, path, &body(&many));
+        assert_eq!(status, 400, "{path}: {v}");
+        let msg = error_message(path, &v);
+        assert!(
+            msg.contains("5000 messages") && msg.contains("--max-messages"),
+            "{path}: {msg}"
+        );
+        let (status, v) = post_json(&server, path, &body(&big));
+        assert_eq!(status, 413, "{path}: {v}");
+        let msg = error_message(path, &v);
+        assert!(
+            msg.contains("10.0 MiB") && msg.contains("--max-prompt-bytes"),
+            "{path}: {msg}"
+        );
+        if !path.starts_with("/api/chat") {
+            assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+        }
+    }
+    let (status, v) = post_json(
+        &server,
+        "/tokenize",
+        &json!({"content": "x".repeat(10 << 20)}),
+    );
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        error_message("/tokenize", &v).contains("--max-prompt-bytes"),
+        "{v}"
+    );
+    still_serves(&mut server, None);
+
+    // At the limit, a chat renders; 4096 messages take about as long per message as 512.
+    let mut times = Vec::new();
+    for n in [512usize, 4096] {
+        let (status, v, took) = {
+            let started = std::time::Instant::now();
+            let (status, v) = post_json(
+                &server,
+                "/api/template/render",
+                &json!({"messages": &many[..n]}),
+            );
+            (status, v, started.elapsed())
+        };
+        assert_eq!(status, 200, "{v}");
+        assert!(v["prompt_tokens"].as_u64().unwrap() > 5 * n as u64, "{v}");
+        times.push((n, took));
+    }
+    eprintln!("render + tokenize: {times:?}");
+    still_serves(&mut server, None);
+}
+
+/// Waits (10 s at most) for a log line with the error id `id` and `detail`.
+fn logged(server: &ServerProc, id: &str, detail: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = server.stderr();
+        if log.lines().any(|l| l.contains(id) && l.contains(detail)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} with {detail:?} not in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Internal failures reach the client as a plain account and an error id; the details (the
+/// model's path, llama.cpp's loader lines, a plugin's panic) are in the server log under the
+/// same id. A workflow that doubles a string until the plugin runs out of memory is 413.
+#[test]
+fn internal_errors_reach_clients_as_an_error_id() {
+    let sb = Sandbox::new();
+    let dir = sb.path().join("models");
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = std::fs::read(&models().dense).unwrap();
+    std::fs::write(dir.join("good.gguf"), &base).unwrap();
+    // A tensor renamed: the header is well-formed, llama.cpp refuses the file.
+    let at = base
+        .windows(19)
+        .position(|w| w == b"blk.0.attn_q.weight")
+        .unwrap();
+    std::fs::write(
+        dir.join("renamed.gguf"),
+        patch(&base, at, b"blk.0.attn_x.weight"),
+    )
+    .unwrap();
+    let plugins = sb.path().join("plugins");
+    common::install("bad-tool", &plugins);
+    let mut server = sb.serve(&[
+        "--model-dirs",
+        s(&dir),
+        "--plugin-dir",
+        s(&plugins),
+        "--ctx-size",
+        "512",
+    ]);
+    let secret = s(sb.path()).to_string();
+    let id_of = |msg: &str| -> String {
+        let id = msg
+            .split("error id ")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no error id in {msg:?}"))
+            .to_string();
+        assert!(id.starts_with("err_"), "{msg}");
+        id
+    };
+    // A model llama.cpp cannot load, on both families.
+    for path in ["/v1/chat/completions", "/api/chat"] {
+        let (status, v) = post_json(
+            &server,
+            path,
+            &json!({"model": "renamed", "messages": [{"role": "user", "content": "hi"}], "stream": false}),
+        );
+        assert_eq!(status, 500, "{path}: {v}");
+        let msg = error_message(path, &v);
+        assert!(
+            msg.starts_with("the model could not be loaded (error id "),
+            "{path}: {msg}"
+        );
+        assert!(
+            !msg.contains(&secret) && !msg.contains("llama"),
+            "{path}: {msg}"
+        );
+        logged(&server, &id_of(&msg), "check_tensor_dims");
+    }
+    still_serves(&mut server, Some("good"));
+
+    // `/api/show` names the file, not where the server keeps it.
+    let (status, v) = post_json(&server, "/api/show", &json!({"model": "good"}));
+    assert_eq!(status, 200, "{v}");
+    assert!(!v.to_string().contains(&secret), "{v}");
+    assert!(
+        v["modelfile"].as_str().unwrap().contains("FROM good.gguf"),
+        "{v}"
+    );
+
+    // A tool that panics: 502 naming the plugin, its panic only in the log.
+    let (status, v) = post_json(
+        &server,
+        "/api/tools/bad/invoke",
+        &json!({"arguments": {"do": "trap"}}),
+    );
+    assert_eq!(status, 502, "{v}");
+    let msg = error_message("/api/tools/bad/invoke", &v);
+    assert!(
+        msg.contains("plugin \"bad-tool\" crashed") && !msg.contains("deliberate panic"),
+        "{msg}"
+    );
+    logged(&server, &id_of(&msg), "deliberate panic");
+    still_serves(&mut server, Some("good"));
+
+    // A pipeline that doubles a 1 KiB string 20 times (1 GiB): the plugin's memory runs out.
+    let mut steps = vec![
+        json!({"id": "s0", "kind": "transform", "op": "template", "template": "x".repeat(1024)}),
+    ];
+    for i in 1..=20 {
+        let prev = format!("{{{{s{}.output}}}}", i - 1);
+        steps.push(json!({"id": format!("s{i}"), "kind": "transform", "op": "concat", "values": [prev, prev]}));
+    }
+    let (status, v) = post_json(
+        &server,
+        "/api/workflows/pipeline/run",
+        &json!({"input": {"steps": steps}}),
+    );
+    assert_eq!(status, 413, "{v}");
+    let msg = error_message("/api/workflows/pipeline/run", &v);
+    assert!(msg.contains("memory limit"), "{msg}");
+    still_serves(&mut server, Some("good"));
 }

@@ -60,7 +60,7 @@ impl LoadedModel for LlamaLoaded {
 
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>> {
         Ok(self
-            .tokens(text, add_bos, parse_special)?
+            .tokens_until(text, add_bos, parse_special, &|| false)?
             .into_iter()
             .map(|t| t.0 as u32)
             .collect())
@@ -68,6 +68,30 @@ impl LoadedModel for LlamaLoaded {
 
     fn has_control_text(&self, text: &str) -> Result<bool> {
         Ok(self.holds_control_text(text))
+    }
+
+    fn tokenize_prompt_until(
+        &self,
+        prompt: &str,
+        content_spans: &[std::ops::Range<usize>],
+        add_bos: bool,
+        parse_special: bool,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<u32>> {
+        shimmy_core::prompt::tokenize_in_pieces(
+            prompt,
+            content_spans,
+            add_bos,
+            parse_special,
+            |text| Ok(self.holds_control_text(text)),
+            |text, bos, special| {
+                Ok(self
+                    .tokens_until(text, bos, special, cancelled)?
+                    .into_iter()
+                    .map(|t| t.0 as u32)
+                    .collect())
+            },
+        )
     }
 
     fn detokenize(&self, tokens: &[u32]) -> Result<String> {

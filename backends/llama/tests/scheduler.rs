@@ -832,3 +832,58 @@ fn sampling_on_the_device_matches_greedy_and_is_deterministic_when_seeded() {
     }
     assert_eq!(scheduler.stats().device_sampled_tokens, 16);
 }
+
+/// A sink that says its client went away from its `after`-th `is_cancelled` on, counting the
+/// questions.
+struct GoneAfter {
+    asked: Arc<AtomicU64>,
+    after: u64,
+}
+
+impl GenerationSink for GoneAfter {
+    fn event(&mut self, _: GenerateEvent) -> Flow {
+        Flow::Continue
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::SeqCst) + 1 >= self.after
+    }
+
+    fn finish(&mut self, _: Result<GenerateSummary>) {}
+}
+
+/// A request whose client leaves while its long prompt is tokenized stops between pieces of
+/// the prompt (llama.cpp tokenizes one piece per call) and is never queued.
+#[test]
+fn a_request_whose_client_left_stops_while_its_prompt_is_tokenized() {
+    let model = dense(256);
+    let scheduler = serve(&model, 1, 1, 64);
+    let turn = "<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n";
+    let prompt = turn.repeat(2000);
+    let asked = Arc::new(AtomicU64::new(0));
+    let sink = GoneAfter {
+        asked: Arc::clone(&asked),
+        after: 3,
+    };
+    let err = scheduler
+        .submit(greedy(&prompt, 4), Box::new(sink))
+        .expect_err("a request whose client left is not queued");
+    assert!(err.to_string().contains("went away"), "{err}");
+    // 4000 special tokens make dozens of pieces; it stopped at the third question.
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+    assert_eq!(scheduler.stats().queued, 0);
+    // With a client that stays, the same prompt is tokenized to its end (and then refused: it
+    // is far longer than the context).
+    let (sink, probe) = recorder(&Arc::new(AtomicU64::new(0)));
+    let err = scheduler
+        .submit(greedy(&prompt, 4), Box::new(sink))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ContextExceeded { .. } | Error::PromptTooLong { .. }
+        ),
+        "{err}"
+    );
+    drop(probe);
+}

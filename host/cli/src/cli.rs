@@ -66,6 +66,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Benchmark the HTTP server in-process: concurrent streaming clients on a loopback port.
     BenchServe(BenchServeArgs),
+    /// Soak the HTTP server in-process: N clients for a while, some hanging up mid-request;
+    /// prints requests, statuses, RSS at start and end and the slots free at the end.
+    Soak(SoakArgs),
     /// Tools of the tool plugins: list them, run one.
     #[command(subcommand)]
     Tool(ToolCommand),
@@ -150,6 +153,27 @@ pub struct WorkflowLimitArgs {
     pub workflow_timeout: humantime::Duration,
 }
 
+/// Bounds on what one request may ask the server to prepare before its first token (see
+/// docs/server.md, "Limits"); over them a request gets 400 or 413 naming the limit.
+#[derive(Debug, Args)]
+pub struct RequestLimitArgs {
+    /// Most messages in one chat.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_messages: usize,
+    /// Most bytes of a prompt: a chat's text before and after the template renders it, a raw
+    /// prompt.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_prompt_bytes: usize,
+    /// Most bytes of a JSON schema or GBNF grammar constraining an answer.
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES")]
+    pub max_grammar_bytes: usize,
+    /// Most places a grammar may be in at once (the choices of an `enum` or `anyOf`): each
+    /// token of a constrained answer costs the model's other requests time growing with its
+    /// square.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_grammar_breadth: u64,
+}
+
 /// `serve` arguments.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -188,6 +212,9 @@ pub struct ServeArgs {
     /// Workflow run limits.
     #[command(flatten)]
     pub workflow_limits: WorkflowLimitArgs,
+    /// How much preparation one request may ask for.
+    #[command(flatten)]
+    pub request_limits: RequestLimitArgs,
     /// Who may use the server.
     #[command(flatten)]
     pub access: AccessArgs,
@@ -246,6 +273,38 @@ pub struct BenchServeArgs {
     /// Slots of the server (default: the largest client count).
     #[arg(long, value_name = "N")]
     pub parallel: Option<u32>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Model loading options (--ctx-size is the context of each slot; default 512).
+    #[command(flatten)]
+    pub model_args: ModelArgs,
+}
+
+/// `soak` arguments.
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// Model file path or discovered name.
+    #[arg(long, short)]
+    pub model: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub clients: usize,
+    /// Share of requests whose client hangs up early (0 to 1).
+    #[arg(long, default_value_t = 0.2, value_name = "RATIO")]
+    pub disconnect_ratio: f64,
+    /// How long the clients keep sending: 30s, 2m...
+    #[arg(long, default_value = "2m", value_name = "DURATION")]
+    pub duration: humantime::Duration,
+    /// Most tokens a request asks for (each draws between 8 and this).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub gen_tokens: u32,
+    /// Slots of the server (default: the client count, at most 8).
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
+    /// Seed of the clients' draws (request sizes, who hangs up and when).
+    #[arg(long, default_value_t = 13, value_name = "N")]
+    pub seed: u64,
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use shimmy_core::backend::ModelOptions;
 
 use crate::keep_alive::KeepAlive;
+use crate::limits::RequestLimits;
 
 /// Everything the engine needs besides the backend, the plugins and the catalog.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct EngineConfig {
     /// (`hf.co/ORG/NAME:QUANT`) found there, and the server's `/api/pull` and `/api/delete`
     /// use it (`None`: off).
     pub hub: Option<shimmy_hub::HubSettings>,
+    /// How much preparation work one request may ask for (messages, prompt bytes, grammar).
+    pub request_limits: RequestLimits,
 }
 
 /// What one workflow run may use. Reaching a limit ends the run with an error that carries the
@@ -70,6 +73,7 @@ impl Default for EngineConfig {
             operator_templates: BTreeMap::new(),
             workflow_limits: WorkflowLimits::default(),
             hub: None,
+            request_limits: RequestLimits::default(),
         }
     }
 }

@@ -110,14 +110,21 @@ impl Engine {
         .await?;
         match (catalog.models.into_iter().next(), catalog.skipped.first()) {
             (Some(entry), _) => Ok(self.models.add_model(entry)),
-            (None, Some(skip)) => Err(EngineError::invalid(
-                "model",
-                format!(
-                    "the downloaded file {} is not a usable model: {}",
-                    skip.path.display(),
-                    skip.reason
-                ),
-            )),
+            (None, Some(skip)) => {
+                // The client sees the file's name, not where the server keeps it.
+                let full = skip.path.display().to_string();
+                let file = skip.path.file_name().map_or_else(
+                    || "the file".to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                Err(EngineError::invalid(
+                    "model",
+                    format!(
+                        "the downloaded file {file} is not a usable model: {}",
+                        skip.reason.replace(&full, &file)
+                    ),
+                ))
+            }
             (None, None) => Err(EngineError::Internal("the pulled model vanished".into())),
         }
     }

@@ -31,6 +31,15 @@ pub enum EngineError {
         /// The offending field.
         param: Option<String>,
     },
+    /// The job asks for more than the engine takes (a prompt over `--max-prompt-bytes`...);
+    /// the message names the limit.
+    #[error("{message}")]
+    TooLarge {
+        /// What is too large and the limit, written for the client.
+        message: String,
+        /// The request field at fault.
+        param: Option<String>,
+    },
     /// The job names no model and several are available.
     #[error("several models are available, name one in \"model\": {available}")]
     ModelRequired {
@@ -98,6 +107,15 @@ impl EngineError {
         }
     }
 
+    /// An [`EngineError::TooLarge`] about `param` (empty: no particular field).
+    pub fn too_large(param: impl Into<String>, message: impl Into<String>) -> Self {
+        let param = param.into();
+        EngineError::TooLarge {
+            message: message.into(),
+            param: (!param.is_empty()).then_some(param),
+        }
+    }
+
     /// The steps a workflow did before this error ended it.
     pub fn trace(&self) -> Option<&[serde_json::Value]> {
         match self {
@@ -110,10 +128,16 @@ impl EngineError {
     /// This error as a workflow plugin sees it when one of its host calls fails: the kind
     /// of failure (bad input, not found, denied, unsupported, anything else) with the message.
     pub fn to_guest(&self) -> GuestError {
-        let message = self.to_string();
+        self.to_guest_as(self.to_string())
+    }
+
+    /// [`EngineError::to_guest`] with `message` instead of this error's own (what the plugin
+    /// may see of it, [`crate::redact::report`]).
+    pub fn to_guest_as(&self, message: String) -> GuestError {
         match self {
             EngineError::InvalidRequest { .. }
             | EngineError::Unsupported { .. }
+            | EngineError::TooLarge { .. }
             | EngineError::ModelRequired { .. } => GuestError::InvalidInput(message),
             EngineError::Core(e) => match e {
                 CoreError::ModelNotFound { .. } => GuestError::NotFound(message),

@@ -13,6 +13,7 @@
 //! tokenized as plain text.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use shimmy_core::backend::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
 use shimmy_core::call_grammar::CallSyntax;
+use shimmy_core::serving::GenerationSink;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, OutputParser, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -29,7 +31,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::events::EngineEvent;
 use crate::grammar::{
-    family_call_grammar, forced_call_schema, parse_forced_calls, schema_grammar, ToolChoice,
+    build as build_grammar, forced_call_schema, parse_forced_calls, GrammarRequest, ToolChoice,
 };
 use crate::ids::new_id;
 use crate::keep_alive::KeepAlive;
@@ -141,6 +143,39 @@ impl Engine {
         prepare_prompt(self, lease, input).await
     }
 
+    /// The tokens of a prepared prompt, as its generation would feed them (control tokens
+    /// only outside request content), counted on a blocking thread that stops between pieces
+    /// of the prompt once this future is dropped (the client went away).
+    pub async fn prompt_tokens(
+        &self,
+        lease: &ModelLease,
+        prompt: &PreparedPrompt,
+    ) -> Result<Vec<u32>, EngineError> {
+        /// Tells the blocking thread when the future that waits for it is gone.
+        struct Gone(Arc<AtomicBool>);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let gone = Gone(Arc::new(AtomicBool::new(false)));
+        let flag = gone.0.clone();
+        let model = lease.model.clone();
+        let (text, spans, add_bos) = (
+            prompt.prompt.clone(),
+            prompt.content_spans.clone(),
+            prompt.add_bos,
+        );
+        let tokens = tokio::task::spawn_blocking(move || {
+            model.tokenize_prompt_until(&text, &spans, add_bos, true, &|| {
+                flag.load(Ordering::Relaxed)
+            })
+        })
+        .await??;
+        drop(gone);
+        Ok(tokens)
+    }
+
     /// Leases the model, renders the prompt and submits the job. `streaming` decides whether
     /// [`Update::Delta`]s are produced (a non-streaming caller only needs the [`Done`]).
     pub async fn start(
@@ -170,6 +205,8 @@ async fn prepare_prompt(
             tools,
             template,
         } => {
+            let limits = engine.config().request_limits;
+            limits.check_chat(messages, tools)?;
             let choice = match template {
                 Some(name) => {
                     if !engine.templates().exists(name) {
@@ -197,6 +234,7 @@ async fn prepare_prompt(
             )
             .await?;
             let (prompt, content_spans) = shimmy_core::prompt::join(&rendered.spans);
+            limits.check_prompt("messages", "the rendered prompt", &prompt)?;
             Ok(PreparedPrompt {
                 prompt,
                 stop: rendered.stop,
@@ -331,6 +369,15 @@ fn call_syntax(engine: &Engine, lease: &ModelLease, prompt: &PreparedPrompt) -> 
 
 async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Generation, EngineError> {
     let started = Instant::now();
+    // The cheap checks first: before a model is loaded for a request that cannot run.
+    let limits = engine.config().request_limits;
+    limits.check_stop(&job.stop)?;
+    match &job.input {
+        Input::Chat {
+            messages, tools, ..
+        } => limits.check_chat(messages, tools)?,
+        Input::Raw { prompt } => limits.check_prompt("prompt", "the prompt", prompt)?,
+    }
     let (lease, load_duration) = engine
         .models()
         .lease(job.model.as_deref(), job.keep_alive)
@@ -348,36 +395,22 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         Input::Chat { tools, .. } => tools.clone(),
         Input::Raw { .. } => Vec::new(),
     };
-    let forced = forced_call_schema(
-        &tools,
-        &job.tool_choice,
-        job.parallel_tool_calls == Some(true),
-    )?;
+    let parallel = job.parallel_tool_calls == Some(true);
+    let forced = forced_call_schema(&tools, &job.tool_choice, parallel)?;
     let forced_calls = forced.is_some();
-    let backend = engine.backend().as_ref();
     let prompt = prepare_prompt(engine, &lease, &input).await?;
     // A forced call is written in the family's own syntax when the template's is known (the
     // template then parses it), else as `{"name", "arguments"}` JSON read here.
     let syntax = call_syntax(engine, &lease, &prompt);
-    let grammar = match (forced, &job.json_schema, job.grammar) {
-        (Some(schema), None, None) => Some(match syntax {
-            Some(syntax) => family_call_grammar(
-                backend,
-                syntax,
-                &tools,
-                &job.tool_choice,
-                job.parallel_tool_calls == Some(true),
-            )?,
-            None => schema_grammar(backend, &schema, "tools")?,
-        }),
-        (Some(_), ..) => {
-            return Err(EngineError::invalid(
-                "tool_choice",
-                "a forced `tool_choice` cannot be combined with `response_format` or `grammar`",
-            ))
-        }
-        (None, Some(schema), _) => Some(schema_grammar(backend, schema, job.json_schema_param)?),
-        (None, None, grammar) => grammar,
+    let grammar = GrammarRequest {
+        forced,
+        syntax,
+        tools: tools.clone(),
+        tool_choice: job.tool_choice.clone(),
+        parallel,
+        json_schema: job.json_schema,
+        json_schema_param: job.json_schema_param,
+        grammar: job.grammar,
     };
     let mut stop = prompt.stop.clone();
     for s in job.stop {
@@ -386,7 +419,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         }
     }
     let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
-    let request = GenerateRequest {
+    let mut request = GenerateRequest {
         prompt: prompt.prompt.clone(),
         add_bos: prompt.add_bos && job.add_bos,
         parse_special: true,
@@ -396,7 +429,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         sampling: job.sampling,
         fit_context: job.fit_context || job.max_tokens.is_none(),
         logprobs: job.logprobs,
-        grammar,
+        grammar: None,
     };
     let events = engine.events().clone();
     let model_name = name.clone();
@@ -412,8 +445,32 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         }
         _ => None,
     };
+    // The expensive preparation runs on a blocking thread, never on the async executor nor
+    // on the model's scheduler thread: the grammar (schema checks, llama.cpp's converter,
+    // breadth), then the scheduler's submit (tokenizing, the sampler). Each step asks the
+    // sink whether the client is still there: when this future is dropped (the client went
+    // away) or gives up (`prepare_timeout`), `rx` goes with it and the work stops at its
+    // next step.
+    let backend = engine.backend().clone();
     let scheduler = lease.scheduler.clone();
-    tokio::task::spawn_blocking(move || scheduler.submit(request, Box::new(sink))).await??;
+    let prepare = tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
+        request.grammar = build_grammar(&*backend, &limits, &grammar, &|| sink.is_cancelled())?;
+        scheduler.submit(request, Box::new(sink))?;
+        Ok(())
+    });
+    match tokio::time::timeout(limits.prepare_timeout, prepare).await {
+        Ok(prepared) => prepared??,
+        Err(_) => {
+            return Err(EngineError::invalid(
+                "",
+                format!(
+                    "preparing this request (its grammar, its prompt's tokens) took longer than \
+                     {} s; send a smaller request",
+                    limits.prepare_timeout.as_secs_f64()
+                ),
+            ))
+        }
+    }
     Ok(Generation {
         model: name,
         load_duration,

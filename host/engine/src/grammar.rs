@@ -20,6 +20,7 @@ use shimmy_core::call_grammar::{forced_call_grammar, CallSyntax, ForcedTool};
 use shimmy_plugins::ToolDefinition;
 
 use crate::error::EngineError;
+use crate::limits::RequestLimits;
 
 /// How the model may use the tools it is offered (OpenAI `tool_choice`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -94,15 +95,106 @@ pub fn forced_call_schema(
     }))
 }
 
+/// What constrains a job's output, as the job asked for it: turned into one GBNF grammar by
+/// [`build`], off the async executor (it may take llama.cpp a while).
+#[derive(Debug, Clone)]
+pub struct GrammarRequest {
+    /// The schema of a forced tool call ([`forced_call_schema`]), if `tool_choice` forces one.
+    pub forced: Option<Value>,
+    /// The family syntax forced calls are written in (`None`: `{"name", "arguments"}` JSON).
+    pub syntax: Option<CallSyntax>,
+    /// The chat's tools.
+    pub tools: Vec<ToolDefinition>,
+    /// How the model may use them.
+    pub tool_choice: ToolChoice,
+    /// Whether a forced choice allows several calls.
+    pub parallel: bool,
+    /// A JSON schema for the output.
+    pub json_schema: Option<Value>,
+    /// The request field the schema came from.
+    pub json_schema_param: &'static str,
+    /// A GBNF grammar given as it is.
+    pub grammar: Option<String>,
+}
+
+/// The grammar `request` asks for (`None`: unconstrained). Each source is checked against
+/// `limits` before llama.cpp sees it (schema or grammar size), and the grammar is checked for
+/// breadth ([`RequestLimits::check_breadth`]) before it is handed on. `cancelled` is asked
+/// between steps: once the client has gone, the work stops with an error nobody reads.
+pub fn build(
+    backend: &dyn Backend,
+    limits: &RequestLimits,
+    request: &GrammarRequest,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<String>, EngineError> {
+    let gone = || EngineError::Internal("the client went away".into());
+    let (param, grammar) = match (&request.forced, &request.json_schema, &request.grammar) {
+        (Some(schema), None, None) => {
+            let size: usize = request
+                .tools
+                .iter()
+                .map(|t| t.parameters_schema.len())
+                .sum();
+            limits.check_grammar_size("tools", "the parameters of the tools", size)?;
+            let grammar = match request.syntax {
+                Some(syntax) => family_call_grammar(
+                    backend,
+                    syntax,
+                    &request.tools,
+                    &request.tool_choice,
+                    request.parallel,
+                    &|| cancelled(),
+                )?,
+                None => schema_grammar(backend, schema, "tools")?,
+            };
+            ("tools", grammar)
+        }
+        (Some(_), ..) => {
+            return Err(EngineError::invalid(
+                "tool_choice",
+                "a forced `tool_choice` cannot be combined with `response_format` or `grammar`",
+            ))
+        }
+        (None, Some(schema), _) => {
+            let param = request.json_schema_param;
+            limits.check_grammar_size(param, "the JSON schema", schema.to_string().len())?;
+            (param, schema_grammar(backend, schema, param)?)
+        }
+        (None, None, Some(grammar)) => {
+            limits.check_grammar_size("grammar", "the grammar", grammar.len())?;
+            ("grammar", grammar.clone())
+        }
+        (None, None, None) => return Ok(None),
+    };
+    if cancelled() {
+        return Err(gone());
+    }
+    // What the converter made of a schema may be larger than the schema.
+    let made = grammar.len();
+    if made > limits.max_grammar_bytes.saturating_mul(4) {
+        return Err(EngineError::invalid(
+            param,
+            format!(
+                "`{param}`: the grammar made of it is {made} bytes, over {} (4 x \
+                 --max-grammar-bytes); use a smaller schema",
+                limits.max_grammar_bytes.saturating_mul(4)
+            ),
+        ));
+    }
+    limits.check_breadth(param, &grammar)?;
+    Ok(Some(grammar))
+}
+
 /// The grammar of a forced call (see [`forced_call_schema`] for which tools) written in the
 /// model family's `syntax` ([`shimmy_core::call_grammar`]), the arguments constrained by each
-/// tool's schema.
+/// tool's schema. `cancelled` is asked before each schema is converted.
 pub fn family_call_grammar(
     backend: &dyn Backend,
     syntax: CallSyntax,
     tools: &[ToolDefinition],
     choice: &ToolChoice,
     parallel: bool,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<String, EngineError> {
     let chosen: Vec<(usize, &ToolDefinition)> = tools
         .iter()
@@ -125,6 +217,9 @@ pub fn family_call_grammar(
         })
         .collect();
     forced_call_grammar(syntax, &forced, parallel, MAX_PARALLEL_CALLS, |schema| {
+        if cancelled() {
+            return Err(EngineError::Internal("the client went away".into()));
+        }
         schema_grammar(backend, schema, "tools")
     })
 }
@@ -246,6 +341,12 @@ mod tests {
         assert!(e.to_string().contains("\"x\""), "{e}");
         let e = forced_call_schema(&[], &ToolChoice::Required, false).unwrap_err();
         assert!(e.to_string().contains("at least one tool"), "{e}");
+    }
+
+    #[test]
+    fn the_json_grammar_is_narrow() {
+        let b = crate::grammar_breadth::breadth(JSON_GRAMMAR);
+        assert!((2..20).contains(&b), "{b}");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //!   unloads are reported as [`events::EngineEvent`]s), the plugins and the tool catalog.
 //! * A [`generation::Job`] is the one request type every route and command is translated
 //!   into; [`Engine::start`] runs it and yields one event stream ([`generation::Update`]).
-//!   Chat validation ([`messages`]), template choice ([`templates`]) and grammars and forced
-//!   tool calls ([`grammar`]) happen here, once.
+//!   Chat validation ([`messages`]), template choice ([`templates`]), grammars and forced
+//!   tool calls ([`grammar`]) and the bounds on a request's preparation ([`limits`]) happen
+//!   here, once.
 //! * [`Engine::run_workflow`] runs a workflow plugin against the same models and tools.
 //! * An [`embedding::EmbedJob`] is what the embedding routes are translated into;
 //!   [`Engine::embed`] returns one unit vector per input.
@@ -37,10 +38,13 @@ pub mod error;
 pub mod events;
 pub mod generation;
 pub mod grammar;
+pub mod grammar_breadth;
 pub mod ids;
 pub mod keep_alive;
+pub mod limits;
 pub mod messages;
 pub mod models;
+pub mod redact;
 pub mod sink;
 pub mod templates;
 pub mod tools;
@@ -53,4 +57,5 @@ pub use error::{EngineError, Result};
 pub use events::{EngineEvent, EngineObserver};
 pub use ids::new_id;
 pub use keep_alive::KeepAlive;
+pub use limits::RequestLimits;
 pub use templates::Templates;

@@ -26,6 +26,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::generation::{self, Input, Job};
 use crate::models::ModelLease;
+use crate::redact;
 use crate::tools::parse_result;
 
 /// Longest text kept per step in a trace (the rest is cut, marked with `…`).
@@ -202,19 +203,21 @@ impl RunHost {
             .models()
             .lease(self.model.as_deref(), None)
             .await
-            .map_err(|e| e.to_guest())?;
+            .map_err(guest_error)?;
         Ok((lease.name.clone(), lease))
     }
 
     /// Runs a job to its end.
     async fn complete(&self, job: Job) -> Result<generation::Done, GuestError> {
-        let mut generation = self
-            .engine
-            .start(job, false)
-            .await
-            .map_err(|e| e.to_guest())?;
-        generation.collect().await.map_err(|e| e.to_guest())
+        let mut generation = self.engine.start(job, false).await.map_err(guest_error)?;
+        generation.collect().await.map_err(guest_error)
     }
+}
+
+/// An engine error as the workflow plugin sees it: its kind, and a message without internals
+/// (a workflow may hand its errors and trace to the client).
+fn guest_error(e: EngineError) -> GuestError {
+    e.to_guest_as(redact::report(&e))
 }
 
 fn timeout_message(timeout: Duration) -> String {
@@ -230,7 +233,7 @@ fn tool_error(e: PluginError) -> GuestError {
         PluginError::Guest { error, .. } => error,
         PluginError::UnknownTool { .. } => GuestError::NotFound(e.to_string()),
         PluginError::InvalidArguments { .. } => GuestError::InvalidInput(e.to_string()),
-        other => GuestError::Failed(other.to_string()),
+        other => GuestError::Failed(redact::report(&EngineError::Plugin(other))),
     }
 }
 

@@ -16,7 +16,11 @@ use crate::wire::{from_json, json_kind, WireRequest};
 /// A request body of type `T`.
 pub struct JsonBody<T>(pub T);
 
-impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
+/// Bodies larger than this are parsed on a blocking thread: a 16 MiB body takes the parser
+/// long enough to hold up the other requests on an async worker.
+const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
+impl<T: WireRequest + Send + 'static> FromRequest<SharedState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
@@ -31,7 +35,14 @@ impl<T: WireRequest> FromRequest<SharedState> for JsonBody<T> {
             };
             ApiError { error, flavor }
         })?;
-        read(&bytes)
+        let parsed = if bytes.len() <= PARSE_INLINE_BYTES {
+            read(&bytes)
+        } else {
+            tokio::task::spawn_blocking(move || read(&bytes))
+                .await
+                .unwrap_or_else(|e| Err(e.into()))
+        };
+        parsed
             .map(JsonBody)
             .map_err(|error| ApiError { error, flavor })
     }

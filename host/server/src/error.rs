@@ -6,13 +6,16 @@
 //! kinds of [`CoreError`] and [`PluginError`] inside an engine error; [`ServerError::kind`] and
 //! [`ServerError::code`] give the OpenAI `type` / `code`. The body shape depends on the family
 //! of the route: [`ApiError`] wraps an error with its [`Flavor`] and is what handlers return,
-//! so `IntoResponse` lives here and nowhere else.
+//! so `IntoResponse` lives here and nowhere else. A 5xx whose message would show internals
+//! (paths, llama.cpp's lines, a plugin's stderr; [`shimmy_engine::redact`]) goes out as a plain
+//! account with an error id, the whole error logged under that id
+//! ([`ServerError::client_message`]), for responses and for errors inside a stream alike.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shimmy_core::Error as CoreError;
-use shimmy_engine::EngineError;
+use shimmy_engine::{redact, EngineError};
 use shimmy_plugins::{ErrorKind as PluginErrorKind, PluginError};
 
 /// Seconds a client is told to wait (`Retry-After`) when the server is busy or loading.
@@ -205,7 +208,8 @@ impl ServerError {
             }
             ServerError::Engine(e) => match e {
                 EngineError::InvalidRequest { param, .. }
-                | EngineError::Unsupported { param, .. } => param.as_deref(),
+                | EngineError::Unsupported { param, .. }
+                | EngineError::TooLarge { param, .. } => param.as_deref(),
                 EngineError::ModelRequired { .. } => Some("model"),
                 EngineError::Core(CoreError::ModelNotFound { .. }) => Some("model"),
                 EngineError::Core(CoreError::ContextExceeded { .. }) => Some("max_tokens"),
@@ -240,20 +244,47 @@ impl ServerError {
         body
     }
 
+    /// What a client may be told instead of this error's message, when the message holds
+    /// what only the operator should see (paths, llama.cpp's lines, a plugin's stderr, an
+    /// internal failure; see [`shimmy_engine::redact`]). `None`: the message is for the client.
+    pub fn public_message(&self) -> Option<String> {
+        use shimmy_hub::HubError as H;
+        match self {
+            ServerError::Engine(e) => redact::public_message(e),
+            ServerError::Hub(H::Io { .. }) => {
+                Some("the server could not write to its model cache".into())
+            }
+            ServerError::Hub(H::NoSpace { .. }) => {
+                Some("the server's model cache has not enough free space for this model".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// The message the client gets: this error's own, or its public account with an error id
+    /// under which the whole error is logged (see [`ServerError::public_message`]).
+    pub fn client_message(&self) -> String {
+        match self.public_message() {
+            Some(public) => redact::log_with_id(&public, self),
+            None => self.to_string(),
+        }
+    }
+
     fn bare_body(&self, flavor: Flavor) -> serde_json::Value {
+        let message = self.client_message();
         match flavor {
             Flavor::OpenAi => json!({
                 "error": {
-                    "message": self.to_string(),
+                    "message": message,
                     "type": self.kind(),
                     "param": self.param(),
                     "code": self.code(),
                 }
             }),
-            Flavor::Ollama => json!({ "error": self.to_string() }),
+            Flavor::Ollama => json!({ "error": message }),
             Flavor::Anthropic => json!({
                 "type": "error",
-                "error": { "type": self.anthropic_kind(), "message": self.to_string() },
+                "error": { "type": self.anthropic_kind(), "message": message },
             }),
         }
     }
@@ -282,6 +313,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::InvalidRequest { .. }
         | EngineError::Unsupported { .. }
         | EngineError::ModelRequired { .. } => StatusCode::BAD_REQUEST,
+        EngineError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         EngineError::AllModelsBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         EngineError::Core(e) => core_status(e),
         EngineError::Plugin(e) => plugin_status(e),
@@ -313,9 +345,14 @@ fn core_status(e: &CoreError) -> StatusCode {
 
 /// The status of a plugin failure: configuration and loading errors are 500 (the operator's
 /// problem), a missing plugin or tool 404, refused input 400, a denied capability 403, a limit
-/// the plugin reports 429, an unsupported operation 501, a timeout 504, and a plugin that
-/// trapped or returned unusable data 502 (a bad "upstream").
+/// the plugin reports 429, an unsupported operation 501, a timeout 504, a plugin that
+/// trapped or returned unusable data 502 (a bad "upstream"), and 413 when the request's data
+/// outgrew the plugin's memory limit or the output the host accepts (a 10 MB chat through a
+/// template, a workflow that keeps doubling a string).
 fn plugin_status(e: &PluginError) -> StatusCode {
+    if matches!(e, PluginError::OutputTooLarge { .. }) {
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    }
     match e.kind() {
         PluginErrorKind::NotFound => StatusCode::NOT_FOUND,
         PluginErrorKind::WrongKind | PluginErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
@@ -324,10 +361,10 @@ fn plugin_status(e: &PluginError) -> StatusCode {
         PluginErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
         PluginErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         PluginErrorKind::Trap | PluginErrorKind::BadOutput => StatusCode::BAD_GATEWAY,
-        PluginErrorKind::Config
-        | PluginErrorKind::Load
-        | PluginErrorKind::OutOfMemory
-        | PluginErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        PluginErrorKind::OutOfMemory => StatusCode::PAYLOAD_TOO_LARGE,
+        PluginErrorKind::Config | PluginErrorKind::Load | PluginErrorKind::Failed => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -336,6 +373,7 @@ fn engine_code(e: &EngineError) -> &'static str {
     match e {
         EngineError::InvalidRequest { .. } => "invalid_request",
         EngineError::Unsupported { .. } => "unsupported_parameter",
+        EngineError::TooLarge { .. } => "payload_too_large",
         EngineError::ModelRequired { .. } => "model_required",
         EngineError::AllModelsBusy { .. } => "models_busy",
         EngineError::Core(e) => match e {
@@ -401,6 +439,7 @@ fn plugin_code(e: &PluginError) -> &'static str {
         PluginError::WrongKind { .. } => "wrong_plugin_kind",
         PluginError::Timeout { .. } => "plugin_timeout",
         PluginError::MemoryLimit { .. } => "plugin_memory_limit",
+        PluginError::OutputTooLarge { .. } => "plugin_output_too_large",
         PluginError::Trap { .. } => "plugin_trapped",
         PluginError::Guest { .. } => "plugin_error",
         _ => "plugin_failed",
@@ -491,9 +530,9 @@ impl IntoResponse for OllamaError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.error.status();
-        if status.is_server_error() {
+        if status.is_server_error() && self.error.public_message().is_none() {
             tracing::warn!(status = status.as_u16(), "{}", self.error);
-        } else {
+        } else if !status.is_server_error() {
             tracing::debug!(status = status.as_u16(), "{}", self.error);
         }
         let mut response = (status, axum::Json(self.error.body(self.flavor))).into_response();
@@ -597,6 +636,35 @@ mod tests {
         });
         assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
         assert_eq!(bad.param(), Some("/a"));
+    }
+
+    #[test]
+    fn internals_become_an_error_id_in_both_shapes() {
+        let e = ServerError::from(CoreError::ModelLoad {
+            path: "/srv/models/m.gguf".into(),
+            reason: "llama_model_load: error loading model".into(),
+        });
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        for (flavor, message) in [
+            (Flavor::OpenAi, "/error/message"),
+            (Flavor::Ollama, "/error"),
+        ] {
+            let body = e.body(flavor);
+            let text = body.pointer(message).and_then(|m| m.as_str()).unwrap();
+            assert!(
+                text.starts_with("the model could not be loaded (error id err_"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("/srv") && !text.contains("llama_model_load"),
+                "{text}"
+            );
+        }
+        // What the client did wrong is said as it is; too large is 413.
+        let e = ServerError::from(EngineError::too_large("messages", "too much text"));
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.body(Flavor::OpenAi)["error"]["message"], "too much text");
+        assert_eq!(e.param(), Some("messages"));
     }
 
     #[test]

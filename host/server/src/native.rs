@@ -136,6 +136,11 @@ pub async fn tokenize(
     let text = text(request.content.or(request.text).or(request.prompt)).ok_or_else(|| {
         ServerError::invalid("content", "`content` (the text to tokenize) is required")
     })?;
+    state
+        .engine
+        .config()
+        .request_limits
+        .check_prompt("content", "the text", &text)?;
     let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
     let add_special = flag(request.add_special, false);
     // Text is plain unless the caller asks for special-token parsing.
@@ -206,14 +211,8 @@ pub async fn render_template(
         template,
     };
     let prepared = state.engine.prepare_prompt(&lease, &input).await?;
-    let model = lease.model.clone();
-    let (prompt, add_bos) = (prepared.prompt.clone(), prepared.add_bos);
-    let content = prepared.content_spans.clone();
     // Tokenized as the generation will be: control tokens only outside request content.
-    let tokens = tokio::task::spawn_blocking(move || {
-        model.tokenize_prompt(&prompt, &content, add_bos, true)
-    })
-    .await??;
+    let tokens = state.engine.prompt_tokens(&lease, &prepared).await?;
     let choice = prepared.template.clone();
     Ok(Json(json!({
         "model": name,

@@ -156,10 +156,14 @@ struct LlamaScheduler {
 }
 
 impl LlamaScheduler {
-    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler.
+    /// Tokenizes and checks `request` (on the caller's thread) and builds its sampler. A long
+    /// prompt whose sink is cancelled (its client went away) stops between two pieces of its
+    /// tokenization; otherwise a cancelled request is queued and ends at the next step.
     fn prepare(&self, request: &GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<Pending> {
         let submitted = Instant::now();
-        let prompt = self.loaded.prompt_tokens(request)?;
+        let prompt = self
+            .loaded
+            .prompt_tokens_until(request, &|| sink.is_cancelled())?;
         if prompt.is_empty() {
             return Err(Error::InvalidOption(
                 "the prompt is empty; give some text to continue".into(),

@@ -382,7 +382,7 @@ fn measure(
 }
 
 /// VmRSS of this process (0 when /proc is not there).
-fn host_rss() -> u64 {
+pub(super) fn host_rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -12,6 +12,7 @@ mod probe;
 mod pull;
 mod serve;
 mod setup;
+mod soak;
 mod template;
 mod tool;
 mod workflow;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Template(command) => template::run(&ctx, command),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::BenchServe(args) => bench_serve::run(&ctx, args),
+        Command::Soak(args) => soak::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Tool(command) => tool::run(&ctx, command),
         Command::Workflow(command) => workflow::run(&ctx, command),

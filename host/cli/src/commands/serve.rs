@@ -16,7 +16,7 @@ use shimmy_server::Server;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::access::{exposure, server_config};
-use super::setup::{engine_config, prepare_without, start_engine, workflow_limits};
+use super::setup::{engine_config, prepare_without, request_limits, start_engine, workflow_limits};
 use super::Context;
 use crate::cli::ServeArgs;
 
@@ -48,6 +48,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
     )?;
     config.keep_alive = args.keep_alive;
     config.workflow_limits = workflow_limits(&args.workflow_limits)?;
+    config.request_limits = request_limits(&args.request_limits)?;
     config.max_loaded_models = args.max_loaded_models;
     config.hub = shimmy_hub::HubSettings::from_env();
     let preload: Vec<String> = if args.preload {

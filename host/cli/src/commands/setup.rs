@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use shimmy_core::backend::{Backend, ModelOptions};
-use shimmy_engine::{Catalog, Engine, EngineConfig, WorkflowLimits};
+use shimmy_engine::{Catalog, Engine, EngineConfig, RequestLimits, WorkflowLimits};
 use shimmy_plugins::PluginRegistry;
 
 use super::{model_options, Context};
-use crate::cli::{ModelArgs, WorkflowLimitArgs};
+use crate::cli::{ModelArgs, RequestLimitArgs, WorkflowLimitArgs};
 use crate::plugin_host::{model_name, Plugins};
 use crate::progress::LoadSpinner;
 
@@ -90,6 +90,27 @@ pub(super) fn engine_config(
             ..model_options
         },
         ..EngineConfig::default()
+    })
+}
+
+/// The request limits from the flags.
+pub(super) fn request_limits(args: &RequestLimitArgs) -> Result<RequestLimits> {
+    if args.max_messages == 0
+        || args.max_prompt_bytes == 0
+        || args.max_grammar_bytes == 0
+        || args.max_grammar_breadth == 0
+    {
+        anyhow::bail!(
+            "--max-messages, --max-prompt-bytes, --max-grammar-bytes and --max-grammar-breadth \
+             must be at least 1"
+        );
+    }
+    Ok(RequestLimits {
+        max_messages: args.max_messages,
+        max_prompt_bytes: args.max_prompt_bytes,
+        max_grammar_bytes: args.max_grammar_bytes,
+        max_grammar_breadth: args.max_grammar_breadth,
+        ..RequestLimits::default()
     })
 }
 

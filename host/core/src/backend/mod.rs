@@ -573,6 +573,20 @@ pub trait LoadedModel: Send + Sync {
             |text, bos, special| self.tokenize(text, bos, special),
         )
     }
+    /// [`LoadedModel::tokenize_prompt`] that gives up (with an error) once `cancelled` says
+    /// so: a backend that tokenizes long prompts in pieces asks it between pieces. The default
+    /// never asks.
+    fn tokenize_prompt_until(
+        &self,
+        prompt: &str,
+        content_spans: &[Range<usize>],
+        add_bos: bool,
+        parse_special: bool,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<u32>> {
+        let _ = cancelled;
+        self.tokenize_prompt(prompt, content_spans, add_bos, parse_special)
+    }
     /// Token ids to text (lossy for ids that do not end on a character boundary).
     fn detokenize(&self, tokens: &[u32]) -> Result<String>;
     /// Runs one generation, streaming events into `sink` until it ends or `sink` says stop.

@@ -105,7 +105,8 @@ pub async fn show(
         info[format!("{arch}.expert_used_count")] = json!(entry.n_expert_used);
     }
     Ok(Json(json!({
-        "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
+        // The file's name only: where the server keeps its models is not the client's business.
+        "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", file_name(&entry.path)),
         "parameters": "",
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
         "details": details(&entry),
@@ -113,7 +114,7 @@ pub async fn show(
         "capabilities": capabilities(&entry),
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),
         "shimmy": {
-            "path": entry.path,
+            "file": file_name(&entry.path),
             "loaded": loaded.is_some(),
             "template_plugin": template.name,
             "template_reason": template.reason,
@@ -133,6 +134,12 @@ fn capabilities(entry: &CatalogEntry) -> Vec<&'static str> {
         out.push("embedding");
     }
     out
+}
+
+/// The last component of a model's path.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map_or_else(|| "model.gguf".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The server's version.
