@@ -1,0 +1,67 @@
+//! ServiceNow Apriel 1.5 / 1.6: calls as a JSON list in `<tool_calls>[…]</tool_calls>`;
+//! reasoning first, ended by `[BEGIN FINAL RESPONSE]` (1.6's generation prompt opens it with
+//! `Here are my reasoning steps:`), the answer after it, ended by `[END FINAL RESPONSE]` or
+//! `<|end|>`.
+
+use super::json::{calls_from_value, first_json_value};
+use super::text::{join, remove_tags};
+use crate::ToolCall;
+
+/// Opening of the calls list.
+pub const CALLS_OPEN: &str = "<tool_calls>";
+/// Closing of the calls list.
+pub const CALLS_CLOSE: &str = "</tool_calls>";
+/// What 1.6's generation prompt ends with: the output starts inside the reasoning.
+pub const REASONING_OPEN: &str = "Here are my reasoning steps:";
+/// The end of the reasoning.
+pub const REASONING_CLOSE: &str = "[BEGIN FINAL RESPONSE]";
+/// The end of the answer.
+pub const RESPONSE_END: &str = "[END FINAL RESPONSE]";
+/// Apriel's end of turn.
+pub const END: &str = "<|end|>";
+
+/// Answer wrappers taken off the content.
+pub(crate) const RESPONSE_TAGS: &[&str] = &[RESPONSE_END, END];
+
+/// Where call markup starts.
+pub(crate) const MARKERS: &[&str] = &[CALLS_OPEN];
+
+/// Text and calls.
+pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
+    let at = output.find(CALLS_OPEN)?;
+    let body = &output[at + CALLS_OPEN.len()..];
+    let (value, used) = first_json_value(body)?;
+    let calls = calls_from_value(&value, 0)?;
+    let after = body[used..].trim_start();
+    let after = after.strip_prefix(CALLS_CLOSE).unwrap_or(after);
+    (!calls.is_empty()).then(|| (join(&output[..at], after), calls))
+}
+
+/// The answer without its wrappers.
+pub(crate) fn clean(text: &str) -> String {
+    remove_tags(text, RESPONSE_TAGS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tool_calls::tests::call as c;
+
+    #[test]
+    fn calls_list() {
+        // As Apriel 1.6's template writes an assistant's calls.
+        let out = "Checking.\n<tool_calls>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}, \"id\": \"call12345\"}, {\"name\": \"now\", \"arguments\": {}}]</tool_calls>\n<|end|>";
+        assert_eq!(
+            extract(out),
+            Some((
+                "Checking.\n<|end|>".to_string(),
+                vec![
+                    c(0, "get_weather", r#"{"city":"Paris"}"#),
+                    c(1, "now", "{}")
+                ]
+            ))
+        );
+        assert_eq!(extract("<tool_calls>not json</tool_calls>"), None);
+        assert_eq!(clean("Hi [END FINAL RESPONSE]\n<|end|>"), "Hi");
+    }
+}
