@@ -1,7 +1,7 @@
 //! ServiceNow Apriel 1.5 / 1.6: calls as a JSON list in `<tool_calls>[…]</tool_calls>`;
 //! reasoning first, ended by `[BEGIN FINAL RESPONSE]` (1.6's generation prompt opens it with
-//! `Here are my reasoning steps:`), the answer after it, ended by `[END FINAL RESPONSE]` or
-//! `<|end|>`.
+//! `Here are my reasoning steps:`), or in 1.5's `<thinking>…</thinking>`; the answer after
+//! it, ended by `[END FINAL RESPONSE]` or `<|end|>`.
 
 use super::json::{calls_from_value, first_json_value};
 use super::text::{join, remove_tags};
@@ -19,9 +19,13 @@ pub const REASONING_CLOSE: &str = "[BEGIN FINAL RESPONSE]";
 pub const RESPONSE_END: &str = "[END FINAL RESPONSE]";
 /// Apriel's end of turn.
 pub const END: &str = "<|end|>";
+/// Opening of 1.5's reasoning before tool calls.
+pub const THINKING_OPEN: &str = "<thinking>";
+/// Closing of 1.5's reasoning.
+pub const THINKING_CLOSE: &str = "</thinking>";
 
 /// Answer wrappers taken off the content.
-pub(crate) const RESPONSE_TAGS: &[&str] = &[RESPONSE_END, END];
+pub(crate) const RESPONSE_TAGS: &[&str] = &[REASONING_CLOSE, RESPONSE_END, END];
 
 /// Where call markup starts.
 pub(crate) const MARKERS: &[&str] = &[CALLS_OPEN];
@@ -63,5 +67,24 @@ mod tests {
         );
         assert_eq!(extract("<tool_calls>not json</tool_calls>"), None);
         assert_eq!(clean("Hi [END FINAL RESPONSE]\n<|end|>"), "Hi");
+    }
+
+    #[test]
+    fn apriel_15_thinking_and_final_response() {
+        use crate::tool_calls::{parse, ToolCallFormat};
+        let t = crate::tool_calls::tests::tools(&["f"]);
+        let out = "<thinking>Need f.</thinking>\n<tool_calls>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]</tool_calls>";
+        let p = parse(ToolCallFormat::Apriel, out, &t);
+        assert_eq!(p.reasoning.as_deref(), Some("Need f."));
+        assert_eq!(p.tool_calls, vec![c(0, "f", r#"{"a":1}"#)]);
+        let p = parse(
+            ToolCallFormat::Apriel,
+            "Two and two.\n[BEGIN FINAL RESPONSE]\n4\n[END FINAL RESPONSE]<|end|>",
+            &[],
+        );
+        assert_eq!(
+            (p.reasoning.as_deref(), p.content.as_str()),
+            (Some("Two and two."), "4")
+        );
     }
 }

@@ -204,7 +204,9 @@ impl ToolCallFormat {
             ToolCallFormat::DeepSeek
         } else if has(minimax::M2_OPEN) || has("<invoke name=") {
             ToolCallFormat::MiniMaxM2
-        } else if has(apriel::CALLS_OPEN) && has("<|begin_assistant|>") {
+        } else if has(apriel::CALLS_OPEN)
+            && (has("<|begin_assistant|>") || has(apriel::REASONING_CLOSE))
+        {
             ToolCallFormat::Apriel
         } else if has(qwen3_coder::FUNCTION_OPEN) && has(qwen3_coder::PARAMETER_OPEN) {
             ToolCallFormat::Qwen3Coder
@@ -236,11 +238,11 @@ impl ToolCallFormat {
             ToolCallFormat::DeepSeek
         } else if has(dsml::FUNCTION_CALLS_OPEN) || has(dsml::TOOL_CALLS_OPEN) {
             ToolCallFormat::DeepSeekDsml
-        } else if has(minimax::M3_OPEN) {
+        } else if has(minimax::M3_OPEN) || has(minimax::M3_THINK_CLOSE) {
             ToolCallFormat::MiniMaxM3
         } else if has(minimax::M2_OPEN) {
             ToolCallFormat::MiniMaxM2
-        } else if has(apriel::CALLS_OPEN) {
+        } else if has(apriel::CALLS_OPEN) || has(apriel::REASONING_CLOSE) {
             ToolCallFormat::Apriel
         } else if has(kimi_k2::SECTION_BEGIN) || has(kimi_k2::CALL_BEGIN) {
             ToolCallFormat::KimiK2
@@ -434,6 +436,9 @@ fn clean_content(format: ToolCallFormat, text: &str) -> String {
 fn split_reasoning(format: ToolCallFormat, output: &str) -> (Option<String>, String) {
     let (open, close) = format.reasoning_tags();
     match format {
+        ToolCallFormat::Apriel if output.contains(apriel::THINKING_OPEN) => {
+            reasoning::split_tagged(output, apriel::THINKING_OPEN, apriel::THINKING_CLOSE)
+        }
         ToolCallFormat::Mistral
         | ToolCallFormat::CommandR7B
         | ToolCallFormat::MiniMaxM3

@@ -369,6 +369,7 @@ fn detection_of_real_template_markers() {
             DeepSeekDsml,
         ),
         ("{{ '<|begin_assistant|>' }}<tool_calls>[", Apriel),
+        ("[BEGIN FINAL RESPONSE] {{ '<tool_calls>[' }}", Apriel),
     ] {
         assert_eq!(ToolCallFormat::detect(template), format, "{template}");
     }
