@@ -3,6 +3,7 @@
 //! `Here are my reasoning steps:`), or in 1.5's `<thinking>…</thinking>`; the answer after
 //! it, ended by `[END FINAL RESPONSE]` or `<|end|>`.
 
+use super::hermes;
 use super::json::{calls_from_value, first_json_value};
 use super::text::{join, remove_tags};
 use crate::ToolCall;
@@ -28,11 +29,14 @@ pub const THINKING_CLOSE: &str = "</thinking>";
 pub(crate) const RESPONSE_TAGS: &[&str] = &[REASONING_CLOSE, RESPONSE_END, END];
 
 /// Where call markup starts.
-pub(crate) const MARKERS: &[&str] = &[CALLS_OPEN];
+pub(crate) const MARKERS: &[&str] = &[CALLS_OPEN, hermes::OPEN];
 
-/// Text and calls.
+/// Text and calls (also Hermes' `<tool_call>{..}</tool_call>`, which 1.5's instructions name).
 pub(crate) fn extract(output: &str) -> Option<(String, Vec<ToolCall>)> {
-    let at = output.find(CALLS_OPEN)?;
+    let Some(at) = output.find(CALLS_OPEN) else {
+        let (text, calls) = hermes::extract(output);
+        return (!calls.is_empty()).then_some((text, calls));
+    };
     let body = &output[at + CALLS_OPEN.len()..];
     let (value, used) = first_json_value(body)?;
     let calls = calls_from_value(&value, 0)?;
@@ -66,6 +70,10 @@ mod tests {
             ))
         );
         assert_eq!(extract("<tool_calls>not json</tool_calls>"), None);
+        assert_eq!(
+            extract("<tool_call>{\"name\": \"now\", \"arguments\": {}}</tool_call>"),
+            Some((String::new(), vec![c(0, "now", "{}")]))
+        );
         assert_eq!(clean("Hi [END FINAL RESPONSE]\n<|end|>"), "Hi");
     }
 

@@ -238,11 +238,11 @@ impl ToolCallFormat {
             ToolCallFormat::DeepSeek
         } else if has(dsml::FUNCTION_CALLS_OPEN) || has(dsml::TOOL_CALLS_OPEN) {
             ToolCallFormat::DeepSeekDsml
-        } else if has(minimax::M3_OPEN) || has(minimax::M3_THINK_CLOSE) {
+        } else if has(minimax::M3_OPEN) {
             ToolCallFormat::MiniMaxM3
         } else if has(minimax::M2_OPEN) {
             ToolCallFormat::MiniMaxM2
-        } else if has(apriel::CALLS_OPEN) || has(apriel::REASONING_CLOSE) {
+        } else if has(apriel::CALLS_OPEN) {
             ToolCallFormat::Apriel
         } else if has(kimi_k2::SECTION_BEGIN) || has(kimi_k2::CALL_BEGIN) {
             ToolCallFormat::KimiK2
@@ -262,6 +262,10 @@ impl ToolCallFormat {
             ToolCallFormat::Mistral
         } else if has(PYTHON_TAG) {
             ToolCallFormat::Llama3
+        } else if has(minimax::M3_THINK_CLOSE) {
+            ToolCallFormat::MiniMaxM3
+        } else if has(apriel::REASONING_CLOSE) {
+            ToolCallFormat::Apriel
         } else {
             ToolCallFormat::Json
         }
