@@ -577,6 +577,25 @@ fn stream_content(format: ToolCallFormat, text: &str) -> String {
     s.trim().to_string()
 }
 
+/// `Auto`'s reasoning tags for an output that starts with `trimmed`: those of the family whose
+/// opening tag it starts with (or may still become), else `<think>`.
+fn auto_reasoning_tags(trimmed: &str) -> (&'static str, &'static str) {
+    let tags = [
+        ToolCallFormat::Mistral,
+        ToolCallFormat::CommandR7B,
+        ToolCallFormat::MiniMaxM3,
+    ]
+    .map(ToolCallFormat::reasoning_tags);
+    tags.iter()
+        .find(|(open, _)| trimmed.starts_with(open))
+        .or_else(|| {
+            tags.iter()
+                .find(|(open, _)| !trimmed.is_empty() && open.starts_with(trimmed))
+        })
+        .copied()
+        .unwrap_or((THINK_OPEN, THINK_CLOSE))
+}
+
 /// What a growing prefix of the output shows so far (see the module documentation).
 pub fn stream_view(format: ToolCallFormat, text: &str, options: StreamOptions) -> StreamView {
     if format == ToolCallFormat::Harmony
@@ -586,8 +605,11 @@ pub fn stream_view(format: ToolCallFormat, text: &str, options: StreamOptions) -
         view.markup_started &= options.tools_offered;
         return view;
     }
-    let (open, close) = format.reasoning_tags();
     let trimmed = text.trim_start();
+    let (open, close) = match format {
+        ToolCallFormat::Auto => auto_reasoning_tags(trimmed),
+        f => f.reasoning_tags(),
+    };
     let mut view = StreamView::default();
     let rest = if options.reasoning_open || trimmed.starts_with(open) {
         let body = trimmed.strip_prefix(open).unwrap_or(trimmed);

@@ -314,6 +314,40 @@ fn streaming_reasoning_of_each_style() {
 }
 
 #[test]
+fn auto_streams_each_familys_reasoning_tags() {
+    let closed = StreamOptions::default();
+    for (out, reasoning, content) in [
+        ("[THINK]Hmm[/THINK]Hi", "Hmm", "Hi"),
+        ("<|START_THINKING|>Hmm<|END_THINKING|>Hi", "Hmm", "Hi"),
+        ("<mm:think>Hmm</mm:think>Hi", "Hmm", "Hi"),
+        ("<think>Hmm</think>Hi", "Hmm", "Hi"),
+    ] {
+        let mut last = StreamView::default();
+        for end in (0..=out.len()).filter(|i| out.is_char_boundary(*i)) {
+            let v = stream_view(ToolCallFormat::Auto, &out[..end], closed);
+            assert!(
+                v.content.starts_with(&last.content),
+                "{out} at {end}: {v:?}"
+            );
+            assert!(
+                v.reasoning.starts_with(&last.reasoning),
+                "{out} at {end}: {v:?}"
+            );
+            last = v;
+        }
+        assert_eq!(
+            (last.reasoning.as_str(), last.content.as_str()),
+            (reasoning, content)
+        );
+        let p = parse(ToolCallFormat::Auto, out, &[]);
+        assert_eq!(
+            (p.reasoning.as_deref(), p.content.as_str()),
+            (Some(reasoning), content)
+        );
+    }
+}
+
+#[test]
 fn functionary_v32_needs_its_format_named() {
     let t = tools(&["get_weather"]);
     let out = "get_weather\n{\"city\": \"Paris\"}";
