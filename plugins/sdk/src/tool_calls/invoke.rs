@@ -98,30 +98,28 @@ fn invokes(
     Some(calls)
 }
 
-/// Text and calls.
-pub(crate) fn extract(
+/// Text and calls: every block of `blocks` (opening, closing; an unclosed block runs to the
+/// end) read by `body` (its text and the index of its first call); `None` when a block holds
+/// no call or does not parse.
+pub(crate) fn in_blocks(
     output: &str,
-    syntax: &Syntax,
-    tools: Option<&[ToolDefinition]>,
+    blocks: &[(&str, &str)],
+    mut body: impl FnMut(&str, usize) -> Option<Vec<ToolCall>>,
 ) -> Option<(String, Vec<ToolCall>)> {
     let mut text = String::new();
     let mut calls = Vec::new();
     let mut rest = output;
-    loop {
-        let Some((at, (open, close))) = syntax
-            .blocks
-            .iter()
-            .filter_map(|b| rest.find(b.0).map(|i| (i, *b)))
-            .min_by_key(|(i, _)| *i)
-        else {
-            break;
+    while let Some((at, (open, close))) = blocks
+        .iter()
+        .filter_map(|b| rest.find(b.0).map(|i| (i, *b)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let inner = &rest[at + open.len()..];
+        let (inner, after) = match inner.find(close) {
+            Some(i) => (&inner[..i], &inner[i + close.len()..]),
+            None => (inner, ""),
         };
-        let body = &rest[at + open.len()..];
-        let (body, after) = match body.find(close) {
-            Some(i) => (&body[..i], &body[i + close.len()..]),
-            None => (body, ""),
-        };
-        let found = invokes(body, syntax, calls.len(), tools)?;
+        let found = body(inner, calls.len())?;
         if found.is_empty() {
             return None;
         }
@@ -133,4 +131,15 @@ pub(crate) fn extract(
         return None;
     }
     Some((join(&text, rest), calls))
+}
+
+/// Text and calls.
+pub(crate) fn extract(
+    output: &str,
+    syntax: &Syntax,
+    tools: Option<&[ToolDefinition]>,
+) -> Option<(String, Vec<ToolCall>)> {
+    in_blocks(output, syntax.blocks, |body, first| {
+        invokes(body, syntax, first, tools)
+    })
 }

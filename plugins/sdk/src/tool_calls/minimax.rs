@@ -15,7 +15,6 @@
 
 use super::invoke::{self, Syntax};
 use super::json::{call, parameter_schema, typed_value};
-use super::text::join;
 use crate::{ToolCall, ToolDefinition};
 use serde_json::{Map, Value};
 
@@ -149,27 +148,9 @@ pub(crate) fn extract_m3(
     output: &str,
     tools: Option<&[ToolDefinition]>,
 ) -> Option<(String, Vec<ToolCall>)> {
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    let mut rest = output;
-    while let Some(at) = rest.find(M3_OPEN) {
-        let body = &rest[at + M3_OPEN.len()..];
-        let (body, after) = match body.find(M3_CLOSE) {
-            Some(i) => (&body[..i], &body[i + M3_CLOSE.len()..]),
-            None => (body, ""),
-        };
-        let found = m3_invokes(body, calls.len(), tools)?;
-        if found.is_empty() {
-            return None;
-        }
-        text = join(&text, &rest[..at]);
-        calls.extend(found);
-        rest = after;
-    }
-    if calls.is_empty() {
-        return None;
-    }
-    Some((join(&text, rest), calls))
+    invoke::in_blocks(output, &[(M3_OPEN, M3_CLOSE)], |body, first| {
+        m3_invokes(body, first, tools)
+    })
 }
 
 #[cfg(test)]
