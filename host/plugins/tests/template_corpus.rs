@@ -186,6 +186,10 @@ fn jinja_parses_every_family_format_from_fixed_outputs() {
         ("functionary-v3.1", "Checking.<function=get_weather>{\"city\": \"Paris\"}</function>"),
         ("command-r7b", "<|START_THINKING|>Plan.<|END_THINKING|><|START_RESPONSE|>Checking.<|END_RESPONSE|><|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}]<|END_ACTION|>"),
         ("granite", "<think>Plan.</think><response>Checking.</response><|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]"),
+        ("minimax-m2", "<think>Plan.</think>Checking.\n<minimax:tool_call>\n<invoke name=\"get_weather\">\n<parameter name=\"city\">Paris</parameter>\n</invoke>\n</minimax:tool_call>"),
+        ("minimax-m3", "<mm:think>Plan.</mm:think>Checking.]<]minimax[>[<tool_call>\n]<]minimax[>[<invoke name=\"get_weather\">]<]minimax[>[<city>Paris]<]minimax[>[</city>]<]minimax[>[</invoke>\n]<]minimax[>[</tool_call>"),
+        ("deepseek-dsml", "<think>Plan.</think>Checking.\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"city\" string=\"true\">Paris</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>"),
+        ("apriel", "Plan.\n[BEGIN FINAL RESPONSE]\nChecking.\n<tool_calls>[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]</tool_calls>\n<|end|>"),
     ];
     for (format, output) in cases {
         let p = reg.parse_output("jinja", output, &tools).unwrap();

@@ -29,6 +29,10 @@
 //! | [`FunctionaryV32`](ToolCallFormat::FunctionaryV32) | Functionary v3.2 | `NAME\n{..}` after `>>>` (`all\n` is the answer) | – |
 //! | [`CommandR7B`](ToolCallFormat::CommandR7B) | Command R7B, Command A / Cohere2 | `<\|START_ACTION\|>[{"tool_name", "parameters"}]<\|END_ACTION\|>` | `<\|START_THINKING\|>…<\|END_THINKING\|>` |
 //! | [`Granite`](ToolCallFormat::Granite) | Granite 3.3, 4.x | `<\|tool_call\|>[{..}]`, `<tool_call>{..}</tool_call>` | `<think>` (+ `<response>`) |
+//! | [`MiniMaxM2`](ToolCallFormat::MiniMaxM2) | MiniMax M2 | `<minimax:tool_call><invoke name="NAME"><parameter name="K">V</parameter></invoke>` | `<think>` |
+//! | [`MiniMaxM3`](ToolCallFormat::MiniMaxM3) | MiniMax M3 | `]<]minimax[>[<tool_call>`, `<invoke name="NAME">`, `<K>V</K>` (nested values as elements) | `<mm:think>` |
+//! | [`DeepSeekDsml`](ToolCallFormat::DeepSeekDsml) | DeepSeek V3.2, V4 | `<｜DSML｜function_calls><｜DSML｜invoke name="NAME"><｜DSML｜parameter name="K" string="true">V…` | `<think>` |
+//! | [`Apriel`](ToolCallFormat::Apriel) | Apriel 1.5, 1.6 | `<tool_calls>[{"name", "arguments"}]</tool_calls>` | before `[BEGIN FINAL RESPONSE]` |
 //! | [`Json`](ToolCallFormat::Json) | any | the whole output (maybe in a `` ```json `` fence) is a call, a list or `{"tool_calls": [..]}` | `<think>` |
 //! | [`Auto`](ToolCallFormat::Auto) | unknown | the format whose markup the output carries, else JSON | all of the above |
 //!
@@ -39,17 +43,21 @@
 //! offered, and calls written without any marker (bare JSON) only count when every name is an
 //! offered tool, so a JSON answer is not mistaken for a call.
 
+pub mod apriel;
 pub mod command_r7b;
 pub mod deepseek;
+pub mod dsml;
 pub mod functionary;
 pub mod glm;
 pub mod granite;
 pub mod harmony;
 pub mod hermes;
 pub mod incremental;
+mod invoke;
 pub mod json;
 pub mod kimi_k2;
 pub mod llama3;
+pub mod minimax;
 pub mod mistral;
 pub mod qwen3_coder;
 mod text;
@@ -100,6 +108,14 @@ pub enum ToolCallFormat {
     CommandR7B,
     /// Granite 3.3 / 4.x: `<|tool_call|>` or `<tool_call>`.
     Granite,
+    /// MiniMax M2: `<minimax:tool_call><invoke name=…>`.
+    MiniMaxM2,
+    /// MiniMax M3: `]<]minimax[>[<tool_call>`.
+    MiniMaxM3,
+    /// DeepSeek V3.2 / V4 DSML: `<｜DSML｜function_calls>`.
+    DeepSeekDsml,
+    /// Apriel 1.5 / 1.6: `<tool_calls>[…]</tool_calls>`.
+    Apriel,
     /// The whole output is JSON: a call, an array of calls or `{"tool_calls": [...]}`.
     Json,
     /// The format whose markup the output carries, else JSON.
@@ -120,6 +136,10 @@ pub const ALL_FORMATS: &[ToolCallFormat] = &[
     ToolCallFormat::FunctionaryV32,
     ToolCallFormat::CommandR7B,
     ToolCallFormat::Granite,
+    ToolCallFormat::MiniMaxM2,
+    ToolCallFormat::MiniMaxM3,
+    ToolCallFormat::DeepSeekDsml,
+    ToolCallFormat::Apriel,
     ToolCallFormat::Json,
     ToolCallFormat::Auto,
 ];
@@ -127,7 +147,7 @@ pub const ALL_FORMATS: &[ToolCallFormat] = &[
 impl ToolCallFormat {
     /// The format's name: `hermes`, `qwen3-coder`, `llama3`, `mistral`, `harmony`,
     /// `deepseek`, `kimi-k2`, `glm`, `functionary-v3.1`, `functionary-v3.2`, `command-r7b`,
-    /// `granite`, `json` or `auto`.
+    /// `granite`, `minimax-m2`, `minimax-m3`, `deepseek-dsml`, `apriel`, `json` or `auto`.
     pub fn name(self) -> &'static str {
         match self {
             ToolCallFormat::Hermes => "hermes",
@@ -142,6 +162,10 @@ impl ToolCallFormat {
             ToolCallFormat::FunctionaryV32 => "functionary-v3.2",
             ToolCallFormat::CommandR7B => "command-r7b",
             ToolCallFormat::Granite => "granite",
+            ToolCallFormat::MiniMaxM2 => "minimax-m2",
+            ToolCallFormat::MiniMaxM3 => "minimax-m3",
+            ToolCallFormat::DeepSeekDsml => "deepseek-dsml",
+            ToolCallFormat::Apriel => "apriel",
             ToolCallFormat::Json => "json",
             ToolCallFormat::Auto => "auto",
         }
@@ -172,11 +196,18 @@ impl ToolCallFormat {
             ToolCallFormat::FunctionaryV32
         } else if has(kimi_k2::SECTION_BEGIN) {
             ToolCallFormat::KimiK2
+        } else if has(minimax::NS) && has("<invoke name=") {
+            ToolCallFormat::MiniMaxM3
+        } else if has("dsml_token") || has(dsml::TOKEN) {
+            ToolCallFormat::DeepSeekDsml
         } else if has(deepseek::CALLS_BEGIN) {
             ToolCallFormat::DeepSeek
-        } else if has("<invoke name=") {
-            // MiniMax M2/M3's XML: not a format of this module.
-            ToolCallFormat::Auto
+        } else if has(minimax::M2_OPEN) || has("<invoke name=") {
+            ToolCallFormat::MiniMaxM2
+        } else if has(apriel::CALLS_OPEN)
+            && (has("<|begin_assistant|>") || has(apriel::REASONING_CLOSE))
+        {
+            ToolCallFormat::Apriel
         } else if has(qwen3_coder::FUNCTION_OPEN) && has(qwen3_coder::PARAMETER_OPEN) {
             ToolCallFormat::Qwen3Coder
         } else if has(glm::KEY_OPEN) {
@@ -205,6 +236,14 @@ impl ToolCallFormat {
             ToolCallFormat::Harmony
         } else if has(deepseek::CALLS_BEGIN) || has(deepseek::CALL_BEGIN) {
             ToolCallFormat::DeepSeek
+        } else if has(dsml::FUNCTION_CALLS_OPEN) || has(dsml::TOOL_CALLS_OPEN) {
+            ToolCallFormat::DeepSeekDsml
+        } else if has(minimax::M3_OPEN) {
+            ToolCallFormat::MiniMaxM3
+        } else if has(minimax::M2_OPEN) {
+            ToolCallFormat::MiniMaxM2
+        } else if has(apriel::CALLS_OPEN) {
+            ToolCallFormat::Apriel
         } else if has(kimi_k2::SECTION_BEGIN) || has(kimi_k2::CALL_BEGIN) {
             ToolCallFormat::KimiK2
         } else if has(command_r7b::ACTION_OPEN) || has(command_r7b::THINKING_OPEN) {
@@ -223,6 +262,10 @@ impl ToolCallFormat {
             ToolCallFormat::Mistral
         } else if has(PYTHON_TAG) {
             ToolCallFormat::Llama3
+        } else if has(minimax::M3_THINK_CLOSE) {
+            ToolCallFormat::MiniMaxM3
+        } else if has(apriel::REASONING_CLOSE) {
+            ToolCallFormat::Apriel
         } else {
             ToolCallFormat::Json
         }
@@ -234,6 +277,8 @@ impl ToolCallFormat {
             ToolCallFormat::Mistral => (mistral::THINK_OPEN, mistral::THINK_CLOSE),
             ToolCallFormat::CommandR7B => (command_r7b::THINKING_OPEN, command_r7b::THINKING_CLOSE),
             ToolCallFormat::Harmony => ("<|channel|>analysis<|message|>", harmony::END),
+            ToolCallFormat::MiniMaxM3 => (minimax::M3_THINK_OPEN, minimax::M3_THINK_CLOSE),
+            ToolCallFormat::Apriel => (apriel::REASONING_OPEN, apriel::REASONING_CLOSE),
             _ => (THINK_OPEN, THINK_CLOSE),
         }
     }
@@ -253,6 +298,10 @@ impl ToolCallFormat {
             ToolCallFormat::FunctionaryV32 => functionary::V32_MARKERS.to_vec(),
             ToolCallFormat::CommandR7B => command_r7b::MARKERS.to_vec(),
             ToolCallFormat::Granite => granite::MARKERS.to_vec(),
+            ToolCallFormat::MiniMaxM2 => minimax::M2_MARKERS.to_vec(),
+            ToolCallFormat::MiniMaxM3 => minimax::M3_MARKERS.to_vec(),
+            ToolCallFormat::DeepSeekDsml => dsml::MARKERS.to_vec(),
+            ToolCallFormat::Apriel => apriel::MARKERS.to_vec(),
             ToolCallFormat::Json => Vec::new(),
             ToolCallFormat::Auto => {
                 let mut all: Vec<&'static str> = ALL_FORMATS
@@ -359,6 +408,10 @@ fn extract(
         ToolCallFormat::FunctionaryV32 => functionary::extract_v32(output),
         ToolCallFormat::CommandR7B => command_r7b::extract(output),
         ToolCallFormat::Granite => granite::extract(output),
+        ToolCallFormat::MiniMaxM2 => minimax::extract_m2(output, known),
+        ToolCallFormat::MiniMaxM3 => minimax::extract_m3(output, known),
+        ToolCallFormat::DeepSeekDsml => dsml::extract(output, known),
+        ToolCallFormat::Apriel => apriel::extract(output),
         ToolCallFormat::Json => json::extract(output, known),
         ToolCallFormat::Auto => match ToolCallFormat::detect_output(output) {
             ToolCallFormat::Json => {
@@ -374,6 +427,7 @@ fn clean_content(format: ToolCallFormat, text: &str) -> String {
     match format {
         ToolCallFormat::CommandR7B => command_r7b::clean(text),
         ToolCallFormat::Granite => granite::clean(text),
+        ToolCallFormat::Apriel => apriel::clean(text),
         ToolCallFormat::FunctionaryV32 if text.starts_with(functionary::V32_ALL) => {
             functionary::v32_answer(text)
         }
@@ -386,7 +440,13 @@ fn clean_content(format: ToolCallFormat, text: &str) -> String {
 fn split_reasoning(format: ToolCallFormat, output: &str) -> (Option<String>, String) {
     let (open, close) = format.reasoning_tags();
     match format {
-        ToolCallFormat::Mistral | ToolCallFormat::CommandR7B => {
+        ToolCallFormat::Apriel if output.contains(apriel::THINKING_OPEN) => {
+            reasoning::split_tagged(output, apriel::THINKING_OPEN, apriel::THINKING_CLOSE)
+        }
+        ToolCallFormat::Mistral
+        | ToolCallFormat::CommandR7B
+        | ToolCallFormat::MiniMaxM3
+        | ToolCallFormat::Apriel => {
             let (r, rest) = reasoning::split_tagged(output, open, close);
             match r {
                 Some(r) => (Some(r), rest),
@@ -494,6 +554,7 @@ fn stream_content(format: ToolCallFormat, text: &str) -> String {
     let wrappers: &[&str] = match format {
         ToolCallFormat::CommandR7B => command_r7b::RESPONSE_TAGS,
         ToolCallFormat::Granite => granite::RESPONSE_TAGS,
+        ToolCallFormat::Apriel => apriel::RESPONSE_TAGS,
         _ => &[],
     };
     let mut s = text.to_string();
@@ -516,6 +577,25 @@ fn stream_content(format: ToolCallFormat, text: &str) -> String {
     s.trim().to_string()
 }
 
+/// `Auto`'s reasoning tags for an output that starts with `trimmed`: those of the family whose
+/// opening tag it starts with (or may still become), else `<think>`.
+fn auto_reasoning_tags(trimmed: &str) -> (&'static str, &'static str) {
+    let tags = [
+        ToolCallFormat::Mistral,
+        ToolCallFormat::CommandR7B,
+        ToolCallFormat::MiniMaxM3,
+    ]
+    .map(ToolCallFormat::reasoning_tags);
+    tags.iter()
+        .find(|(open, _)| trimmed.starts_with(open))
+        .or_else(|| {
+            tags.iter()
+                .find(|(open, _)| !trimmed.is_empty() && open.starts_with(trimmed))
+        })
+        .copied()
+        .unwrap_or((THINK_OPEN, THINK_CLOSE))
+}
+
 /// What a growing prefix of the output shows so far (see the module documentation).
 pub fn stream_view(format: ToolCallFormat, text: &str, options: StreamOptions) -> StreamView {
     if format == ToolCallFormat::Harmony
@@ -525,8 +605,11 @@ pub fn stream_view(format: ToolCallFormat, text: &str, options: StreamOptions) -
         view.markup_started &= options.tools_offered;
         return view;
     }
-    let (open, close) = format.reasoning_tags();
     let trimmed = text.trim_start();
+    let (open, close) = match format {
+        ToolCallFormat::Auto => auto_reasoning_tags(trimmed),
+        f => f.reasoning_tags(),
+    };
     let mut view = StreamView::default();
     let rest = if options.reasoning_open || trimmed.starts_with(open) {
         let body = trimmed.strip_prefix(open).unwrap_or(trimmed);

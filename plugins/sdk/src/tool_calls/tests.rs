@@ -156,6 +156,10 @@ fn samples() -> Vec<(
         (FunctionaryV32, "all\nLet me check.>>>f\n{\"a\": 1}", None, "Let me check."),
         (CommandR7B, "<|START_THINKING|>Weigh it.<|END_THINKING|><|START_RESPONSE|>Let me check.<|END_RESPONSE|><|START_ACTION|>[{\"tool_call_id\": \"0\", \"tool_name\": \"f\", \"parameters\": {\"a\": 1}}]<|END_ACTION|>", Some("Weigh it."), "Let me check."),
         (Granite, "<think>Weigh it.</think><response>Let me check.</response><|tool_call|>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]", Some("Weigh it."), "Let me check."),
+        (MiniMaxM2, "<think>Weigh it.</think>Let me check.\n<minimax:tool_call>\n<invoke name=\"f\">\n<parameter name=\"a\">1</parameter>\n</invoke>\n</minimax:tool_call>", Some("Weigh it."), "Let me check."),
+        (MiniMaxM3, "<mm:think>Weigh it.</mm:think>Let me check.]<]minimax[>[<tool_call>\n]<]minimax[>[<invoke name=\"f\">]<]minimax[>[<a>1]<]minimax[>[</a>]<]minimax[>[</invoke>\n]<]minimax[>[</tool_call>", Some("Weigh it."), "Let me check."),
+        (DeepSeekDsml, "<think>Weigh it.</think>Let me check.\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\" string=\"false\">1</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>", Some("Weigh it."), "Let me check."),
+        (Apriel, "Weigh it.\n[BEGIN FINAL RESPONSE]\nLet me check.\n<tool_calls>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]</tool_calls>\n<|end|>", Some("Weigh it."), "Let me check."),
         (Json, "```json\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n```", None, ""),
     ]
 }
@@ -183,7 +187,10 @@ fn auto_parses_every_format_with_markers() {
         let p = parse(ToolCallFormat::Auto, out, &t);
         assert_eq!(p.tool_calls, vec![call(0, "f", r#"{"a":1}"#)], "{format:?}");
         assert_eq!(p.content, content, "{format:?}");
-        if format != ToolCallFormat::DeepSeek && format != ToolCallFormat::Glm {
+        if !matches!(
+            format,
+            ToolCallFormat::DeepSeek | ToolCallFormat::Glm | ToolCallFormat::Apriel
+        ) {
             // (their dangling `</think>` is split the same way by every format)
             assert_eq!(p.reasoning.as_deref(), reasoning, "{format:?}");
         }
@@ -195,7 +202,10 @@ fn stream_views_grow_and_end_where_markup_starts() {
     for (format, out, reasoning, content) in samples() {
         let options = StreamOptions {
             tools_offered: true,
-            reasoning_open: matches!(format, ToolCallFormat::DeepSeek | ToolCallFormat::Glm),
+            reasoning_open: matches!(
+                format,
+                ToolCallFormat::DeepSeek | ToolCallFormat::Glm | ToolCallFormat::Apriel
+            ),
         };
         let mut last = StreamView::default();
         for end in (0..=out.len()).filter(|i| out.is_char_boundary(*i)) {
@@ -304,6 +314,40 @@ fn streaming_reasoning_of_each_style() {
 }
 
 #[test]
+fn auto_streams_each_familys_reasoning_tags() {
+    let closed = StreamOptions::default();
+    for (out, reasoning, content) in [
+        ("[THINK]Hmm[/THINK]Hi", "Hmm", "Hi"),
+        ("<|START_THINKING|>Hmm<|END_THINKING|>Hi", "Hmm", "Hi"),
+        ("<mm:think>Hmm</mm:think>Hi", "Hmm", "Hi"),
+        ("<think>Hmm</think>Hi", "Hmm", "Hi"),
+    ] {
+        let mut last = StreamView::default();
+        for end in (0..=out.len()).filter(|i| out.is_char_boundary(*i)) {
+            let v = stream_view(ToolCallFormat::Auto, &out[..end], closed);
+            assert!(
+                v.content.starts_with(&last.content),
+                "{out} at {end}: {v:?}"
+            );
+            assert!(
+                v.reasoning.starts_with(&last.reasoning),
+                "{out} at {end}: {v:?}"
+            );
+            last = v;
+        }
+        assert_eq!(
+            (last.reasoning.as_str(), last.content.as_str()),
+            (reasoning, content)
+        );
+        let p = parse(ToolCallFormat::Auto, out, &[]);
+        assert_eq!(
+            (p.reasoning.as_deref(), p.content.as_str()),
+            (Some(reasoning), content)
+        );
+    }
+}
+
+#[test]
 fn functionary_v32_needs_its_format_named() {
     let t = tools(&["get_weather"]);
     let out = "get_weather\n{\"city\": \"Paris\"}";
@@ -349,7 +393,17 @@ fn detection_of_real_template_markers() {
         ("{{ '>>>all\\n' }}", FunctionaryV32),
         ("{{ '<function=' + name + '>' }}", FunctionaryV31),
         ("{{ '[TOOL_CALLS]' }}", Mistral),
-        ("{{ '<minimax:tool_call><invoke name=' }}", Auto),
+        ("{{ '<minimax:tool_call><invoke name=' }}", MiniMaxM2),
+        (
+            "{%- set ns = ']<]minimax[>[' %}{{ ns ~ '<tool_call>' ~ ns ~ '<invoke name=' }}",
+            MiniMaxM3,
+        ),
+        (
+            "{%- set dsml_token = '｜DSML｜' -%}{{ '<' + dsml_token + 'function_calls>' }}",
+            DeepSeekDsml,
+        ),
+        ("{{ '<|begin_assistant|>' }}<tool_calls>[", Apriel),
+        ("[BEGIN FINAL RESPONSE] {{ '<tool_calls>[' }}", Apriel),
     ] {
         assert_eq!(ToolCallFormat::detect(template), format, "{template}");
     }

@@ -17,6 +17,10 @@ fn reasoning(source: &str, format: ToolCallFormat) -> &'static str {
         "`[THINK]`"
     } else if source.contains("<|START_THINKING|>") {
         "`<|START_THINKING|>`"
+    } else if source.contains("<mm:think>") {
+        "`<mm:think>`"
+    } else if source.contains("[BEGIN FINAL RESPONSE]") {
+        "before `[BEGIN FINAL RESPONSE]`"
     } else if source.contains("<think>") {
         "`<think>`"
     } else if source.contains("reasoning_content") || source.contains("thinking") {

@@ -25,7 +25,8 @@
 //!
 //! `parse`: reasoning and tool calls in the format of the model's family
 //! ([`shimmy_plugin_sdk::tool_calls`]: Hermes, Qwen3-Coder XML, Llama 3, Mistral, gpt-oss
-//! harmony, DeepSeek, Kimi K2, GLM, Functionary v3.1/v3.2, Command R7B, Granite). The setting
+//! harmony, DeepSeek, Kimi K2, GLM, Functionary v3.1/v3.2, Command R7B, Granite, MiniMax M2/M3,
+//! DeepSeek V3.2/V4 DSML, Apriel). The setting
 //! `tool-call-format` names it (e.g. `--plugin-config jinja:tool-call-format=qwen3-coder`);
 //! by default `auto`, which reads the format off the markup the output carries. The contract's
 //! `parse` does not receive the chat template; [`ToolCallFormat::detect`] gives what a template
