@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capabilities;
 pub mod catalog;
 pub mod config;
 pub mod engine;
@@ -40,6 +41,7 @@ pub mod messages;
 pub mod models;
 pub mod sink;
 pub mod templates;
+pub mod thinking;
 pub mod tools;
 pub mod workflow;
 

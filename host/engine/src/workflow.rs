@@ -307,6 +307,7 @@ impl WorkflowHost for RunHost {
                 messages,
                 tools,
                 template: None,
+                thinking: None,
             },
             options,
         );

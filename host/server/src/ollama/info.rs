@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use shimmy_engine::capabilities::capabilities;
 use shimmy_engine::catalog::{parameter_size, CatalogEntry};
 
 use super::types::ShowRequest;
@@ -104,13 +105,14 @@ pub async fn show(
         info[format!("{arch}.expert_count")] = json!(entry.n_expert);
         info[format!("{arch}.expert_used_count")] = json!(entry.n_expert_used);
     }
+    let capabilities = capabilities(state.engine.plugins(), &entry, &template).await;
     Ok(Json(json!({
         "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", entry.path.display()),
         "parameters": "",
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
         "details": details(&entry),
         "model_info": info,
-        "capabilities": ["completion"],
+        "capabilities": capabilities,
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),
         "shimmy": {
             "path": entry.path,
