@@ -51,14 +51,17 @@ impl Effort {
 }
 
 /// The values OpenAI's `reasoning_effort` takes, for messages.
-pub const REASONING_EFFORTS: [&str; 5] = ["none", "minimal", "low", "medium", "high"];
+pub const REASONING_EFFORTS: [&str; 7] =
+    ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
 
 impl Thinking {
-    /// OpenAI's `reasoning_effort` (one of [`REASONING_EFFORTS`]).
+    /// OpenAI's `reasoning_effort` (one of [`REASONING_EFFORTS`]; `xhigh` and `max` are
+    /// `high`, the most chat templates know).
     pub fn from_reasoning_effort(s: &str) -> Option<Thinking> {
         match s {
             "none" => Some(Thinking::Off),
             "minimal" => Some(Thinking::Minimal),
+            "xhigh" | "max" => Some(Thinking::Effort(Effort::High)),
             other => Effort::parse(other).map(Thinking::Effort),
         }
     }

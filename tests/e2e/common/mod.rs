@@ -405,6 +405,28 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// SmolLM2-135M-Instruct (Q4_1), the real instruct model of the client tests: `SHIMMY_SMOLLM2`,
+/// else `${SHIMMY_MODEL_CACHE:-$HOME/.cache/shimmy-host/models}/SmolLM2-135M-Instruct.Q4_1.gguf`
+/// (what .ci/install-deps puts there). Fails (never skips) when it is missing.
+pub fn smollm2() -> PathBuf {
+    let path = match std::env::var_os("SHIMMY_SMOLLM2") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("SHIMMY_MODEL_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shimmy-host/models"))
+            })
+            .expect("HOME or SHIMMY_MODEL_CACHE must be set")
+            .join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    };
+    assert!(
+        path.is_file(),
+        "{} is missing; run .ci/install-deps to fetch it (or point SHIMMY_SMOLLM2 at the file)",
+        path.display()
+    );
+    path
+}
+
 /// Runs `tests/e2e/python/SCRIPT BASE_URL` with the test python; returns its stdout after
 /// asserting it exited 0.
 pub fn run_python(script: &str, base: &str, extra: &[&str]) -> String {

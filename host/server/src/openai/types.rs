@@ -4,8 +4,9 @@
 //! Every request field OpenAI documents is accepted. Those with a meaning here are honoured
 //! (`reasoning_effort` is the template's thinking switch); those without one (`user`,
 //! `metadata`, `store`, `service_tier`, `prediction`, `prompt_cache_key`,
-//! `prompt_cache_retention`, `safety_identifier`, `verbosity`...) and fields OpenAI does not
-//! document are ignored, logged at debug ([`UNKNOWN_FIELDS`]). A 400 names a field only where
+//! `prompt_cache_retention`, `prompt_cache_options`, `safety_identifier`, `verbosity`,
+//! `moderation`...) and fields OpenAI does not document are ignored, logged at debug
+//! ([`UNKNOWN_FIELDS`]). A 400 names a field only where
 //! ignoring it would change the answer the client asked for: `n` > 1, a non-empty
 //! `logit_bias`, audio output (`modalities` with `audio`, `audio`), the deprecated
 //! `functions` / `function_call` (send `tools` / `tool_choice`), `web_search_options`.
