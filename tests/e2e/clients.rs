@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{http, models, run_python, s, smollm2, Sandbox, ServerProc};
+use common::{models, run_python, s, smollm2, Sandbox, ServerProc};
 use serde_json::{json, Value};
 use shimmy_testkit::{write_model, ModelSpec, CHATML_TEMPLATE};
 
@@ -98,19 +98,8 @@ fn ollama_routes_take_what_real_clients_send() {
     assert_eq!(v["message"]["content"], "", "{v}");
 
     // Open WebUI's connect sequence, then a chat with the options it fills in.
-    let version: Value = http(30)
-        .get(format!("{}/api/version", server.base))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(version["version"].is_string());
-    let tags: Value = http(30)
-        .get(format!("{}/api/tags", server.base))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    assert!(server.get_json("/api/version")["version"].is_string());
+    let tags = server.get_json("/api/tags");
     assert_eq!(tags["models"].as_array().unwrap().len(), 2, "{tags}");
     let caps = |model: &str| {
         let (status, v) = post(&server, "/api/show", &json!({"model": model}));

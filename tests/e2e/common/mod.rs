@@ -211,6 +211,16 @@ impl Sandbox {
 }
 
 impl ServerProc {
+    /// GETs `path` and reads its JSON body (panics on a transport or JSON error).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        http(60)
+            .get(format!("{}{path}", self.base))
+            .send()
+            .expect("GET")
+            .json()
+            .expect("JSON body")
+    }
+
     /// POSTs a JSON body to `path`; the status and the body text.
     pub fn post_text(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
         let r = http(60)
