@@ -5,14 +5,25 @@
 
 mod common;
 
-use common::{models, run_python, s, smollm2, Sandbox, ServerProc};
+use common::{http, models, run_python, s, smollm2, Sandbox, ServerProc};
 use serde_json::{json, Value};
 use shimmy_testkit::{write_model, ModelSpec, CHATML_TEMPLATE};
 
+/// POSTs `body`; the status and the JSON answer. A long timeout: on a busy 2-core machine
+/// a real model's answer can take a while.
 fn post(server: &ServerProc, path: &str, body: &Value) -> (u16, Value) {
-    let (status, text) = server.post_text(path, body);
+    let (status, text) = post_text(server, path, body);
     let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"));
     (status, v)
+}
+
+fn post_text(server: &ServerProc, path: &str, body: &Value) -> (u16, String) {
+    let r = http(300)
+        .post(format!("{}{path}", server.base))
+        .json(body)
+        .send()
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    (r.status().as_u16(), r.text().expect("body"))
 }
 
 fn ndjson(text: &str) -> Vec<Value> {
@@ -109,7 +120,8 @@ fn ollama_routes_take_what_real_clients_send() {
     // Both templates drop tools: the Hermes fallback offers them, so tools work.
     assert_eq!(caps("dense"), json!(["completion", "tools"]));
     assert_eq!(caps("thinker"), json!(["completion", "tools", "thinking"]));
-    let (status, text) = server.post_text(
+    let (status, text) = post_text(
+        &server,
         "/api/chat",
         &json!({
             "model": "dense", "messages": [{"role": "user", "content": "Hi"}], "stream": true,
@@ -251,7 +263,7 @@ fn openai_routes_take_every_documented_field_and_cut_calls_cleanly() {
     assert!(!content.contains('<') && !content.contains('{'), "{v}");
     let mut streamed = cut.clone();
     streamed["stream"] = json!(true);
-    let (status, text) = server.post_text("/v1/chat/completions", &streamed);
+    let (status, text) = post_text(&server, "/v1/chat/completions", &streamed);
     assert_eq!(status, 200, "{text}");
     let chunks = sse(&text);
     let content: String = chunks

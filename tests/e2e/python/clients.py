@@ -13,7 +13,7 @@ import ollama
 import openai
 
 base, model, thinker = sys.argv[1], sys.argv[2], sys.argv[3]
-oa = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
+oa = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=300)
 messages = [{"role": "user", "content": "Say hello"}]
 
 # Every documented parameter OpenAI's SDK sends, none of which changes the answer here.
@@ -67,7 +67,7 @@ off = oa.chat.completions.create(
 )
 thinking_tokens = off.usage.prompt_tokens - on.usage.prompt_tokens
 
-ol = ollama.Client(host=base, timeout=60)
+ol = ollama.Client(host=base, timeout=300)
 options = {"num_predict": 4, "temperature": 0}
 # context: the last object carries the tokens of prompt and answer; sent back, the next
 # prompt continues from them.
