@@ -17,8 +17,9 @@ fn serve(sb: &Sandbox) -> ServerProc {
     sb.serve(&[
         "--model",
         common::s(&common::models().dense),
+        // The Hermes tool prompt (the test model's template drops tools) and up to 8 calls.
         "--ctx-size",
-        "1024",
+        "2048",
         "--parallel",
         "2",
     ])

@@ -86,8 +86,9 @@ impl LlamaLoaded {
         )
     }
 
-    /// The prompt of `request` as tokens: control tokens parsed (when the request asks) only
-    /// outside its content spans.
+    /// The prompt of `request` as tokens: its prefix tokens (checked against the vocabulary),
+    /// then its text with control tokens parsed (when the request asks) only outside its
+    /// content spans; BOS only when there is no prefix.
     pub(crate) fn prompt_tokens(&self, request: &GenerateRequest) -> Result<Vec<LlamaToken>> {
         self.prompt_tokens_until(request, &|| false)
     }
@@ -99,14 +100,28 @@ impl LlamaLoaded {
         request: &GenerateRequest,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<LlamaToken>> {
-        shimmy_core::prompt::tokenize_in_pieces(
+        let n_vocab = self.info.n_vocab;
+        let mut tokens = Vec::with_capacity(request.prefix_tokens.len());
+        for &id in &request.prefix_tokens {
+            if id >= n_vocab {
+                return Err(Error::InvalidOption(format!(
+                    "context token id {id} is outside the vocabulary (0..{n_vocab})"
+                )));
+            }
+            tokens.push(LlamaToken(id as i32));
+        }
+        if request.prompt.is_empty() && !tokens.is_empty() {
+            return Ok(tokens);
+        }
+        tokens.extend(shimmy_core::prompt::tokenize_in_pieces(
             &request.prompt,
             &request.content_spans,
-            request.add_bos,
+            request.add_bos && request.prefix_tokens.is_empty(),
             request.parse_special,
             |text| Ok(self.holds_control_text(text)),
             |text, bos, special| self.tokens_until(text, bos, special, cancelled),
-        )
+        )?);
+        Ok(tokens)
     }
 }
 

@@ -119,6 +119,28 @@ impl<'m> RawContext<'m> {
         }
     }
 
+    /// Removes positions `keep..keep + discard` of sequence `seq` and moves the ones after
+    /// them down by `discard` (a context shift); `false`, with nothing changed, when the
+    /// model's memory cannot shift positions or remove part of a sequence.
+    pub(crate) fn discard(&mut self, seq: i32, keep: usize, discard: usize) -> bool {
+        let (Ok(p0), Ok(p1), Ok(delta)) = (
+            i32::try_from(keep),
+            i32::try_from(keep + discard),
+            i32::try_from(discard),
+        ) else {
+            return false;
+        };
+        // SAFETY: plain calls on the context's memory.
+        unsafe {
+            let mem = sys::llama_get_memory(self.ctx.as_ptr());
+            if !sys::llama_memory_can_shift(mem) || !sys::llama_memory_seq_rm(mem, seq, p0, p1) {
+                return false;
+            }
+            sys::llama_memory_seq_add(mem, seq, p1, -1, -delta);
+        }
+        true
+    }
+
     /// Empties the whole KV cache.
     pub(crate) fn clear(&mut self) {
         // SAFETY: plain calls on the context's memory.

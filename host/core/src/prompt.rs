@@ -126,6 +126,21 @@ pub fn tokenize_in_pieces<T>(
     Ok(tokens)
 }
 
+/// Cuts a prompt of `tokens` that leaves no room to generate in a context of `n_ctx` (as
+/// Ollama's `truncate` does): the first `keep` tokens stay (at most a quarter of the context),
+/// then the end of the prompt, so that it fills half the context and the other half is left
+/// for the answer. Returns how many tokens were dropped (0 when it fits).
+pub fn truncate_to_context<T>(tokens: &mut Vec<T>, n_ctx: usize, keep: usize) -> usize {
+    if tokens.len() < n_ctx || n_ctx < 2 {
+        return 0;
+    }
+    let keep = keep.min(n_ctx / 4);
+    let target = keep + (n_ctx - keep) / 2;
+    let dropped = tokens.len() - target;
+    tokens.drain(keep..keep + dropped);
+    dropped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +236,19 @@ mod tests {
             .unwrap(),
             vec!['a' as u32, '<' as u32, 'c' as u32, '>' as u32]
         );
+    }
+
+    #[test]
+    fn truncation_keeps_the_start_and_the_end() {
+        let mut t: Vec<u32> = (0..100).collect();
+        assert_eq!(truncate_to_context(&mut t, 200, 4), 0);
+        assert_eq!(t.len(), 100);
+        assert_eq!(truncate_to_context(&mut t, 100, 4), 48);
+        assert_eq!(t.len(), 52);
+        assert_eq!(&t[..5], &[0, 1, 2, 3, 52]);
+        assert_eq!(*t.last().unwrap(), 99);
+        let mut t: Vec<u32> = (0..10).collect();
+        truncate_to_context(&mut t, 8, 100);
+        assert_eq!(t, vec![0, 1, 7, 8, 9]);
     }
 }

@@ -37,7 +37,8 @@ use crate::ids::new_id;
 use crate::keep_alive::KeepAlive;
 use crate::models::ModelLease;
 use crate::sink::{ChannelSink, Message};
-use crate::templates;
+use crate::templates::{self, ToolPrompt};
+use crate::thinking::Thinking;
 
 /// What the model is asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +51,8 @@ pub enum Input {
         tools: Vec<ToolDefinition>,
         /// A template plugin the request asks for instead of the model's.
         template: Option<String>,
+        /// The thinking switch the request sets; `None`: the template's default.
+        thinking: Option<Thinking>,
     },
     /// A prompt used as it is.
     Raw {
@@ -94,7 +97,22 @@ pub struct Job {
     pub parallel_tool_calls: Option<bool>,
     /// A new keep-alive for the model (Ollama's `keep_alive`).
     pub keep_alive: Option<KeepAlive>,
+    /// Token ids of an earlier prompt and answer that this prompt continues (Ollama's
+    /// `context`, as [`Generation::context_tokens`] gives it).
+    pub context: Vec<u32>,
+    /// Cut a prompt that does not fit the context instead of refusing it (Ollama's
+    /// `truncate`).
+    pub truncate: bool,
+    /// Shift a full context while generating instead of stopping there (Ollama's `shift`).
+    pub shift: bool,
+    /// Tokens at the start of the prompt that `truncate` and `shift` keep (Ollama's
+    /// `num_keep`).
+    pub keep_tokens: u32,
 }
+
+/// Tokens at the start of a prompt that truncation and context shifts keep unless the request
+/// says (Ollama's default `num_keep`).
+pub const DEFAULT_KEEP_TOKENS: u32 = 4;
 
 impl Job {
     /// A job with default settings for `input`.
@@ -114,6 +132,10 @@ impl Job {
             tool_choice: ToolChoice::Auto,
             parallel_tool_calls: None,
             keep_alive: None,
+            context: Vec::new(),
+            truncate: false,
+            shift: false,
+            keep_tokens: DEFAULT_KEEP_TOKENS,
         }
     }
 }
@@ -131,6 +153,8 @@ pub struct PreparedPrompt {
     pub content_spans: Vec<Range<usize>>,
     /// The template used (chats only).
     pub template: Option<TemplateChoice>,
+    /// How the chat's tools reached the prompt.
+    pub tool_prompt: ToolPrompt,
 }
 
 impl Engine {
@@ -199,11 +223,13 @@ async fn prepare_prompt(
             add_bos: true,
             content_spans: Vec::new(),
             template: None,
+            tool_prompt: ToolPrompt::None,
         }),
         Input::Chat {
             messages,
             tools,
             template,
+            thinking,
         } => {
             let limits = engine.config().request_limits;
             limits.check_chat(messages, tools)?;
@@ -225,14 +251,24 @@ async fn prepare_prompt(
                 }
                 None => lease.template.clone(),
             };
-            let rendered = templates::render(
+            let settings = thinking.map(Thinking::settings).unwrap_or_default();
+            let (rendered, tool_prompt) = templates::render_chat(
                 engine.plugins(),
                 &choice.name,
-                lease.model.info(),
-                messages.clone(),
-                tools.clone(),
+                templates::model_context(lease.model.info()),
+                messages,
+                tools,
+                settings,
             )
             .await?;
+            if !matches!(tool_prompt, ToolPrompt::None | ToolPrompt::Template) {
+                tracing::debug!(
+                    "template {} for {}: {}",
+                    choice.name,
+                    lease.name,
+                    tool_prompt.describe()
+                );
+            }
             let (prompt, content_spans) = shimmy_core::prompt::join(&rendered.spans);
             limits.check_prompt("messages", "the rendered prompt", &prompt)?;
             Ok(PreparedPrompt {
@@ -241,6 +277,7 @@ async fn prepare_prompt(
                 add_bos: rendered.add_bos,
                 content_spans,
                 template: Some(choice),
+                tool_prompt,
             })
         }
     }
@@ -283,9 +320,10 @@ pub struct Done {
 
 impl Done {
     /// Why the generation ended, as OpenAI and the plugin contract write it: `tool_calls`
-    /// when the model called tools, else `length` or `stop`.
+    /// when the model called tools (and was not cut short: then `length`, as the last call
+    /// may be the one the cut left unfinished), else `length` or `stop`.
     pub fn finish_reason(&self) -> &'static str {
-        if !self.tool_calls.is_empty() {
+        if !self.tool_calls.is_empty() && self.summary.finish_reason != FinishReason::Length {
             return "tool_calls";
         }
         self.stop_reason()
@@ -327,7 +365,7 @@ pub struct Generation {
     /// The prompt as rendered.
     pub prompt: PreparedPrompt,
     engine: Arc<Engine>,
-    _lease: ModelLease,
+    lease: ModelLease,
     rx: UnboundedReceiver<Message>,
     streaming: bool,
     /// The template's parser of this answer, when a chat streams (and no call is forced).
@@ -336,6 +374,10 @@ pub struct Generation {
     /// The forced call is `{"name", "arguments"}` JSON (read here, not by the template).
     forced_json: bool,
     parallel_tool_calls: Option<bool>,
+    /// The job's `context` tokens (in front of the prompt's).
+    context_prefix: Vec<u32>,
+    /// Whether the prompt got BOS.
+    add_bos: bool,
     raw: String,
     sent_content: String,
     sent_reasoning: String,
@@ -349,6 +391,9 @@ pub struct Generation {
 /// `jinja` plugin's `tool-call-format` setting, else its model's chat template.
 fn call_syntax(engine: &Engine, lease: &ModelLease, prompt: &PreparedPrompt) -> Option<CallSyntax> {
     let plugin = prompt.template.as_ref()?.name.as_str();
+    if prompt.tool_prompt == ToolPrompt::HermesFallback {
+        return Some(CallSyntax::Hermes);
+    }
     let chat_template = lease.model.info().chat_template.as_deref();
     let setting = engine
         .plugins()
@@ -430,7 +475,12 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         fit_context: job.fit_context || job.max_tokens.is_none(),
         logprobs: job.logprobs,
         grammar: None,
+        prefix_tokens: job.context.clone(),
+        truncate: job.truncate,
+        shift: job.shift,
+        keep_tokens: job.keep_tokens,
     };
+    let add_bos = request.add_bos;
     let events = engine.events().clone();
     let model_name = name.clone();
     let (sink, rx) = ChannelSink::with_observer(Box::new(move |summary| {
@@ -477,13 +527,15 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         started,
         prompt,
         engine: engine.clone(),
-        _lease: lease,
+        lease,
         rx,
         streaming,
         parser,
         tools,
         forced_json: forced_calls && syntax.is_none(),
         parallel_tool_calls: job.parallel_tool_calls,
+        context_prefix: job.context,
+        add_bos,
         raw: String::new(),
         sent_content: String::new(),
         sent_reasoning: String::new(),
@@ -495,6 +547,21 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
 }
 
 impl Generation {
+    /// The tokens of the prompt (after the job's `context`) and of the output so far: what a
+    /// later job's `context` continues from (Ollama's `context`).
+    pub fn context_tokens(&self) -> Result<Vec<u32>, EngineError> {
+        let model = &self.lease.model;
+        let mut ids = self.context_prefix.clone();
+        ids.extend(model.tokenize_prompt(
+            &self.prompt.prompt,
+            &self.prompt.content_spans,
+            self.add_bos && self.context_prefix.is_empty(),
+            true,
+        )?);
+        ids.extend(model.tokenize(&self.raw, false, true)?);
+        Ok(ids)
+    }
+
     /// The template used, for chats.
     pub fn template(&self) -> Option<&str> {
         self.prompt.template.as_ref().map(|t| t.name.as_str())
@@ -606,7 +673,22 @@ impl Generation {
         Ok((!delta.is_empty()).then_some(delta))
     }
 
+    /// The answer's visible text as the template's stream parser sees it: what came before
+    /// tool-call markup started, without a partial marker at the end.
+    async fn visible_before_markup(&mut self, template: &str) -> Result<String, EngineError> {
+        if self.parser.is_some() {
+            return Ok(self.sent_content.clone());
+        }
+        let mut parser = self
+            .engine
+            .plugins()
+            .output_parser(template, &self.tools)
+            .await?;
+        Ok(parser.push(&self.raw).await?.content)
+    }
+
     async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, EngineError> {
+        let cut = summary.finish_reason == FinishReason::Length;
         let (content, reasoning, mut tool_calls) = match self.template().map(str::to_string) {
             None => (self.raw.clone(), None, Vec::new()),
             Some(_) if self.forced_json => match parse_forced_calls(&self.raw) {
@@ -622,7 +704,8 @@ impl Generation {
                         })
                         .collect(),
                 ),
-                // Cut short (max_tokens): what was generated is returned as text.
+                // Cut short (max_tokens) inside the call: no half call goes out as text.
+                None if cut => (String::new(), None, Vec::new()),
                 None => (self.raw.clone(), None, Vec::new()),
             },
             Some(template) => {
@@ -633,7 +716,14 @@ impl Generation {
                             .await?
                     }
                 };
-                (parsed.content, parsed.reasoning, parsed.tool_calls)
+                let content = if cut && !self.tools.is_empty() {
+                    // Cut short: only the text before any tool-call markup (or a partial
+                    // marker) is content, never the markup the cut left unfinished.
+                    self.visible_before_markup(&template).await?
+                } else {
+                    parsed.content
+                };
+                (content, parsed.reasoning, parsed.tool_calls)
             }
         };
         if self.parallel_tool_calls == Some(false) {

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capabilities;
 pub mod catalog;
 pub mod config;
 pub mod embedding;
@@ -47,6 +48,7 @@ pub mod models;
 pub mod redact;
 pub mod sink;
 pub mod templates;
+pub mod thinking;
 pub mod tools;
 pub mod workflow;
 

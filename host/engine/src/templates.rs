@@ -8,12 +8,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::Serialize;
 use shimmy_core::backend::{LoadedModel, ModelInfo};
 use shimmy_core::gguf::{GgufFile, GgufValue};
 use shimmy_core::template_choice::{self, ModelTraits, TemplateChoice, TELLTALE_TOKENS};
 use shimmy_plugins::{
-    ChatMessage, ModelContext, Parsed, PluginKind, PluginRegistry, RenderRequest, Rendered,
-    ToolDefinition,
+    request_keys, ChatMessage, ModelContext, Parsed, PluginKind, PluginRegistry, RenderRequest,
+    Rendered, RequestSettings, ToolDefinition,
 };
 
 use crate::error::EngineError;
@@ -154,21 +155,72 @@ pub fn model_context(info: &ModelInfo) -> ModelContext {
     }
 }
 
-/// Renders a chat with template `name` for the model `info`.
-pub async fn render(
+/// How a chat's tools reached the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolPrompt {
+    /// The chat offers no tools (or none may be called).
+    None,
+    /// The template renders them.
+    Template,
+    /// The template drops them, so they are offered as the Hermes `<tools>` block in the
+    /// system message (calls in `<tool_call>` markup, which the template's parser reads).
+    HermesFallback,
+    /// The template drops them and does not take the Hermes block either: the model is not
+    /// told about them.
+    Dropped,
+}
+
+impl ToolPrompt {
+    /// A sentence for people (`/api/template/render`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            ToolPrompt::None => "no tools offered",
+            ToolPrompt::Template => "the template renders the tools",
+            ToolPrompt::HermesFallback => {
+                "the template drops tools; they are offered as a Hermes <tools> block in the system message"
+            }
+            ToolPrompt::Dropped => "the template drops tools and takes no tool prompt; the model is not told about them",
+        }
+    }
+}
+
+/// Renders a chat with template `name` for `model`, with the request's `settings` (the
+/// thinking switch: [`shimmy_plugins::request_keys`]), offering `tools`. A template that
+/// drops the tools (it renders the same prompt without them) is asked for the Hermes tool
+/// prompt instead ([`ToolPrompt::HermesFallback`]).
+pub async fn render_chat(
     registry: &Arc<PluginRegistry>,
     name: &str,
-    info: &ModelInfo,
-    messages: Vec<ChatMessage>,
-    tools: Vec<ToolDefinition>,
-) -> Result<Rendered, EngineError> {
-    let request = RenderRequest {
-        messages,
-        tools,
-        add_generation_prompt: true,
-        model: model_context(info),
+    model: ModelContext,
+    messages: &[ChatMessage],
+    tools: &[ToolDefinition],
+    settings: RequestSettings,
+) -> Result<(Rendered, ToolPrompt), EngineError> {
+    let render = |tools: &[ToolDefinition], settings: RequestSettings| {
+        let request = RenderRequest {
+            messages: messages.to_vec(),
+            tools: tools.to_vec(),
+            add_generation_prompt: true,
+            model: model.clone(),
+        };
+        registry.render_template_with(name, request, settings)
     };
-    Ok(registry.render_template(name, request).await?)
+    let rendered = render(tools, settings.clone()).await?;
+    if tools.is_empty() {
+        return Ok((rendered, ToolPrompt::None));
+    }
+    let without = render(&[], settings.clone()).await?;
+    if without.spans != rendered.spans {
+        return Ok((rendered, ToolPrompt::Template));
+    }
+    let mut hermes = settings;
+    hermes.insert(request_keys::TOOL_PROMPT.into(), "hermes".into());
+    let fallback = render(tools, hermes).await?;
+    if fallback.spans == without.spans {
+        return Ok((rendered, ToolPrompt::Dropped));
+    }
+    Ok((fallback, ToolPrompt::HermesFallback))
 }
 
 /// Splits model output with template `name`'s parser.

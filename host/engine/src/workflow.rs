@@ -310,6 +310,7 @@ impl WorkflowHost for RunHost {
                 messages,
                 tools,
                 template: None,
+                thinking: None,
             },
             options,
         );

@@ -16,7 +16,9 @@ use crate::host::HostState;
 use crate::instance::Instance;
 use crate::legacy;
 use crate::manifest::PluginKind;
-use crate::types::{GuestError, RenderRequest, Rendered, TemplateInfo, WorkflowInfo};
+use crate::types::{
+    GuestError, RenderRequest, Rendered, RequestSettings, TemplateInfo, WorkflowInfo,
+};
 
 /// What a call returns: its output, or the plugin's own `plugin-error`.
 pub(crate) type Outcome<T> = Result<T, GuestError>;
@@ -133,8 +135,9 @@ impl Call for DescribeTemplate {
     }
 }
 
-/// `template.render-spans` (0.1.0: `render` on the marked request, see [`legacy`]).
-pub(crate) struct Render(pub RenderRequest);
+/// `template.render-spans` (0.1.0: `render` on the marked request, see [`legacy`]), with the
+/// request's settings in front of the plugin's `[config]` for this call.
+pub(crate) struct Render(pub RenderRequest, pub RequestSettings);
 
 impl Call for Render {
     type Output = Rendered;
@@ -146,6 +149,7 @@ impl Call for Render {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Rendered>> {
+        store.data_mut().request_settings = self.1;
         Ok(match template_of(instance)? {
             TemplateInstance::Current(t) => {
                 let req = self.0.into();

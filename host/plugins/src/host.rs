@@ -184,6 +184,9 @@ pub(crate) struct HostState {
     pub stderr: Capture,
     pub log_lines: u32,
     pub log_dropped: u32,
+    /// Settings of the request being served (see [`crate::RequestSettings`]): they win over
+    /// the plugin's `[config]` for one call.
+    pub request_settings: BTreeMap<String, String>,
 }
 
 impl WasiView for HostState {
@@ -377,15 +380,16 @@ impl log::Host for HostState {
 
 impl config::Host for HostState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.meta.config.get(&key).cloned())
+        Ok(self
+            .request_settings
+            .get(&key)
+            .or_else(|| self.meta.config.get(&key))
+            .cloned())
     }
     fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self
-            .meta
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let mut all = self.meta.config.clone();
+        all.extend(self.request_settings.clone());
+        Ok(all.into_iter().collect())
     }
 }
 

@@ -63,8 +63,8 @@ pub use shimmy_core::chat::{
 pub use shimmy_core::prompt::{PromptSpan, SpanKind};
 pub use tool_catalog::{ToolCatalog, ToolEntry};
 pub use types::{
-    ChatResult, GenerationResult, GuestError, ModelContext, RenderRequest, Rendered, TemplateInfo,
-    WorkflowInfo,
+    request_keys, ChatResult, GenerationResult, GuestError, ModelContext, RenderRequest, Rendered,
+    RequestSettings, TemplateInfo, WorkflowInfo,
 };
 
 /// The plugins built from `plugins/` by `build.rs`.

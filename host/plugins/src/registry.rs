@@ -14,7 +14,7 @@ use crate::parser::OutputParser;
 use crate::runtime::{
     check_kind, InterfaceInfo, LoadedPlugin, PluginInput, PluginRuntime, PluginSummary,
 };
-use crate::types::{RenderRequest, Rendered, TemplateInfo, WorkflowInfo};
+use crate::types::{RenderRequest, Rendered, RequestSettings, TemplateInfo, WorkflowInfo};
 use shimmy_core::chat::{ParseDelta, Parsed, ToolDefinition};
 
 /// A built-in plugin: `(name, wasm bytes, plugin.toml text)`, embedded in the binary.
@@ -306,7 +306,20 @@ impl PluginRegistry {
     /// its spans of template text and request content (`render-spans`; for a template of
     /// contract 0.1.0, its `render` of the marked request).
     pub async fn render_template(&self, name: &str, request: RenderRequest) -> Result<Rendered> {
-        self.call(name, None, calls::Render(request)).await
+        self.render_template_with(name, request, RequestSettings::new())
+            .await
+    }
+
+    /// [`Self::render_template`] with settings of this request that the plugin reads through
+    /// its `config` import in front of its own (see [`RequestSettings`]).
+    pub async fn render_template_with(
+        &self,
+        name: &str,
+        request: RenderRequest,
+        settings: RequestSettings,
+    ) -> Result<Rendered> {
+        self.call(name, None, calls::Render(request, settings))
+            .await
     }
 
     /// Splits raw model output into content, reasoning and tool calls with template `name`.

@@ -2,6 +2,7 @@
 
 mod watchdog;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -348,6 +349,7 @@ impl PluginRuntime {
             stderr,
             log_lines: 0,
             log_dropped: 0,
+            request_settings: BTreeMap::new(),
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);

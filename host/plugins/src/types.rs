@@ -62,6 +62,23 @@ pub struct ModelContext {
     pub eos_token: Option<String>,
 }
 
+/// Settings of one request that a template plugin reads through its `config` import, in
+/// front of its own `[config]` for that one render (they need no contract change). The keys
+/// the host sets are in [`request_keys`]; a plugin that does not know a key ignores it.
+pub type RequestSettings = std::collections::BTreeMap<String, String>;
+
+/// The keys of the [`RequestSettings`] the host sets.
+pub mod request_keys {
+    /// `true` or `false`: the template's thinking switch (`enable_thinking` in chat templates),
+    /// set when the request asks for reasoning on or off.
+    pub const ENABLE_THINKING: &str = "enable-thinking";
+    /// `low`, `medium` or `high`: how much to reason (`reasoning_effort` in chat templates).
+    pub const REASONING_EFFORT: &str = "reasoning-effort";
+    /// `hermes`: the template drops the request's tools, so offer them as the Hermes
+    /// `<tools>` block in the system message (calls answered in `<tool_call>` markup).
+    pub const TOOL_PROMPT: &str = "tool-prompt";
+}
+
 /// Input of a template's `render` (WIT `render-request`).
 ///
 /// [`Default`] (like JSON without the field) sets `add_generation_prompt` to true.

@@ -392,13 +392,20 @@ fn run(state: Arc<(Mutex<State>, Condvar)>, step: Duration) {
 
 impl Scheduler for FakeScheduler {
     fn submit(&self, mut request: GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<()> {
-        let prompt =
-            self.model
-                .tokenize(&request.prompt, request.add_bos, request.parse_special)?;
+        let mut prompt = request.prefix_tokens.clone();
+        prompt.extend(self.model.tokenize(
+            &request.prompt,
+            request.add_bos && prompt.is_empty(),
+            request.parse_special,
+        )?);
         if prompt.is_empty() {
             return Err(Error::InvalidOption("the prompt is empty".into()));
         }
         let n_ctx = self.ctx as usize;
+        if request.truncate {
+            let keep = request.keep_tokens as usize;
+            shimmy_core::prompt::truncate_to_context(&mut prompt, n_ctx, keep);
+        }
         if prompt.len() >= n_ctx {
             return Err(Error::PromptTooLong {
                 prompt_tokens: prompt.len(),
@@ -407,7 +414,8 @@ impl Scheduler for FakeScheduler {
         }
         let total = prompt.len() + request.max_tokens as usize;
         if total > n_ctx {
-            if request.fit_context {
+            // The fake keeps no KV cache, so a shifting request just stops at the context.
+            if request.fit_context || request.shift {
                 request.max_tokens = (n_ctx - prompt.len()) as u32;
             } else {
                 return Err(Error::ContextExceeded {

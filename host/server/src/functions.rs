@@ -1,9 +1,11 @@
 //! Function tools and function calls as OpenAI sends them (Ollama sends the same shapes, and
 //! also the bare `{"name", "parameters"}` / `{"name", "arguments"}` forms), converted into
-//! the chat vocabulary.
+//! the chat vocabulary; `tool_choice` as both send it.
 
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
+use shimmy_engine::grammar::ToolChoice;
 use shimmy_plugins::{ToolCall, ToolDefinition};
 
 use crate::error::ServerError;
@@ -72,6 +74,41 @@ pub fn tools(tools: Vec<ToolWire>) -> Result<Vec<ToolDefinition>, ServerError> {
             })
         })
         .collect()
+}
+
+/// `tool_choice`: `"auto"`, `"none"`, `"required"`, `{"type": "function", "function":
+/// {"name": ...}}` (or Ollama-style `{"name": ...}`).
+#[derive(Debug)]
+pub struct ToolChoiceWire(pub ToolChoice);
+
+impl<'de> Deserialize<'de> for ToolChoiceWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bad = || {
+            de::Error::custom(
+                "must be \"auto\", \"none\", \"required\" or \
+                 {\"type\": \"function\", \"function\": {\"name\": ...}}",
+            )
+        };
+        match Value::deserialize(d)? {
+            Value::Null => Ok(ToolChoiceWire(ToolChoice::Auto)),
+            Value::String(s) => match s.as_str() {
+                "auto" => Ok(ToolChoiceWire(ToolChoice::Auto)),
+                "none" => Ok(ToolChoiceWire(ToolChoice::None)),
+                "required" | "any" => Ok(ToolChoiceWire(ToolChoice::Required)),
+                _ => Err(bad()),
+            },
+            Value::Object(o) => {
+                let name = o
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .or_else(|| o.get("name"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(bad)?;
+                Ok(ToolChoiceWire(ToolChoice::Function(name.to_string())))
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// A tool call in an assistant message: `{"id", "type", "function": {"name", "arguments"}}`,

@@ -12,7 +12,7 @@ use shimmy_engine::generation::Input;
 use crate::body::JsonBody;
 use crate::error::{Flavor, OpenAiError, ServerError, RETRY_AFTER_SECONDS};
 use crate::functions::{tools, ToolWire};
-use crate::openai::types::{chat_messages, MessageWire};
+use crate::openai::types::{chat_messages, reasoning_effort, MessageWire};
 use crate::routes::ROUTES;
 use crate::state::SharedState;
 use crate::wire::{items, text, wire_request, Flag, List, Text, Unknown, UnknownFields};
@@ -83,7 +83,7 @@ pub struct TokenizeRequest {
     unknown: Unknown,
 }
 
-wire_request!(TokenizeRequest, "by /tokenize", UNKNOWN_FIELDS);
+wire_request!(TokenizeRequest, "/tokenize", UNKNOWN_FIELDS);
 
 /// A `/detokenize` body.
 #[derive(Debug, Deserialize)]
@@ -94,7 +94,7 @@ pub struct DetokenizeRequest {
     unknown: Unknown,
 }
 
-wire_request!(DetokenizeRequest, "by /detokenize", UNKNOWN_FIELDS);
+wire_request!(DetokenizeRequest, "/detokenize", UNKNOWN_FIELDS);
 
 /// A token id.
 #[derive(Debug, Clone, Copy)]
@@ -121,11 +121,12 @@ pub struct RenderRequest {
     messages: Option<List<MessageWire>>,
     tools: Option<List<ToolWire>>,
     template: Option<Text>,
+    reasoning_effort: Option<Text>,
     #[serde(flatten)]
     unknown: Unknown,
 }
 
-wire_request!(RenderRequest, "by /api/template/render", UNKNOWN_FIELDS);
+wire_request!(RenderRequest, "/api/template/render", UNKNOWN_FIELDS);
 
 /// `{"content": TEXT, "add_special": false, "parse_special": false, "with_pieces": false}` →
 /// `{"tokens": [...]}` (with pieces: `[{"id", "piece"}]`).
@@ -188,10 +189,13 @@ pub async fn detokenize(
     Ok(Json(json!({ "model": name, "content": content })))
 }
 
-/// The exact prompt a chat request produces: `{"model", "messages", "tools"?, "template"?}` →
-/// `{"prompt", "stop", "add_bos", "template", "reason", "prompt_tokens", "content_spans"}`
-/// (`content_spans`: `[start, end]` byte ranges of `prompt` that are request content, always
-/// tokenized as plain text; `prompt_tokens` counts the tokens the way generation does).
+/// The exact prompt a chat request produces: `{"model", "messages", "tools"?, "template"?,
+/// "reasoning_effort"?}` → `{"prompt", "stop", "add_bos", "template", "reason",
+/// "prompt_tokens", "content_spans", "tool_prompt", "tool_prompt_note"}` (`content_spans`:
+/// `[start, end]` byte ranges of `prompt` that are request content, always tokenized as plain
+/// text; `prompt_tokens` counts the tokens the way generation does; `tool_prompt`: how the
+/// tools reached the prompt, `none`, `template`, `hermes_fallback` when the template drops
+/// them and they are offered as a Hermes `<tools>` block instead, or `dropped`).
 pub async fn render_template(
     State(state): State<SharedState>,
     JsonBody(request): JsonBody<RenderRequest>,
@@ -199,6 +203,7 @@ pub async fn render_template(
     let messages = chat_messages(request.messages)?;
     let tools = tools(items(request.tools))?;
     let template = text(request.template);
+    let thinking = reasoning_effort(request.reasoning_effort)?;
     let (lease, _) = state
         .engine
         .models()
@@ -209,6 +214,7 @@ pub async fn render_template(
         messages,
         tools,
         template,
+        thinking,
     };
     let prepared = state.engine.prepare_prompt(&lease, &input).await?;
     // Tokenized as the generation will be: control tokens only outside request content.
@@ -222,6 +228,8 @@ pub async fn render_template(
         "template": choice.as_ref().map(|c| c.name.clone()),
         "reason": choice.as_ref().map(|c| c.reason),
         "prompt_tokens": tokens.len(),
+        "tool_prompt": prepared.tool_prompt,
+        "tool_prompt_note": prepared.tool_prompt.describe(),
         "content_spans": prepared
             .content_spans
             .iter()

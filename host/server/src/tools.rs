@@ -51,7 +51,7 @@ pub struct InvokeRequest {
 
 wire_request!(
     InvokeRequest,
-    "by /api/tools/{name}/invoke",
+    "/api/tools/{name}/invoke",
     crate::native::UNKNOWN_FIELDS
 );
 

@@ -5,7 +5,9 @@
 //! ...) accept what the wire allows and say what they expect; [`from_json`] turns serde's
 //! "invalid type" reports into messages such as "`stream` must be true or false, not a
 //! string". Fields a request struct does not name are collected into [`Unknown`] and dealt
-//! with by each protocol's [`UnknownFields`] policy.
+//! with by each protocol's [`UnknownFields`] policy. Fields several request structs share live
+//! in one struct that each of them flattens through [`Flat`], whose errors still name the
+//! field.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +44,9 @@ pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ServerError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
+        if let Some((param, message)) = Flat::<()>::decode(&inner) {
+            return ServerError::invalid(param, message);
+        }
         if path.is_empty() || path == "." {
             ServerError::invalid("", inner)
         } else {
@@ -115,23 +120,23 @@ impl Unknown {
         self.0.keys().map(String::as_str)
     }
 
-    /// Applies `policy`: `what` names the reader in messages (`by /v1/completions`).
+    /// Applies `policy`: `what` names the reader in messages (`/v1/completions`).
     pub fn check(&self, policy: UnknownFields, what: &str) -> Result<(), ServerError> {
         let unknown: Vec<&str> = self.names().collect();
         match (policy, unknown.as_slice()) {
             (_, []) => Ok(()),
             (UnknownFields::Ignore, names) => {
-                tracing::debug!("ignoring fields not read {what}: {}", names.join(", "));
+                tracing::debug!("{what} ignores the fields {}", names.join(", "));
                 Ok(())
             }
             (UnknownFields::Refuse, [one]) => Err(ServerError::unsupported(
                 *one,
-                format!("`{one}` is not a parameter {what} supports"),
+                format!("`{one}` is not a parameter that {what} supports"),
             )),
             (UnknownFields::Refuse, many) => Err(ServerError::unsupported(
                 many[0],
                 format!(
-                    "these parameters are not supported {what}: {}",
+                    "these are not parameters that {what} supports: {}",
                     many.join(", ")
                 ),
             )),
@@ -142,7 +147,7 @@ impl Unknown {
 /// A request body struct: which fields it did not name, who reads it, and the protocol's
 /// policy for those fields. The body extractor applies the policy.
 pub trait WireRequest: DeserializeOwned {
-    /// The reader, for messages: `by /v1/chat/completions`.
+    /// The reader, for messages: `/v1/chat/completions`.
     const READER: &'static str;
     /// What the protocol does with fields the struct does not name.
     const UNKNOWN_FIELDS: UnknownFields;
@@ -151,7 +156,7 @@ pub trait WireRequest: DeserializeOwned {
 }
 
 /// Implements [`WireRequest`] for a struct whose unknown fields are its `unknown` field:
-/// `wire_request!(ChatRequest, "by /v1/chat/completions", UNKNOWN_FIELDS);`.
+/// `wire_request!(ChatRequest, "/v1/chat/completions", UNKNOWN_FIELDS);`.
 macro_rules! wire_request {
     ($name:ty, $reader:literal, $policy:path) => {
         impl $crate::wire::WireRequest for $name {
@@ -172,6 +177,76 @@ macro_rules! expecting {
             f.write_str($text)
         }
     };
+}
+
+/// Fields of a request read from the same JSON object as the struct that flattens it
+/// (`#[serde(flatten)] common: Flat<Common>`): serde hands a flattened struct its fields
+/// without their path, so `Flat` reads them itself with [`from_json`] and carries the field
+/// at fault through the error, which [`from_json`] of the outer struct unpacks.
+#[derive(Debug)]
+pub struct Flat<T>(pub T);
+
+/// Marks the error text of a [`Flat`] field (a character no JSON key of ours holds).
+const FLAT_ERROR: char = '\u{1f}';
+
+impl<T> Flat<T> {
+    /// `(param, message)` of an error text [`Flat`] made.
+    fn decode(text: &str) -> Option<(&str, &str)> {
+        let rest = text.strip_prefix(FLAT_ERROR)?;
+        rest.split_once(FLAT_ERROR)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Flat<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for V<T> {
+            type Value = Flat<T>;
+            expecting!("an object");
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Flat<T>, A::Error> {
+                let mut fields = serde_json::Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    fields.insert(key, value);
+                }
+                from_json(Value::Object(fields))
+                    .map(Flat)
+                    .map_err(|e: ServerError| {
+                        let param = e.param().unwrap_or_default().to_string();
+                        de::Error::custom(format!("{FLAT_ERROR}{param}{FLAT_ERROR}{e}"))
+                    })
+            }
+        }
+        d.deserialize_struct("Flat", field_names::<T>(), V(PhantomData))
+    }
+}
+
+/// The field names a derived `Deserialize` of `T` reads (what it passes to
+/// `deserialize_struct`), so that a flattened [`Flat`] takes only its own fields.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Names(&'static [&'static str]);
+    impl<'de> Deserializer<'de> for &mut Names {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields;
+            Err(de::Error::custom("names taken"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut names = Names(&[]);
+    let _ = T::deserialize(&mut names);
+    names.0
 }
 
 /// `true` or `false`.

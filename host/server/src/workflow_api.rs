@@ -54,7 +54,7 @@ pub struct RunBody {
 
 wire_request!(
     RunBody,
-    "by /api/workflows/{name}/run",
+    "/api/workflows/{name}/run",
     crate::native::UNKNOWN_FIELDS
 );
 

@@ -213,6 +213,16 @@ impl Sandbox {
 }
 
 impl ServerProc {
+    /// GETs `path` and reads its JSON body (panics on a transport or JSON error).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        http(60)
+            .get(format!("{}{path}", self.base))
+            .send()
+            .expect("GET")
+            .json()
+            .expect("JSON body")
+    }
+
     /// POSTs a JSON body to `path`; the status and the body text.
     pub fn post_text(&self, path: &str, body: &serde_json::Value) -> (u16, String) {
         let r = http(60)
@@ -405,6 +415,28 @@ pub fn python() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// SmolLM2-135M-Instruct (Q4_1), the real instruct model of the client tests: `SHIMMY_SMOLLM2`,
+/// else `${SHIMMY_MODEL_CACHE:-$HOME/.cache/shimmy-host/models}/SmolLM2-135M-Instruct.Q4_1.gguf`
+/// (what .ci/install-deps puts there). Fails (never skips) when it is missing.
+pub fn smollm2() -> PathBuf {
+    let path = match std::env::var_os("SHIMMY_SMOLLM2") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("SHIMMY_MODEL_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shimmy-host/models"))
+            })
+            .expect("HOME or SHIMMY_MODEL_CACHE must be set")
+            .join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+    };
+    assert!(
+        path.is_file(),
+        "{} is missing; run .ci/install-deps to fetch it (or point SHIMMY_SMOLLM2 at the file)",
+        path.display()
+    );
+    path
 }
 
 /// Runs `tests/e2e/python/SCRIPT BASE_URL` with the test python; returns its stdout after

@@ -161,7 +161,7 @@ impl LlamaScheduler {
     /// tokenization; otherwise a cancelled request is queued and ends at the next step.
     fn prepare(&self, request: &GenerateRequest, sink: Box<dyn GenerationSink>) -> Result<Pending> {
         let submitted = Instant::now();
-        let prompt = self
+        let mut prompt = self
             .loaded
             .prompt_tokens_until(request, &|| sink.is_cancelled())?;
         if prompt.is_empty() {
@@ -170,10 +170,20 @@ impl LlamaScheduler {
             ));
         }
         let n_ctx = self.ctx_per_sequence;
+        let keep = request.keep_tokens as usize;
+        if request.truncate {
+            let dropped = shimmy_core::prompt::truncate_to_context(&mut prompt, n_ctx, keep);
+            if dropped > 0 {
+                tracing::debug!(
+                    "prompt cut by {dropped} tokens to {} to fit a context of {n_ctx}",
+                    prompt.len()
+                );
+            }
+        }
         let requested = request.max_tokens as usize;
         let total = prompt.len() + requested;
         let mut max_tokens = requested;
-        if total > n_ctx && !request.fit_context {
+        if total > n_ctx && !request.fit_context && !request.shift {
             return Err(Error::ContextExceeded {
                 prompt_tokens: prompt.len(),
                 max_tokens: requested,
@@ -188,13 +198,14 @@ impl LlamaScheduler {
                 n_ctx,
             });
         }
-        if total > n_ctx {
+        if total > n_ctx && !request.shift {
             max_tokens = n_ctx - prompt.len();
         }
         let sampler = TokenSampler::new(&self.loaded.model, request)?;
         Ok(Pending {
             prompt,
             max_tokens,
+            shift_keep: request.shift.then_some(keep),
             stop: request.stop.clone(),
             sampler,
             sink,

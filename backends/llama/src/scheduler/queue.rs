@@ -15,8 +15,10 @@ use crate::sampler::TokenSampler;
 pub struct Pending {
     /// The prompt's tokens (never empty).
     pub prompt: Vec<LlamaToken>,
-    /// Tokens to generate at most (already fitted to the context).
+    /// Tokens to generate at most (already fitted to the context unless it shifts).
     pub max_tokens: usize,
+    /// Tokens at the start kept when a full context shifts; `None`: it never shifts.
+    pub shift_keep: Option<usize>,
     /// Stop strings.
     pub stop: Vec<String>,
     /// The request's sampler (grammar included).

@@ -50,6 +50,8 @@ pub struct Job {
     pub submitted: Instant,
     /// Tokens to generate at most.
     pub max_tokens: usize,
+    /// Tokens at the start kept when its full context shifts; `None`: it ends there instead.
+    pub shift_keep: Option<usize>,
     /// Its sampler.
     pub sampler: TokenSampler,
     /// Its chain on the device, while attached to the slot's sequence (then the decode draws
@@ -130,6 +132,7 @@ impl Job {
             cached_tokens,
             submitted: pending.submitted,
             max_tokens: pending.max_tokens,
+            shift_keep: pending.shift_keep,
             sampler: pending.sampler,
             device: None,
             phase: Phase::Prompt,
@@ -180,7 +183,8 @@ impl Job {
 
     /// Samples from output row `idx`, sends the token's events and decides whether the request
     /// goes on (then the token is decoded next step) or ends. `n_cached` is how many tokens the
-    /// sequence holds, `n_ctx` how many it may hold.
+    /// sequence holds, `n_ctx` how many it may hold (a request that shifts goes on when it is
+    /// full: the scheduler makes room before the next decode).
     pub fn advance(
         &mut self,
         ctx: &RawContext<'_>,
@@ -236,7 +240,9 @@ impl Job {
                 flush: false,
             });
         }
-        if self.completion_tokens >= self.max_tokens || n_cached >= n_ctx {
+        if self.completion_tokens >= self.max_tokens
+            || (n_cached >= n_ctx && self.shift_keep.is_none())
+        {
             return Some(Ending::Finished {
                 reason: FinishReason::Length,
                 flush: true,

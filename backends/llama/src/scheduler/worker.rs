@@ -415,9 +415,35 @@ impl<'m> Worker<'m> {
                 &mut self.stats,
             );
         }
-        if let Some(ending) = ending {
+        if let Some(ending) = ending.or_else(|| self.make_room(planned.slot)) {
             self.finish(planned.slot, ending);
         }
+    }
+
+    /// Shifts the full sequence of slot `index` when its request allows it (Ollama's
+    /// `shift`): the tokens after the first `keep` (at most a quarter of the context) lose
+    /// half their number, the rest move down. `Some` when it cannot shift (the request ends
+    /// for length); `None` when there is room (again).
+    fn make_room(&mut self, index: usize) -> Option<Ending> {
+        let slot = &mut self.slots[index];
+        let n_cached = slot.cached.len();
+        if n_cached < self.ctx_per_sequence {
+            return None;
+        }
+        let keep = slot.job.as_ref()?.shift_keep?.min(n_cached / 4);
+        let discard = (n_cached - keep) / 2;
+        if discard == 0 || !self.ctx.discard(slot.seq, keep, discard) {
+            return Some(Ending::Finished {
+                reason: FinishReason::Length,
+                flush: true,
+            });
+        }
+        slot.cached.drain(keep..keep + discard);
+        tracing::debug!(
+            "slot {}: context full, {discard} tokens after the first {keep} discarded",
+            slot.seq
+        );
+        None
     }
 
     /// Ends the request in slot `index`. The stats are published first, so a client that reads

@@ -46,6 +46,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> Result<()> {
             messages,
             tools: Vec::new(),
             template: args.template.clone(),
+            thinking: None,
         },
         None => Input::Raw {
             prompt: args.prompt.clone().unwrap_or_default(),

@@ -334,6 +334,21 @@ pub struct GenerateRequest {
     pub logprobs: Option<u32>,
     /// A GBNF grammar that constrains sampling (root rule `root`), e.g. from a JSON schema.
     pub grammar: Option<String>,
+    /// Token ids that go in front of the prompt's own tokens (Ollama's `context`: the tokens
+    /// of an earlier prompt and answer). With any, the prompt text gets no BOS of its own.
+    pub prefix_tokens: Vec<u32>,
+    /// When the prompt does not fit the context: cut tokens after the first `keep_tokens`
+    /// ([`crate::prompt::truncate_to_context`]) instead of refusing it. Honoured by
+    /// [`serving::Scheduler::submit`].
+    pub truncate: bool,
+    /// When the context fills up while generating: discard half of what follows the first
+    /// `keep_tokens` and go on (up to `max_tokens`, which is then not lowered to what the
+    /// context leaves) instead of ending with [`FinishReason::Length`]. Honoured by the
+    /// scheduler where the model's memory can shift positions.
+    pub shift: bool,
+    /// Tokens at the start of the prompt that `truncate` and `shift` keep (Ollama's
+    /// `num_keep`).
+    pub keep_tokens: u32,
 }
 
 impl GenerateRequest {
@@ -351,6 +366,10 @@ impl GenerateRequest {
             fit_context: false,
             logprobs: None,
             grammar: None,
+            prefix_tokens: Vec::new(),
+            truncate: false,
+            shift: false,
+            keep_tokens: 0,
         }
     }
 }

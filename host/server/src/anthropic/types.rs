@@ -15,6 +15,7 @@ use shimmy_core::backend::SamplingOptions;
 use shimmy_engine::generation::{Input, Job};
 use shimmy_engine::grammar::ToolChoice;
 use shimmy_engine::messages;
+use shimmy_engine::thinking::{Effort, Thinking as Switch};
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 
 use crate::error::ServerError;
@@ -209,6 +210,18 @@ pub enum Thinking {
 }
 
 impl Thinking {
+    /// The template's thinking switch this asks for (`None`: the template's default).
+    pub fn switch(self) -> Option<Switch> {
+        match self {
+            Thinking::Default => None,
+            Thinking::Off => Some(Switch::Off),
+            Thinking::On { effort: None, .. } => Some(Switch::On),
+            Thinking::On {
+                effort: Some(e), ..
+            } => Some(Effort::parse(e).map_or(Switch::On, Switch::Effort)),
+        }
+    }
+
     /// Whether reasoning text goes into the answer.
     pub fn shows_text(self) -> bool {
         matches!(
@@ -353,6 +366,7 @@ impl Conversation {
                 messages: chat,
                 tools,
                 template: None,
+                thinking: thinking.switch(),
             },
             tool_choice,
             parallel_tool_calls,
@@ -838,8 +852,15 @@ mod tests {
                 omitted: false
             }
         );
+        let switch = |r: &AnthropicRequest| match &r.job.input {
+            Input::Chat { thinking, .. } => *thinking,
+            Input::Raw { .. } => panic!("not a chat"),
+        };
+        assert_eq!(switch(&r), Some(Switch::On));
         let r = with("thinking", json!({"type": "disabled"})).unwrap();
         assert!(!r.thinking.shows_blocks());
+        assert_eq!(switch(&r), Some(Switch::Off));
+        assert_eq!(switch(&parse(base.clone()).unwrap()), None);
         let r = with(
             "output_config",
             json!({"effort": "max", "format": {"type": "json_schema", "schema": {"type": "object"}}}),
@@ -853,6 +874,7 @@ mod tests {
             }
         );
         assert_eq!(r.job.json_schema, Some(json!({"type": "object"})));
+        assert_eq!(switch(&r), Some(Switch::Effort(Effort::High)));
     }
 
     #[test]

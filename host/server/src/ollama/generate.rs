@@ -1,6 +1,7 @@
 //! `POST /api/generate`: shimmy's body (`model`, `prompt`, `system`, `messages`,
 //! `max_tokens`, `temperature`, `top_p`, `top_k`, `stream`) and Ollama's (`options`, `format`,
-//! `raw`, `keep_alive`, `think`...), answered in Ollama's shape.
+//! `raw`, `keep_alive`, `think`, `context`, `truncate`, `shift`...), answered in Ollama's
+//! shape; the last object carries `context`.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,7 @@ pub async fn handler(
             v["logprobs"] = logprobs_json(&done.logprobs);
         }
         final_fields(&mut v, &generation, &done);
+        add_context(&mut v, &generation);
         return Ok(Json(v).into_response());
     }
     let first = generation.next().await.transpose()?;
@@ -122,6 +124,16 @@ impl LineStyle for GenerateLines {
     fn closing(&mut self, generation: &Generation, done: &Done) -> Value {
         let mut v = self.line("", "");
         final_fields(&mut v, generation, done);
+        add_context(&mut v, generation);
         v
+    }
+}
+
+/// `context`: the token ids of the prompt and the answer, which a later request's `context`
+/// continues from (left out, with a warning in the log, if they cannot be counted).
+fn add_context(v: &mut Value, generation: &Generation) {
+    match generation.context_tokens() {
+        Ok(ids) => v["context"] = json!(ids),
+        Err(e) => tracing::warn!("no `context` for the answer: {e}"),
     }
 }

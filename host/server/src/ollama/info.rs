@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use shimmy_engine::capabilities::capabilities;
 use shimmy_engine::catalog::{parameter_size, CatalogEntry};
 
 use super::types::ShowRequest;
@@ -104,6 +105,7 @@ pub async fn show(
         info[format!("{arch}.expert_count")] = json!(entry.n_expert);
         info[format!("{arch}.expert_used_count")] = json!(entry.n_expert_used);
     }
+    let capabilities = capabilities(state.engine.plugins(), &entry, &template).await;
     Ok(Json(json!({
         // The file's name only: where the server keeps its models is not the client's business.
         "modelfile": format!("# shimmy-host serves this file as it is\nFROM {}\n", file_name(&entry.path)),
@@ -111,7 +113,7 @@ pub async fn show(
         "template": entry.chat_template.clone().unwrap_or_else(|| format!("(template plugin \"{}\")", template.name)),
         "details": details(&entry),
         "model_info": info,
-        "capabilities": capabilities(&entry),
+        "capabilities": capabilities,
         "modified_at": rfc3339(entry.modified.unwrap_or(UNIX_EPOCH)),
         "shimmy": {
             "file": file_name(&entry.path),
@@ -120,20 +122,6 @@ pub async fn show(
             "template_reason": template.reason,
         },
     })))
-}
-
-/// Ollama's `capabilities` of a model, from its header: `completion` when it generates,
-/// `embedding` when it is an embedding model.
-fn capabilities(entry: &CatalogEntry) -> Vec<&'static str> {
-    let purpose = entry.purpose;
-    let mut out = Vec::new();
-    if purpose.generates {
-        out.push("completion");
-    }
-    if purpose.embedding_model {
-        out.push("embedding");
-    }
-    out
 }
 
 /// The last component of a model's path.

@@ -3,29 +3,39 @@
 //! their conversion into one engine [`Job`] (or a load / unload of the model).
 //!
 //! `/api/generate` also takes shimmy's own body (`messages`, and `max_tokens`,
-//! `temperature`, `top_p`, `top_k` at the top level; `options` win over them). Fields the
-//! structs do not name follow [`UNKNOWN_FIELDS`]; `options` this server does not know are
-//! refused by name.
+//! `temperature`, `top_p`, `top_k` at the top level; `options` win over them). As Ollama
+//! does, fields the structs do not name ([`UNKNOWN_FIELDS`]) and `options` this server does
+//! not know are ignored (logged at debug); what would change the answer if ignored
+//! (`images`, `suffix`, a Go `template`, samplers this server lacks) is refused by name.
+//!
+//! `truncate` and `shift` are Ollama's (both on unless `false`): a prompt longer than the
+//! context is cut after its first `options.num_keep` tokens (default 4) instead of refused;
+//! a context that fills up while generating drops half of what follows those tokens and goes
+//! on, up to `num_predict` (else up to a context's worth of tokens), instead of stopping. The
+//! last `/api/generate` object carries `context` (the token ids of prompt and answer), and a
+//! request's `context` puts those tokens in front of its prompt.
 
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use shimmy_core::backend::SamplingOptions;
-use shimmy_engine::generation::{Input, Job};
-use shimmy_engine::grammar::JSON_GRAMMAR;
+use shimmy_engine::generation::{Input, Job, DEFAULT_KEEP_TOKENS};
+use shimmy_engine::grammar::{ToolChoice, JSON_GRAMMAR};
+use shimmy_engine::thinking::{Effort, Thinking};
 use shimmy_engine::{messages, KeepAlive};
 use shimmy_plugins::ChatMessage;
 
 use crate::error::ServerError;
-use crate::functions::{tools, CallShape, CallWire, ToolWire};
+use crate::functions::{tools, CallShape, CallWire, ToolChoiceWire, ToolWire};
 use crate::wire::{
     items, range, seed, text, wire_request, Count, Flag, Int, List, Number, Stop, Text, Unknown,
     UnknownFields,
 };
 
-/// What the Ollama routes do with request fields they do not know. Refused for now; Ollama
-/// itself ignores them (issue 14 switches this to [`UnknownFields::Ignore`]).
-pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
+/// What the Ollama routes do with request fields they do not know: ignored and logged at
+/// debug, as Ollama does (clients such as the Vercel AI SDK's Ollama provider send fields of
+/// their own, e.g. `max_output_tokens`).
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Ignore;
 
 /// A `/api/generate` body (Ollama's, or shimmy's with `messages`).
 #[derive(Debug, Deserialize)]
@@ -35,7 +45,7 @@ pub struct GenerateRequest {
     suffix: Option<Value>,
     system: Option<Text>,
     template: Option<Value>,
-    context: Option<Value>,
+    context: Option<List<Count>>,
     stream: Option<Flag>,
     raw: Option<Flag>,
     format: Option<Format>,
@@ -43,6 +53,8 @@ pub struct GenerateRequest {
     options: Option<Options>,
     keep_alive: Option<KeepAliveWire>,
     think: Option<Think>,
+    truncate: Option<Flag>,
+    shift: Option<Flag>,
     logprobs: Option<Flag>,
     top_logprobs: Option<Count>,
     messages: Option<List<MessageWire>>,
@@ -54,7 +66,7 @@ pub struct GenerateRequest {
     unknown: Unknown,
 }
 
-wire_request!(GenerateRequest, "by /api/generate", UNKNOWN_FIELDS);
+wire_request!(GenerateRequest, "/api/generate", UNKNOWN_FIELDS);
 
 /// A `/api/chat` body.
 #[derive(Debug, Deserialize)]
@@ -62,11 +74,14 @@ pub struct ChatRequest {
     model: Option<Text>,
     messages: Option<List<MessageWire>>,
     tools: Option<List<ToolWire>>,
+    tool_choice: Option<ToolChoiceWire>,
     stream: Option<Flag>,
     format: Option<Format>,
     options: Option<Options>,
     keep_alive: Option<KeepAliveWire>,
     think: Option<Think>,
+    truncate: Option<Flag>,
+    shift: Option<Flag>,
     logprobs: Option<Flag>,
     top_logprobs: Option<Count>,
     max_tokens: Option<Int>,
@@ -78,20 +93,18 @@ pub struct ChatRequest {
     unknown: Unknown,
 }
 
-wire_request!(ChatRequest, "by /api/chat", UNKNOWN_FIELDS);
+wire_request!(ChatRequest, "/api/chat", UNKNOWN_FIELDS);
 
 /// A `/api/show` body: `{"model": NAME}` (`name` is accepted too).
 #[derive(Debug, Deserialize)]
 pub struct ShowRequest {
     model: Option<Text>,
     name: Option<Text>,
-    #[serde(rename = "verbose")]
-    _verbose: Option<IgnoredAny>,
     #[serde(flatten)]
     unknown: Unknown,
 }
 
-wire_request!(ShowRequest, "by /api/show", UNKNOWN_FIELDS);
+wire_request!(ShowRequest, "/api/show", UNKNOWN_FIELDS);
 
 impl ShowRequest {
     /// The model asked about.
@@ -103,24 +116,18 @@ impl ShowRequest {
 }
 
 /// A `/api/pull` body: `{"model": "hf.co/ORG/NAME:QUANT", "stream": true}` (`name` is
-/// accepted too; Ollama's `insecure`, `username` and `password` are read and have no effect
-/// on a pull from Hugging Face).
+/// accepted too; Ollama's `insecure`, `username` and `password` have no effect on a pull
+/// from Hugging Face and are ignored like any other field).
 #[derive(Debug, Deserialize)]
 pub struct PullRequest {
     model: Option<Text>,
     name: Option<Text>,
     stream: Option<Flag>,
-    #[serde(rename = "insecure")]
-    _insecure: Option<IgnoredAny>,
-    #[serde(rename = "username")]
-    _username: Option<IgnoredAny>,
-    #[serde(rename = "password")]
-    _password: Option<IgnoredAny>,
     #[serde(flatten)]
     unknown: Unknown,
 }
 
-wire_request!(PullRequest, "by /api/pull", UNKNOWN_FIELDS);
+wire_request!(PullRequest, "/api/pull", UNKNOWN_FIELDS);
 
 impl PullRequest {
     /// The reference to pull, and whether progress is streamed (the default).
@@ -139,7 +146,7 @@ pub struct DeleteRequest {
     unknown: Unknown,
 }
 
-wire_request!(DeleteRequest, "by /api/delete", UNKNOWN_FIELDS);
+wire_request!(DeleteRequest, "/api/delete", UNKNOWN_FIELDS);
 
 impl DeleteRequest {
     /// The model to delete.
@@ -179,6 +186,7 @@ struct Options {
     tfs_z: Option<Number>,
     typical_p: Option<Number>,
     penalize_newline: Option<Flag>,
+    num_keep: Option<Int>,
     #[serde(flatten)]
     load_time: LoadTimeOptions,
     #[serde(flatten)]
@@ -202,7 +210,6 @@ struct LoadTimeOptions {
     embedding_only: Option<IgnoredAny>,
     numa: Option<IgnoredAny>,
     num_thread: Option<IgnoredAny>,
-    num_keep: Option<IgnoredAny>,
 }
 
 impl LoadTimeOptions {
@@ -221,7 +228,6 @@ impl LoadTimeOptions {
             &self.embedding_only,
             &self.numa,
             &self.num_thread,
-            &self.num_keep,
         ]
         .iter()
         .any(|o| o.is_some())
@@ -262,20 +268,32 @@ impl<'de> Deserialize<'de> for KeepAliveWire {
     }
 }
 
-/// `think`: `false` drops the reasoning from the answer; `true` or a level keeps it.
+/// `think`: the template's thinking switch (`false`: off, and any reasoning is dropped from
+/// the answer; `true` or a level: on, the reasoning shown); `null` leaves the template's
+/// default.
 #[derive(Debug, Clone, Copy)]
-struct Think(bool);
+struct Think(Option<Thinking>);
 
 impl<'de> Deserialize<'de> for Think {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
-            Value::Null | Value::Bool(true) => Ok(Think(true)),
-            Value::Bool(false) => Ok(Think(false)),
-            Value::String(s) if ["high", "medium", "low"].contains(&s.as_str()) => Ok(Think(true)),
+            Value::Null => Ok(Think(None)),
+            Value::Bool(true) => Ok(Think(Some(Thinking::On))),
+            Value::Bool(false) => Ok(Think(Some(Thinking::Off))),
+            Value::String(s) if Effort::parse(&s).is_some() => {
+                Ok(Think(Effort::parse(&s).map(Thinking::Effort)))
+            }
             other => Err(de::Error::custom(format!(
                 "must be true, false, \"low\", \"medium\" or \"high\", not {other}"
             ))),
         }
+    }
+}
+
+impl Think {
+    /// The switch of an optional `think`.
+    fn of(think: Option<Think>) -> Option<Thinking> {
+        think.and_then(|t| t.0)
     }
 }
 
@@ -300,6 +318,8 @@ pub struct Settings {
     pub max_tokens: Option<u32>,
     /// Stop strings.
     pub stop: Vec<String>,
+    /// `num_keep`: tokens at the start that truncation and context shifts keep.
+    pub keep_tokens: u32,
 }
 
 /// shimmy's top-level settings.
@@ -359,12 +379,9 @@ impl GenerateRequest {
             "template",
             "custom Go templates are not supported; chats are rendered by the model's template plugin (see /api/template/render)",
         )?;
-        refuse_if_set(
-            self.context.as_ref(),
-            "context",
-            "the deprecated `context` token list is not supported; send the conversation as `messages` to /api/chat",
-        )?;
+        let context: Vec<u32> = items(self.context).into_iter().map(|c| c.0).collect();
         let raw = self.raw.is_some_and(|f| f.0);
+        let thinking = Think::of(self.think);
         let prompt = text(self.prompt).unwrap_or_default();
         let system = text(self.system);
         let messages = self.messages.map(chat_messages).transpose()?;
@@ -387,7 +404,7 @@ impl GenerateRequest {
                         "`system` cannot be used with `raw: true` (the prompt is sent as it is)",
                     ));
                 }
-                if prompt.is_empty() {
+                if prompt.is_empty() && context.is_empty() {
                     return Ok(load(model, keep_alive));
                 }
                 Input::Raw { prompt }
@@ -404,6 +421,7 @@ impl GenerateRequest {
                     messages,
                     tools: Vec::new(),
                     template: None,
+                    thinking,
                 }
             }
             (false, None) => {
@@ -419,6 +437,7 @@ impl GenerateRequest {
                     messages,
                     tools: Vec::new(),
                     template: None,
+                    thinking,
                 }
             }
         };
@@ -430,7 +449,7 @@ impl GenerateRequest {
         };
         let settings = settings(top, self.options)?;
         let logprobs = logprobs(self.logprobs, self.top_logprobs)?;
-        Ok(generate(
+        let mut job = generate(
             model,
             input,
             settings,
@@ -438,9 +457,22 @@ impl GenerateRequest {
             keep_alive,
             logprobs,
             stream,
-            self.think,
-        ))
+            thinking,
+        );
+        if let OllamaJob::Generate { job, .. } = &mut job {
+            job.context = context;
+            overflow(job, self.truncate, self.shift);
+        }
+        Ok(job)
     }
+}
+
+/// Ollama's `truncate` and `shift` (on unless `false`); a full context never refuses the
+/// request, it ends it for length (Ollama's `done_reason: "length"`).
+fn overflow(job: &mut Job, truncate: Option<Flag>, shift: Option<Flag>) {
+    job.truncate = truncate.is_none_or(|f| f.0);
+    job.shift = shift.is_none_or(|f| f.0);
+    job.fit_context = true;
 }
 
 impl ChatRequest {
@@ -472,12 +504,14 @@ impl ChatRequest {
         };
         let settings = settings(top, self.options)?;
         let logprobs = logprobs(self.logprobs, self.top_logprobs)?;
+        let thinking = Think::of(self.think);
         let input = Input::Chat {
             messages,
             tools,
             template,
+            thinking,
         };
-        Ok(generate(
+        let mut job = generate(
             model,
             input,
             settings,
@@ -485,8 +519,13 @@ impl ChatRequest {
             keep_alive,
             logprobs,
             stream,
-            self.think,
-        ))
+            thinking,
+        );
+        if let OllamaJob::Generate { job, .. } = &mut job {
+            job.tool_choice = self.tool_choice.map_or(ToolChoice::Auto, |c| c.0);
+            overflow(job, self.truncate, self.shift);
+        }
+        Ok(job)
     }
 }
 
@@ -500,12 +539,13 @@ fn generate(
     keep_alive: Option<KeepAlive>,
     logprobs: Option<u32>,
     stream: bool,
-    think: Option<Think>,
+    thinking: Option<Thinking>,
 ) -> OllamaJob {
     let mut job = Job::new(model.clone(), input);
     job.max_tokens = settings.max_tokens;
     job.stop = settings.stop;
     job.sampling = settings.sampling;
+    job.keep_tokens = settings.keep_tokens;
     (job.grammar, job.json_schema) = constraint(format);
     job.json_schema_param = "format";
     job.keep_alive = keep_alive;
@@ -514,7 +554,7 @@ fn generate(
         model,
         job: Box::new(job),
         stream,
-        think: think.is_none_or(|t| t.0),
+        think: thinking != Some(Thinking::Off),
         logprobs: logprobs.is_some(),
     }
 }
@@ -561,7 +601,10 @@ fn refuse_if_set(value: Option<&Value>, key: &str, why: &str) -> Result<(), Serv
 
 /// The top-level settings, then `options` (which win).
 fn settings(top: TopLevel, options: Option<Options>) -> Result<Settings, ServerError> {
-    let mut s = Settings::default();
+    let mut s = Settings {
+        keep_tokens: DEFAULT_KEEP_TOKENS,
+        ..Settings::default()
+    };
     if let Some(n) = top.max_tokens {
         s.max_tokens = predict(n, "max_tokens")?;
     }
@@ -577,11 +620,10 @@ fn settings(top: TopLevel, options: Option<Options>) -> Result<Settings, ServerE
     let Some(o) = options else {
         return Ok(s);
     };
-    if let Some(name) = o.unknown.names().next() {
-        return Err(ServerError::unsupported(
-            format!("options.{name}"),
-            format!("`{name}` is not an option this server knows"),
-        ));
+    o.unknown.check(UNKNOWN_FIELDS, "`options`")?;
+    if let Some(Int(n)) = o.num_keep {
+        // -1 is Ollama's "the whole prompt"; a shift then keeps at most a quarter of it.
+        s.keep_tokens = u32::try_from(n).unwrap_or(if n < 0 { u32::MAX } else { 0 });
     }
     if o.load_time.any_set() {
         tracing::debug!("load-time options are set by the server's flags; ignored per request");
@@ -774,7 +816,6 @@ mod tests {
                 "options.temperature",
             ),
             (json!({"options": {"mirostat": 2}}), "options.mirostat"),
-            (json!({"options": {"bogus": 1}}), "options.bogus"),
             (json!({"options": {"stop": 5}}), "options.stop"),
             (json!({"options": 3}), "options"),
             (json!({"max_tokens": 0}), "max_tokens"),
@@ -783,6 +824,13 @@ mod tests {
             assert_eq!(e.param(), Some(param), "{body}: {e}");
         }
         assert!(settings(&obj(json!({"options": {"mirostat": 0, "tfs_z": 1.0}}))).is_ok());
+        // Options this server does not know are ignored, as Ollama ignores them.
+        let s = settings(&obj(
+            json!({"options": {"bogus": 1, "num_keep": 9, "num_ctx": 8}}),
+        ))
+        .unwrap();
+        assert_eq!(s.keep_tokens, 9);
+        assert_eq!(settings(&obj(json!({}))).unwrap().keep_tokens, 4);
     }
 
     #[test]
@@ -807,5 +855,48 @@ mod tests {
         assert_eq!(m[0].content, "hi");
         assert!(messages(&json!([{"role": "user", "content": "x", "images": ["aGk="]}])).is_err());
         assert!(messages(&json!([{"role": "wizard", "content": "x"}])).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_truncate_shift_context_think_and_tool_choice_are_read() {
+        let r: GenerateRequest = crate::body::read(
+            json!({"model": "m", "prompt": "hi", "max_output_tokens": 5, "truncate": false,
+                   "context": [1, 2, 3], "think": false})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let OllamaJob::Generate { job, think, .. } = r.into_job().unwrap() else {
+            panic!()
+        };
+        assert_eq!(job.context, vec![1, 2, 3]);
+        assert!(!job.truncate && job.shift && job.fit_context && !think);
+        assert!(matches!(
+            job.input,
+            Input::Chat {
+                thinking: Some(Thinking::Off),
+                ..
+            }
+        ));
+        let r: ChatRequest = crate::body::read(
+            json!({"messages": [{"role": "user", "content": "x"}], "think": "high",
+                   "tools": [{"type": "function", "function": {"name": "f"}}],
+                   "tool_choice": "required", "shift": false, "nonsense": {"a": 1}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let OllamaJob::Generate { job, think, .. } = r.into_job().unwrap() else {
+            panic!()
+        };
+        assert_eq!(job.tool_choice, ToolChoice::Required);
+        assert!(job.truncate && !job.shift && think);
+        assert!(matches!(
+            job.input,
+            Input::Chat {
+                thinking: Some(Thinking::Effort(Effort::High)),
+                ..
+            }
+        ));
     }
 }

@@ -1,104 +1,101 @@
 //! OpenAI request bodies (`/v1/chat/completions`, `/v1/completions`) as typed structs, and
 //! their conversion into one engine [`Job`].
 //!
-//! Every parameter is either honoured or refused with a 400 that names it; parameters that
-//! do not change the output (`user`, `metadata`, `store`, ...) are accepted. Fields the
-//! structs do not name follow [`UNKNOWN_FIELDS`].
+//! Every request field OpenAI documents is accepted. Those with a meaning here are honoured
+//! (`reasoning_effort` is the template's thinking switch); those without one (`user`,
+//! `metadata`, `store`, `service_tier`, `prediction`, `prompt_cache_key`,
+//! `prompt_cache_retention`, `prompt_cache_options`, `safety_identifier`, `verbosity`,
+//! `moderation`...) and fields OpenAI does not document are ignored, logged at debug
+//! ([`UNKNOWN_FIELDS`]). A 400 names a field only where
+//! ignoring it would change the answer the client asked for: `n` > 1, a non-empty
+//! `logit_bias`, audio output (`modalities` with `audio`, `audio`), the deprecated
+//! `functions` / `function_call` (send `tools` / `tool_choice`), `web_search_options`.
 
-use serde::de::{self, IgnoredAny};
-use serde::{Deserialize, Deserializer};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use shimmy_core::backend::SamplingOptions;
 use shimmy_engine::generation::{Input, Job};
 use shimmy_engine::grammar::{ToolChoice, JSON_GRAMMAR};
 use shimmy_engine::messages;
+use shimmy_engine::thinking::{Thinking, REASONING_EFFORTS};
 use shimmy_plugins::ChatMessage;
 
 use crate::error::ServerError;
-use crate::functions::{tools, CallShape, CallWire, ToolWire};
+use crate::functions::{tools, CallShape, CallWire, ToolChoiceWire, ToolWire};
 use crate::wire::{
-    items, json_kind, range, seed, text, wire_request, Count, Flag, Int, List, Number, Stop, Text,
-    Unknown, UnknownFields,
+    items, json_kind, range, seed, text, wire_request, Count, Flag, Flat, Int, List, Number, Stop,
+    Text, Unknown, UnknownFields,
 };
 
-/// What the OpenAI routes do with request fields they do not know: refused, so that nothing
-/// a client asks for is silently ignored.
-pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Refuse;
+/// What the OpenAI routes do with request fields they do not read: ignored (logged at debug),
+/// as OpenAI-compatible servers do; the fields whose absence would change the answer are read
+/// and refused by name.
+pub const UNKNOWN_FIELDS: UnknownFields = UnknownFields::Ignore;
 
 /// A `/v1/chat/completions` body.
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
-    model: Option<Text>,
     messages: Option<List<MessageWire>>,
-    stream: Option<Flag>,
-    stream_options: Option<StreamOptions>,
-    temperature: Option<Number>,
-    top_p: Option<Number>,
-    max_tokens: Option<Count>,
     max_completion_tokens: Option<Count>,
-    stop: Option<Stop>,
-    seed: Option<Int>,
-    presence_penalty: Option<Number>,
-    frequency_penalty: Option<Number>,
     logprobs: Option<Flag>,
     top_logprobs: Option<Count>,
-    n: Option<Count>,
-    top_k: Option<Int>,
-    min_p: Option<Number>,
-    repeat_penalty: Option<Number>,
-    response_format: Option<ResponseFormat>,
     tools: Option<List<ToolWire>>,
     tool_choice: Option<ToolChoiceWire>,
     parallel_tool_calls: Option<Flag>,
-    logit_bias: Option<Map<String, Value>>,
+    reasoning_effort: Option<Text>,
+    modalities: Option<List<Text>>,
+    audio: Option<Value>,
+    functions: Option<Value>,
+    function_call: Option<Value>,
+    web_search_options: Option<Value>,
     template: Option<Text>,
-    grammar: Option<Text>,
-    #[serde(rename = "user")]
-    _user: Option<IgnoredAny>,
-    #[serde(rename = "metadata")]
-    _metadata: Option<IgnoredAny>,
-    #[serde(rename = "store")]
-    _store: Option<IgnoredAny>,
-    #[serde(rename = "service_tier")]
-    _service_tier: Option<IgnoredAny>,
+    #[serde(flatten)]
+    common: Flat<Common>,
     #[serde(flatten)]
     unknown: Unknown,
 }
 
-wire_request!(ChatRequest, "by /v1/chat/completions", UNKNOWN_FIELDS);
+wire_request!(ChatRequest, "/v1/chat/completions", UNKNOWN_FIELDS);
 
 /// A `/v1/completions` body.
 #[derive(Debug, Deserialize)]
 pub struct CompletionRequest {
-    model: Option<Text>,
     prompt: Option<Prompt>,
-    stream: Option<Flag>,
-    stream_options: Option<StreamOptions>,
-    temperature: Option<Number>,
-    top_p: Option<Number>,
-    max_tokens: Option<Count>,
-    stop: Option<Stop>,
-    seed: Option<Int>,
-    presence_penalty: Option<Number>,
-    frequency_penalty: Option<Number>,
     logprobs: Option<Count>,
-    n: Option<Count>,
     best_of: Option<Count>,
     echo: Option<Flag>,
     suffix: Option<Text>,
-    logit_bias: Option<Map<String, Value>>,
-    top_k: Option<Int>,
-    min_p: Option<Number>,
-    repeat_penalty: Option<Number>,
-    response_format: Option<ResponseFormat>,
-    grammar: Option<Text>,
-    #[serde(rename = "user")]
-    _user: Option<IgnoredAny>,
+    #[serde(flatten)]
+    common: Flat<Common>,
     #[serde(flatten)]
     unknown: Unknown,
 }
 
-wire_request!(CompletionRequest, "by /v1/completions", UNKNOWN_FIELDS);
+wire_request!(CompletionRequest, "/v1/completions", UNKNOWN_FIELDS);
+
+/// The fields both endpoints read the same way (the sampling settings among them), read once
+/// for both ([`Flat`]).
+#[derive(Debug, Deserialize)]
+struct Common {
+    model: Option<Text>,
+    stream: Option<Flag>,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<Count>,
+    n: Option<Count>,
+    logit_bias: Option<Map<String, Value>>,
+    stop: Option<Stop>,
+    response_format: Option<ResponseFormat>,
+    grammar: Option<Text>,
+    temperature: Option<Number>,
+    top_p: Option<Number>,
+    top_k: Option<Int>,
+    min_p: Option<Number>,
+    repeat_penalty: Option<Number>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+    seed: Option<Int>,
+}
 
 /// `stream_options`.
 #[derive(Debug, Deserialize)]
@@ -121,41 +118,6 @@ struct ResponseFormat {
 #[serde(expecting = "an object")]
 struct JsonSchemaFormat {
     schema: Option<Value>,
-}
-
-/// `tool_choice`: `"auto"`, `"none"`, `"required"`, `{"type": "function", "function":
-/// {"name": ...}}` (or Ollama-style `{"name": ...}`).
-#[derive(Debug)]
-struct ToolChoiceWire(ToolChoice);
-
-impl<'de> Deserialize<'de> for ToolChoiceWire {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bad = || {
-            de::Error::custom(
-                "must be \"auto\", \"none\", \"required\" or \
-                 {\"type\": \"function\", \"function\": {\"name\": ...}}",
-            )
-        };
-        match Value::deserialize(d)? {
-            Value::Null => Ok(ToolChoiceWire(ToolChoice::Auto)),
-            Value::String(s) => match s.as_str() {
-                "auto" => Ok(ToolChoiceWire(ToolChoice::Auto)),
-                "none" => Ok(ToolChoiceWire(ToolChoice::None)),
-                "required" | "any" => Ok(ToolChoiceWire(ToolChoice::Required)),
-                _ => Err(bad()),
-            },
-            Value::Object(o) => {
-                let name = o
-                    .get("function")
-                    .and_then(|f| f.get("name"))
-                    .or_else(|| o.get("name"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(bad)?;
-                Ok(ToolChoiceWire(ToolChoice::Function(name.to_string())))
-            }
-            _ => Err(bad()),
-        }
-    }
 }
 
 /// The `prompt` of `/v1/completions`: one string (alone or in a list); lists of several
@@ -251,34 +213,10 @@ pub struct OpenAiRequest {
     pub logprobs: bool,
 }
 
-/// The fields both endpoints share, taken out of their structs.
-struct Common {
-    model: Option<Text>,
-    stream: Option<Flag>,
-    stream_options: Option<StreamOptions>,
-    n: Option<Count>,
-    logit_bias: Option<Map<String, Value>>,
-    stop: Option<Stop>,
-    response_format: Option<ResponseFormat>,
-    grammar: Option<Text>,
-    sampling: Sampling,
-}
-
-/// The sampling fields as sent.
-struct Sampling {
-    temperature: Option<Number>,
-    top_p: Option<Number>,
-    top_k: Option<Int>,
-    min_p: Option<Number>,
-    repeat_penalty: Option<Number>,
-    presence_penalty: Option<Number>,
-    frequency_penalty: Option<Number>,
-    seed: Option<Int>,
-}
-
 impl ChatRequest {
     /// The job this request asks for.
     pub fn into_request(self) -> Result<OpenAiRequest, ServerError> {
+        refuse_what_changes_the_answer(&self)?;
         let messages = chat_messages(self.messages)?;
         let tools = tools(items(self.tools))?;
         let tool_choice = self.tool_choice.map_or(ToolChoice::Auto, |c| c.0);
@@ -300,37 +238,87 @@ impl ChatRequest {
             (true, n) => Some(n.map_or(0, |c| c.0)),
             (false, None) => None,
         };
-        let max_tokens = self.max_completion_tokens.or(self.max_tokens).map(|c| c.0);
+        let thinking = reasoning_effort(self.reasoning_effort)?;
+        let common = self.common.0;
+        let max_tokens = self
+            .max_completion_tokens
+            .or(common.max_tokens)
+            .map(|c| c.0);
         let input = Input::Chat {
             messages,
             tools,
             template: text(self.template),
-        };
-        let common = Common {
-            model: self.model,
-            stream: self.stream,
-            stream_options: self.stream_options,
-            n: self.n,
-            logit_bias: self.logit_bias,
-            stop: self.stop,
-            response_format: self.response_format,
-            grammar: self.grammar,
-            sampling: Sampling {
-                temperature: self.temperature,
-                top_p: self.top_p,
-                top_k: self.top_k,
-                min_p: self.min_p,
-                repeat_penalty: self.repeat_penalty,
-                presence_penalty: self.presence_penalty,
-                frequency_penalty: self.frequency_penalty,
-                seed: self.seed,
-            },
+            thinking,
         };
         let mut request = finish(common, input, max_tokens, top, logprobs)?;
         request.job.tool_choice = tool_choice;
         request.job.parallel_tool_calls = parallel_tool_calls;
         Ok(request)
     }
+}
+
+/// `reasoning_effort` as the thinking switch (`none` turns it off; see [`Thinking`]).
+pub fn reasoning_effort(effort: Option<Text>) -> Result<Option<Thinking>, ServerError> {
+    let Some(Text(effort)) = effort else {
+        return Ok(None);
+    };
+    Thinking::from_reasoning_effort(&effort)
+        .map(Some)
+        .ok_or_else(|| {
+            ServerError::invalid(
+                "reasoning_effort",
+                format!(
+                    "`reasoning_effort` must be one of {}, not \"{effort}\"",
+                    REASONING_EFFORTS.join(", ")
+                ),
+            )
+        })
+}
+
+/// The chat fields whose absence would change the answer: audio output, the deprecated
+/// function calling, web search.
+fn refuse_what_changes_the_answer(r: &ChatRequest) -> Result<(), ServerError> {
+    let set = |v: &Option<Value>| {
+        v.as_ref().is_some_and(|v| match v {
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        })
+    };
+    if let Some(List(modalities)) = &r.modalities {
+        if let Some(Text(m)) = modalities.iter().find(|Text(m)| m != "text") {
+            return Err(ServerError::unsupported(
+                "modalities",
+                format!("`modalities` \"{m}\" is not supported; this server answers in text only"),
+            ));
+        }
+    }
+    if set(&r.audio) {
+        return Err(ServerError::unsupported(
+            "audio",
+            "`audio` output is not supported; this server answers in text only",
+        ));
+    }
+    if set(&r.functions) {
+        return Err(ServerError::unsupported(
+            "functions",
+            "the deprecated `functions` are not supported; send them as `tools` ({\"type\": \"function\", \"function\": ...})",
+        ));
+    }
+    if r.function_call.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(ServerError::unsupported(
+            "function_call",
+            "the deprecated `function_call` is not supported; send `tool_choice`",
+        ));
+    }
+    if r.web_search_options.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(ServerError::unsupported(
+            "web_search_options",
+            "web search is not available on this server",
+        ));
+    }
+    Ok(())
 }
 
 impl CompletionRequest {
@@ -385,28 +373,9 @@ impl CompletionRequest {
                 ))
             }
         };
+        let common = self.common.0;
         // The legacy endpoint's default length, as OpenAI's.
-        let max_tokens = Some(self.max_tokens.map_or(16, |c| c.0));
-        let common = Common {
-            model: self.model,
-            stream: self.stream,
-            stream_options: self.stream_options,
-            n: self.n,
-            logit_bias: self.logit_bias,
-            stop: self.stop,
-            response_format: self.response_format,
-            grammar: self.grammar,
-            sampling: Sampling {
-                temperature: self.temperature,
-                top_p: self.top_p,
-                top_k: self.top_k,
-                min_p: self.min_p,
-                repeat_penalty: self.repeat_penalty,
-                presence_penalty: self.presence_penalty,
-                frequency_penalty: self.frequency_penalty,
-                seed: self.seed,
-            },
-        };
+        let max_tokens = Some(common.max_tokens.map_or(16, |c| c.0));
         finish(
             common,
             Input::Raw { prompt },
@@ -458,7 +427,7 @@ fn finish(
         .as_ref()
         .and_then(|o| o.include_usage)
         .is_some_and(|f| f.0);
-    let sampling = sampling(&c.sampling)?;
+    let sampling = sampling(&c)?;
     let (grammar, json_schema) = match (c.response_format, text(c.grammar)) {
         (Some(_), Some(_)) => {
             return Err(ServerError::invalid(
@@ -487,7 +456,7 @@ fn finish(
     })
 }
 
-fn sampling(c: &Sampling) -> Result<SamplingOptions, ServerError> {
+fn sampling(c: &Common) -> Result<SamplingOptions, ServerError> {
     let mut s = SamplingOptions::default();
     if let Some(t) = c.temperature {
         range("temperature", t.f32(), 0.0, 2.0)?;
@@ -727,8 +696,28 @@ mod tests {
                 "n",
             ),
             (
-                json!({"messages": [{"role": "user", "content": "x"}], "frobnicate": 1}),
-                "frobnicate",
+                json!({"messages": [{"role": "user", "content": "x"}], "logit_bias": {"5": 1}}),
+                "logit_bias",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "modalities": ["text", "audio"]}),
+                "modalities",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "audio": {"voice": "alloy", "format": "wav"}}),
+                "audio",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "functions": [{"name": "f"}]}),
+                "functions",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "maximal"}),
+                "reasoning_effort",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": "x"}], "seed": "seven"}),
+                "seed",
             ),
             (
                 json!({"messages": [{"role": "user", "content": "x"}], "stop": 3}),
@@ -790,5 +779,25 @@ mod tests {
         assert!(parse_completion(json!({"prompt": ["a", "b"]})).is_err());
         assert!(parse_completion(json!({"prompt": [1, 2]})).is_err());
         assert!(parse_completion(json!({})).is_err());
+    }
+
+    #[test]
+    fn documented_and_unknown_fields_are_accepted_and_reasoning_effort_is_read() {
+        let r = parse_chat(json!({
+            "messages": [{"role": "user", "content": "x"}],
+            "reasoning_effort": "none", "verbosity": "low", "prompt_cache_key": "k",
+            "prompt_cache_retention": "24h", "prediction": {"type": "content", "content": "x"},
+            "modalities": ["text"], "store": false, "metadata": {"a": "b"}, "user": "u",
+            "service_tier": "auto", "safety_identifier": "s", "logit_bias": {},
+            "audio": null, "web_search_options": null, "frobnicate": 1, "n": 1,
+        }))
+        .unwrap();
+        let Input::Chat { thinking, .. } = &r.job.input else {
+            panic!()
+        };
+        assert_eq!(*thinking, Some(Thinking::Off));
+        let r = parse_completion(json!({"prompt": "hi", "user": "u", "best_of": 1, "seed": 3}))
+            .unwrap();
+        assert_eq!(r.job.sampling.seed, Some(3));
     }
 }

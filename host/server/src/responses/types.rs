@@ -16,6 +16,7 @@ use shimmy_core::backend::SamplingOptions;
 use shimmy_engine::generation::{Input, Job};
 use shimmy_engine::grammar::{ToolChoice, JSON_GRAMMAR};
 use shimmy_engine::messages;
+use shimmy_engine::thinking::Thinking;
 use shimmy_plugins::{ChatMessage, ToolCall, ToolDefinition};
 
 use crate::error::ServerError;
@@ -284,6 +285,7 @@ impl ResponsesRequest {
                 messages: chat,
                 tools: definitions,
                 template: None,
+                thinking: effort.as_deref().and_then(switch),
             },
         );
         job.max_tokens = max_output_tokens;
@@ -353,6 +355,12 @@ impl ResponsesRequest {
         let _ = self.store;
         Ok(())
     }
+}
+
+/// `reasoning.effort` as the template's thinking switch (`none` turns it off; `xhigh` is the
+/// highest effort templates know, `high`).
+fn switch(effort: &str) -> Option<Thinking> {
+    Thinking::from_reasoning_effort(if effort == "xhigh" { "high" } else { effort })
 }
 
 fn sampling(
@@ -694,6 +702,21 @@ mod tests {
         assert_eq!(r.job.json_schema, Some(json!({"type": "object"})));
         assert_eq!(r.job.max_tokens, Some(20));
         assert_eq!(r.echo.effort.as_deref(), Some("low"));
+        let Input::Chat { thinking, .. } = &r.job.input else {
+            panic!()
+        };
+        assert_eq!(
+            *thinking,
+            Some(Thinking::Effort(shimmy_engine::thinking::Effort::Low))
+        );
+        let r = parse(json!({"input": "x", "reasoning": {"effort": "none"}})).unwrap();
+        assert!(matches!(
+            &r.job.input,
+            Input::Chat {
+                thinking: Some(Thinking::Off),
+                ..
+            }
+        ));
         assert_eq!(r.echo.text["format"]["name"], "w");
         let r = parse(json!({"input": "hi"})).unwrap();
         assert!(

@@ -1,7 +1,8 @@
 //! The variables a chat template sees, shaped as transformers' `apply_chat_template` passes
 //! them: `messages` (OpenAI-shaped), `tools` (`None` when the request has none, as
 //! transformers passes it), `documents` (`None`), `add_generation_prompt`, `bos_token`,
-//! `eos_token`.
+//! `eos_token`; and, when the request sets them, `enable_thinking` and `reasoning_effort`
+//! (the thinking switch of Qwen3-style templates and the effort of gpt-oss-style ones).
 
 use crate::pyvalues::{json_to_value, py_none};
 use minijinja::Value;
@@ -9,8 +10,13 @@ use serde_json::Value as Json;
 use shimmy_plugin_sdk::prompt::openai_tool;
 use shimmy_plugin_sdk::{ChatMessage, PluginError, RenderRequest};
 
-/// The render context of `req`.
-pub fn context(req: &RenderRequest) -> Result<Value, PluginError> {
+/// The render context of `req`, with `enable_thinking` and `reasoning_effort` defined when
+/// given (templates test `enable_thinking is defined`, so unset stays undefined).
+pub fn context_with(
+    req: &RenderRequest,
+    enable_thinking: Option<bool>,
+    reasoning_effort: Option<&str>,
+) -> Result<Value, PluginError> {
     let tools = if req.tools.is_empty() {
         py_none()
     } else {
@@ -23,7 +29,7 @@ pub fn context(req: &RenderRequest) -> Result<Value, PluginError> {
     };
     let messages: Vec<Value> = req.messages.iter().map(message_value).collect();
     let token = |t: &Option<String>| Value::from(t.clone().unwrap_or_default());
-    Ok(Value::from_pairs([
+    let mut pairs = vec![
         ("messages", Value::from(messages)),
         ("tools", tools),
         ("documents", py_none()),
@@ -33,7 +39,14 @@ pub fn context(req: &RenderRequest) -> Result<Value, PluginError> {
         ),
         ("bos_token", token(&req.model.bos_token)),
         ("eos_token", token(&req.model.eos_token)),
-    ]))
+    ];
+    if let Some(on) = enable_thinking {
+        pairs.push(("enable_thinking", Value::from(on)));
+    }
+    if let Some(effort) = reasoning_effort {
+        pairs.push(("reasoning_effort", Value::from(effort)));
+    }
+    Ok(Value::from_pairs(pairs))
 }
 
 /// A message in the OpenAI shape real templates expect: `role`, `content`, and when present

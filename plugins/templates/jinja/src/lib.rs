@@ -21,7 +21,11 @@
 //! text, else true.
 //!
 //! Settings: `now` (Unix seconds) fixes the time `strftime_now` formats; `tool-call-format`
-//! (below).
+//! (below). The host sets three per request ([`RenderOptions::from_settings`]):
+//! `enable-thinking` and `reasoning-effort` become the template variables `enable_thinking`
+//! and `reasoning_effort`; `tool-prompt = hermes` (for a template that drops tools) lowers the
+//! request first ([`generic_tools::lower`]: the Hermes `<tools>` block in the system message,
+//! calls and results as `<tool_call>` / `<tool_response>` text), whose calls `parse` reads.
 //!
 //! `parse`: reasoning and tool calls in the format of the model's family
 //! ([`shimmy_plugin_sdk::tool_calls`]: Hermes, Qwen3-Coder XML, Llama 3, Mistral, gpt-oss
@@ -49,16 +53,81 @@ use shimmy_plugin_sdk::stream::{OutputParser, WholeTextParser};
 use shimmy_plugin_sdk::tool_calls::incremental::Incremental;
 use shimmy_plugin_sdk::tool_calls::{self, ToolCallFormat, ALL_FORMATS};
 use shimmy_plugin_sdk::{
-    export_template, Parsed, PluginError, RenderRequest, Rendered, Template, TemplateInfo,
-    ToolDefinition,
+    export_template, generic_tools, Parsed, PluginError, RenderRequest, Rendered, Template,
+    TemplateInfo, ToolDefinition,
 };
 
 /// The template.
 pub struct Jinja;
 
+/// How one render goes beyond the request itself (from the plugin's settings and the host's
+/// per-request settings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The Unix time (seconds, UTC) that `strftime_now` formats.
+    pub now: i64,
+    /// The template variable `enable_thinking` (setting `enable-thinking`); unset when `None`.
+    pub enable_thinking: Option<bool>,
+    /// The template variable `reasoning_effort` (setting `reasoning-effort`); unset when `None`.
+    pub reasoning_effort: Option<String>,
+    /// Offer the tools as the Hermes `<tools>` block in the system message instead of passing
+    /// them to the template (setting `tool-prompt = hermes`, for templates that drop tools).
+    pub hermes_tools: bool,
+}
+
+impl RenderOptions {
+    /// The options the settings give (`now`, `enable-thinking`, `reasoning-effort`,
+    /// `tool-prompt`), read through `get`.
+    pub fn from_settings(get: impl Fn(&str) -> Option<String>) -> Result<Self, PluginError> {
+        let enable_thinking = match get("enable-thinking").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(PluginError::invalid_input(format!(
+                    "jinja: setting enable-thinking = \"{other}\" is not true or false"
+                )))
+            }
+        };
+        let hermes_tools = match get("tool-prompt").as_deref().map(str::trim) {
+            None | Some("") | Some("template") => false,
+            Some("hermes") => true,
+            Some(other) => {
+                return Err(PluginError::invalid_input(format!(
+                    "jinja: setting tool-prompt = \"{other}\" is not template or hermes"
+                )))
+            }
+        };
+        Ok(RenderOptions {
+            now: clock(get("now"))?,
+            enable_thinking,
+            reasoning_effort: get("reasoning-effort").filter(|e| !e.trim().is_empty()),
+            hermes_tools,
+        })
+    }
+}
+
 /// Renders `req` with its model's chat template; `now` is the Unix time (seconds, UTC) that
 /// `strftime_now` formats. Pure: no host calls.
 pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, PluginError> {
+    render_with(
+        req,
+        &RenderOptions {
+            now,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+/// Renders `req` with its model's chat template and `options`. Pure: no host calls.
+pub fn render_with(req: &RenderRequest, options: &RenderOptions) -> Result<Rendered, PluginError> {
+    let lowered;
+    let req = if options.hermes_tools {
+        lowered = generic_tools::lower(req)?;
+        &lowered
+    } else {
+        req
+    };
     let source = req
         .model
         .chat_template
@@ -70,7 +139,7 @@ pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, Plugi
                 req.model.architecture
             ))
         })?;
-    let prompt = render_prompt(source, req, now)?;
+    let prompt = render_prompt(source, req, options)?;
 
     let eos = req.model.eos_token.clone().unwrap_or_default();
     let bos = req.model.bos_token.clone().unwrap_or_default();
@@ -84,15 +153,23 @@ pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, Plugi
 }
 
 /// The prompt text `source` renders for `req`.
-fn render_prompt(source: &str, req: &RenderRequest, now: i64) -> Result<String, PluginError> {
+fn render_prompt(
+    source: &str,
+    req: &RenderRequest,
+    options: &RenderOptions,
+) -> Result<String, PluginError> {
     let raised: Raised = Default::default();
-    let env = environment(now, raised.clone())?;
+    let env = environment(options.now, raised.clone())?;
     let source = rewrite_generation_tags(source);
     let template = env
         .template_from_str(&source)
         .map_err(|e| template_error("parsing", &e))?;
     template
-        .render(context::context(req)?)
+        .render(context::context_with(
+            req,
+            options.enable_thinking,
+            options.reasoning_effort.as_deref(),
+        )?)
         .map_err(|e| match raised.lock().unwrap().take() {
             Some(msg) => PluginError::invalid_input(msg),
             None => template_error("rendering", &e),
@@ -167,7 +244,8 @@ impl Template for Jinja {
     }
 
     fn render(req: RenderRequest) -> Result<Rendered, PluginError> {
-        render_with_time(&req, clock(shimmy_plugin_sdk::config::get("now"))?)
+        let options = RenderOptions::from_settings(shimmy_plugin_sdk::config::get)?;
+        render_with(&req, &options)
     }
 
     fn parse(output: String, tools: Vec<ToolDefinition>) -> Result<Parsed, PluginError> {

@@ -404,3 +404,104 @@ fn harmony_templates_stop_on_return_and_call_not_end() {
         vec!["<|end|>"]
     );
 }
+
+/// The test kit's template (ChatML turns, no tools): what SmolLM2-style templates do.
+const TOOLLESS_CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+#[test]
+fn request_settings_set_the_thinking_switch_and_the_effort() {
+    let qwen3 = include_str!("../fixtures/llama.cpp/Qwen-Qwen3-0.6B.jinja");
+    let req = RenderRequest {
+        messages: vec![ChatMessage::user("Hi")],
+        tools: vec![],
+        add_generation_prompt: true,
+        model: model(qwen3, None, Some("<|im_end|>")),
+    };
+    let on = render_with_time(&req, NOW).unwrap().prompt;
+    let off = RenderOptions {
+        now: NOW,
+        enable_thinking: Some(false),
+        ..RenderOptions::default()
+    };
+    let off = render_with(&req, &off).unwrap().prompt;
+    assert!(!on.contains("</think>"), "{on}");
+    assert!(off.ends_with("<think>\n\n</think>\n\n"), "{off}");
+
+    let gpt_oss = include_str!("../fixtures/llama.cpp/openai-gpt-oss-120b.jinja");
+    let req = RenderRequest {
+        model: model(gpt_oss, None, None),
+        ..req
+    };
+    let high = RenderOptions {
+        now: NOW,
+        reasoning_effort: Some("high".into()),
+        ..RenderOptions::default()
+    };
+    assert!(render_with_time(&req, NOW)
+        .unwrap()
+        .prompt
+        .contains("Reasoning: medium"));
+    assert!(render_with(&req, &high)
+        .unwrap()
+        .prompt
+        .contains("Reasoning: high"));
+}
+
+#[test]
+fn hermes_tool_prompt_offers_tools_a_template_drops() {
+    let req = RenderRequest {
+        messages: tool_conversation(),
+        tools: tools(),
+        add_generation_prompt: true,
+        model: model(TOOLLESS_CHATML, None, Some("<|im_end|>")),
+    };
+    let dropped = render_with_time(&req, NOW).unwrap().prompt;
+    assert!(
+        !dropped.contains("get_weather\", \"description"),
+        "{dropped}"
+    );
+    let options = RenderOptions {
+        now: NOW,
+        hermes_tools: true,
+        ..RenderOptions::default()
+    };
+    let offered = render_with(&req, &options).unwrap().prompt;
+    assert!(
+        offered.starts_with("<|im_start|>system\nYou are a helpful assistant.\n\n# Tools\n"),
+        "{offered}"
+    );
+    assert!(
+        offered
+            .contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""),
+        "{offered}"
+    );
+    assert!(offered.contains("<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"celsius\"}}\n</tool_call><|im_end|>"), "{offered}");
+    assert!(offered.contains("<|im_start|>user\n<tool_response>\n{\"temperature\": 21, \"sky\": \"clear\"}\n</tool_response><|im_end|>"), "{offered}");
+    // What the model answers in that markup is read back as a call.
+    let parsed = parse_output(
+        "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>",
+        &tools(),
+    );
+    assert_eq!(parsed.tool_calls.len(), 1);
+    assert_eq!(parsed.tool_calls[0].name, "now");
+}
+
+#[test]
+fn bad_request_settings_are_named() {
+    let get = |key: &str| (key == "enable-thinking").then(|| "maybe".to_string());
+    let e = RenderOptions::from_settings(get).unwrap_err();
+    assert!(e.to_string().contains("enable-thinking"), "{e}");
+    let get = |key: &str| (key == "tool-prompt").then(|| "xml".to_string());
+    assert!(RenderOptions::from_settings(get).is_err());
+    let get = |key: &str| match key {
+        "now" => Some("5".to_string()),
+        "enable-thinking" => Some("true".to_string()),
+        "tool-prompt" => Some("hermes".to_string()),
+        _ => None,
+    };
+    let o = RenderOptions::from_settings(get).unwrap();
+    assert_eq!(
+        (o.now, o.enable_thinking, o.hermes_tools),
+        (5, Some(true), true)
+    );
+}
