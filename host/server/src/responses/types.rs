@@ -709,6 +709,7 @@ mod tests {
             *thinking,
             Some(Thinking::Effort(shimmy_engine::thinking::Effort::Low))
         );
+        assert_eq!(r.echo.text["format"]["name"], "w");
         let r = parse(json!({"input": "x", "reasoning": {"effort": "none"}})).unwrap();
         assert!(matches!(
             &r.job.input,
@@ -717,7 +718,6 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(r.echo.text["format"]["name"], "w");
         let r = parse(json!({"input": "hi"})).unwrap();
         assert!(
             matches!(&r.job.input, Input::Chat { messages, .. } if messages[0].content == "hi")
