@@ -5,6 +5,7 @@
 mod common;
 
 use common::real_model::smollm2_path;
+use common::schema::{assert_valid, weather_schema};
 use common::{http, run_python, s, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
@@ -46,29 +47,6 @@ fn post(server: &ServerProc, path: &str, body: &Value, key: Option<&str>) -> (u1
     }
     let r = r.send().unwrap();
     (r.status().as_u16(), r.text().unwrap())
-}
-
-fn assert_valid(schema: &Value, instance: &Value) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{instance} does not validate: {errors:?}"
-    );
-}
-
-fn weather_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "maxLength": 12},
-            "days": {"type": "integer", "minimum": 1, "maximum": 7}
-        },
-        "required": ["city", "days"]
-    })
 }
 
 #[test]

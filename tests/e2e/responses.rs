@@ -5,6 +5,7 @@
 mod common;
 
 use common::real_model::smollm2_path;
+use common::schema::{assert_valid, weather_schema};
 use common::{http, run_python, s, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
@@ -21,29 +22,6 @@ fn model_name(server: &ServerProc) -> String {
         .json()
         .unwrap();
     v["data"][0]["id"].as_str().unwrap().to_string()
-}
-
-fn assert_valid(schema: &Value, instance: &Value) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{instance} does not validate: {errors:?}"
-    );
-}
-
-fn weather_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "city": {"type": "string", "maxLength": 12},
-            "days": {"type": "integer", "minimum": 1, "maximum": 7}
-        },
-        "required": ["city", "days"]
-    })
 }
 
 /// The script's last line, whose forced call went through the tool's schema as a grammar.

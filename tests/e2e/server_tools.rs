@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::schema::assert_valid;
 use common::{run_python, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
@@ -46,18 +47,6 @@ fn weather_tool() -> Value {
 
 fn clock_tool() -> Value {
     json!({"type": "function", "function": {"name": "now", "description": "The time", "parameters": {"type": "object", "properties": {}}}})
-}
-
-fn assert_valid(schema: &Value, instance: &Value) {
-    let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{instance} does not validate: {errors:?}"
-    );
 }
 
 fn chat(extra: Value) -> Value {
