@@ -12,13 +12,18 @@
 //! host-resident experts, each as the CUDA buffer stores it), the KV cache of all slots, the
 //! compute buffer of the chosen micro-batch (with the host expert llama.cpp copies over to run
 //! a large micro-batch on the GPU) and the backend's context. With `--moe-offload auto` the
-//! planner first tries every expert on the GPU; when that does not fit it takes the micro-batch
-//! of [`auto_ubatch`] and fills what is left of the budget with the experts of whole layers,
-//! the last layer first (so the host keeps whole leading layers, as `--n-cpu-moe N` does),
-//! and then of one more layer in part: its down projection alone when one tensor fits, its
-//! gate and up projections when two do. Every step adds tensors, so more budget never puts
-//! fewer tensors on the GPU. On an H200 the first or last layers on the host and a split
-//! layer decoded alike within the noise; gate+up on the GPU beat down alone (docs/gpu.md).
+//! planner first tries every expert on the GPU; when that does not fit it fills what is left of
+//! the budget at micro-batch [`DEFAULT_UBATCH`] with the experts of whole layers, the last
+//! layer first (so the host keeps whole leading layers, as `--n-cpu-moe N` does), and then of
+//! one more layer in part: its down projection alone when one tensor fits, its gate and up
+//! projections when two do. Every step adds tensors, so more budget never puts fewer tensors
+//! on the GPU. On an H200 the first or last layers on the host and a split layer decoded alike
+//! within the noise; gate+up on the GPU beat down alone (docs/gpu.md).
+//!
+//! Decoding comes first: that plan fixes the experts on the GPU, and `auto` then takes the
+//! largest micro-batch of 4096, 2048 and 1024 whose larger compute buffer fits in what the plan
+//! leaves of the budget, so a faster prompt never costs an expert tensor on the GPU (decoding
+//! time grows with the expert bytes in host memory; `--ubatch-size` trades them explicitly).
 
 pub mod memory;
 pub mod shape;
@@ -45,17 +50,8 @@ pub const DEFAULT_UBATCH: u32 = 512;
 /// 437 tok/s at 512, 1424 at 2048, 2183 at 4096), at the price of a larger compute buffer.
 pub const HOST_EXPERT_UBATCH: u32 = 4096;
 
-/// The micro-batches `auto` chooses from, largest first.
+/// The micro-batches `auto` tries, largest first, when experts stay in host memory.
 const UBATCH_STEPS: [u32; 4] = [4096, 2048, 1024, 512];
-
-/// `auto` keeps the micro-batch of [`auto_ubatch`] only while the device memory it takes beyond
-/// that of [`DEFAULT_UBATCH`] is at most this fraction (1/16) of the expert bytes left in host
-/// memory: then the expert tensors it displaces slow decoding by at most about 6 %. With fewer
-/// experts on the host it falls back to [`DEFAULT_UBATCH`] (measured on an H200 with the
-/// Mixtral-8x7B shape at 24 GiB: 9 expert tensors on the host at 512 decode at 66.7 tok/s, 10 at
-/// 1024 at 58.4). More budget leaves fewer experts on the host, so the fallback happens at one
-/// budget and stays above it: the plan stays monotonic in the budget.
-const UBATCH_HOST_SHARE: u64 = 16;
 
 /// What to plan for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,30 +279,6 @@ fn fill(all: &[Expert<'_>], mut room: u64) -> Vec<usize> {
     chosen
 }
 
-/// `auto`'s micro-batch with experts in host memory: the largest of 4096, 2048, 1024 and 512
-/// (at most the context) whose compute buffer and backend pool exceed those of 512 by at most
-/// one expert tensor, so the faster prompts cost decoding at most one expert tensor on the GPU.
-/// It depends on the model and the context, never on the budget (which keeps the plan
-/// monotonic in the budget).
-pub fn auto_ubatch(
-    shape: &ModelShape,
-    ctx: &ContextShape,
-    device: &DeviceProfile,
-    expert_bytes: u64,
-) -> u32 {
-    let cost = |ubatch: u32| {
-        let c = ContextShape { ubatch, ..*ctx };
-        memory::compute_bytes(shape, &c, expert_bytes) + device.overhead_bytes(shape, &c)
-    };
-    let floor = DEFAULT_UBATCH.min(ctx.ctx_per_seq);
-    let base = cost(floor);
-    UBATCH_STEPS
-        .into_iter()
-        .filter(|&u| u <= ctx.ctx_per_seq && u >= floor)
-        .find(|&u| cost(u) <= base + expert_bytes)
-        .unwrap_or(floor)
-}
-
 /// Checks `--ubatch-size` against the context.
 pub fn check_ubatch(ubatch: Option<u32>, ctx_per_seq: u32) -> Result<()> {
     match ubatch {
@@ -326,10 +298,10 @@ pub fn check_ubatch(ubatch: Option<u32>, ctx_per_seq: u32) -> Result<()> {
 ///
 /// [`MoeOffload::Auto`] chooses the host-resident experts (see the module docs); the other
 /// modes are estimated as they are. The micro-batch is `--ubatch-size` when given, else
-/// [`DEFAULT_UBATCH`] with every expert on the GPU, [`auto_ubatch`] when `auto` keeps experts
-/// in host memory, and [`HOST_EXPERT_UBATCH`] (at most the context) for `--cpu-moe` and
-/// `--n-cpu-moe N`. A budget that cannot hold the tensors that always
-/// stay on the GPU, the KV cache, the compute buffer and the backend's context is an
+/// [`DEFAULT_UBATCH`] with every expert on the GPU, the largest step that moves no expert to
+/// the host (module docs) when `auto` keeps experts in host memory, and [`HOST_EXPERT_UBATCH`]
+/// (at most the context) for `--cpu-moe` and `--n-cpu-moe N`. A budget that cannot hold the
+/// tensors that always stay on the GPU, the KV cache, the compute buffer and the backend's context is an
 /// [`Error::InvalidOption`] that names the smallest budget that works.
 pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
     check_ubatch(request.ubatch, request.ctx_per_seq)?;
@@ -415,9 +387,8 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
             if everything.estimate.total() <= budget || all.is_empty() {
                 return too_small(&everything, budget, &shape, request).map(|()| everything);
             }
-            // Experts go to host memory: `auto`'s micro-batch, and the copy of the largest
-            // expert counted from the start (so the base does not depend on the budget).
-            let expert_bytes = largest(&all);
+            // Experts go to host memory: the copy of the largest expert is counted from the
+            // start (so the base does not depend on the budget).
             let fit_with = |ctx: ContextShape| -> Result<Plan> {
                 let base = estimate(&ctx, &[], &all);
                 too_small_estimate(&base, budget, &shape, request, &ctx)?;
@@ -433,24 +404,21 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
             if let Some(ubatch) = request.ubatch {
                 return fit_with(ctx_for(ubatch));
             }
-            let large = ctx_for(auto_ubatch(&shape, &big, &request.device, expert_bytes));
-            let plan = fit_with(large)?;
-            if large.ubatch <= small.ubatch {
-                return Ok(plan);
+            // Decoding first: the plan of the default micro-batch sets which experts go to
+            // the GPU; a larger micro-batch is taken only where its compute buffer fits in
+            // what that plan leaves of the budget, so it never moves an expert to the host.
+            let base = fit_with(small)?;
+            for ubatch in UBATCH_STEPS
+                .into_iter()
+                .filter(|&u| u > small.ubatch && u <= request.ctx_per_seq)
+            {
+                if let Ok(p) = fit_with(ctx_for(ubatch)) {
+                    if p.expert_tensors_host <= base.expert_tensors_host {
+                        return Ok(p);
+                    }
+                }
             }
-            // Few experts left on the host: the memory of the larger micro-batch holds a
-            // sizeable share of them, so decoding gains more from it than prompts would.
-            let cost = |ctx: &ContextShape| {
-                memory::compute_bytes(&shape, ctx, expert_bytes)
-                    + request.device.overhead_bytes(&shape, ctx)
-            };
-            let extra = cost(&large).saturating_sub(cost(&small));
-            let expert_total: u64 = all.iter().map(|e| e.device_bytes).sum();
-            let on_host = expert_total - (plan.estimate.weights - fixed);
-            if extra.saturating_mul(UBATCH_HOST_SHARE) > on_host {
-                return fit_with(small);
-            }
-            Ok(plan)
+            Ok(base)
         }
     }
 }

@@ -125,7 +125,6 @@ fn monotonic_in_the_budget_and_never_over_it() {
     let tensor = tensor_bytes(&g);
     let mut last = 0;
     let mut seen_split = false;
-    let mut ubatch = u32::MAX;
     let mut fitted = false;
     for budget in (hi - 400 * MIB..hi).step_by((MIB / 4) as usize) {
         let p = match plan(&g, &request(MoeOffload::Auto, Some(budget))) {
@@ -153,14 +152,6 @@ fn monotonic_in_the_budget_and_never_over_it() {
         last = n;
         seen_split |= p.split_layer.is_some();
         if p.expert_tensors_host > 0 {
-            // The micro-batch never grows with the budget (it falls back to 512 once few
-            // experts stay on the host).
-            assert!(
-                p.ubatch <= ubatch,
-                "budget {budget}: micro-batch {} after {ubatch}",
-                p.ubatch
-            );
-            ubatch = p.ubatch;
             // The whole budget is used, up to the gate+up pair of a split layer.
             assert!(
                 budget - p.estimate.total() < 2 * tensor,
@@ -290,33 +281,6 @@ fn the_micro_batch_follows_the_placement() {
     // A larger micro-batch needs a larger compute buffer.
     let big = plan(&g, &request(MoeOffload::All, None)).unwrap();
     assert!(big.estimate.compute > p.estimate.compute);
-    // `auto` with experts in host memory: a step of 512..4096 that costs at most one expert
-    // tensor more than 512 would.
-    let shape = ModelShape::from_gguf(&g).unwrap();
-    let ctx = ContextShape {
-        ctx_per_seq: 4096,
-        parallel: 1,
-        ubatch: 4096,
-        kv_value_bytes: 2,
-        flash_attn: true,
-    };
-    let tensor = tensor_bytes(&g);
-    let u = auto_ubatch(&shape, &ctx, &DeviceProfile::CUDA, tensor);
-    assert!([512, 1024, 2048, 4096].contains(&u));
-    let cost = |ubatch| {
-        let c = ContextShape { ubatch, ..ctx };
-        memory::compute_bytes(&shape, &c, tensor) + DeviceProfile::CUDA.overhead_bytes(&shape, &c)
-    };
-    assert!(cost(u) <= cost(512) + tensor);
-    if u < 4096 {
-        assert!(cost(u * 2) > cost(512) + tensor);
-    }
-    // A big expert tensor buys a bigger micro-batch.
-    assert_eq!(
-        auto_ubatch(&shape, &ctx, &DeviceProfile::CUDA, 1 << 40),
-        4096
-    );
-
     for (u, what) in [(0, "at least 1"), (4097, "larger than the context of 4096")] {
         let mut bad = request(MoeOffload::All, None);
         bad.ubatch = Some(u);
@@ -404,40 +368,43 @@ fn device_sizes_pad_quantized_rows() {
 }
 
 #[test]
-fn auto_falls_back_to_the_default_micro_batch_when_few_experts_stay_on_the_host() {
+fn auto_never_trades_an_expert_for_a_larger_micro_batch() {
     let g = qwen_like(48, 128);
     let everything = plan(&g, &request(MoeOffload::Auto, None)).unwrap();
-    let near = plan(
-        &g,
-        &request(MoeOffload::Auto, Some(everything.estimate.total() - MIB)),
-    )
-    .unwrap();
-    assert!(near.expert_tensors_host > 0, "{near}");
-    assert_eq!(near.ubatch, DEFAULT_UBATCH, "{near}");
-    // The smallest budget that works keeps every expert on the host and the larger batch.
-    let mut budget = near.estimate.total();
-    let mut smallest = near.clone();
-    while let Ok(p) = plan(&g, &request(MoeOffload::Auto, Some(budget - 64 * MIB))) {
-        budget -= 64 * MIB;
-        smallest = p;
-    }
-    assert!(smallest.ubatch > DEFAULT_UBATCH, "{smallest}");
-    assert!(smallest.expert_tensors_host > near.expert_tensors_host);
-    // Across the fallback the plan stays monotonic in the budget and within it.
-    let (mut last, mut ubatch) = (0, u32::MAX);
-    for b in (budget..everything.estimate.total()).step_by((16 * MIB) as usize) {
-        let p = plan(&g, &request(MoeOffload::Auto, Some(b))).unwrap();
+    let top = everything.estimate.total();
+    let at = |b: u64, ubatch: Option<u32>| {
+        let r = match ubatch {
+            Some(u) => request_ub(MoeOffload::Auto, Some(b), u),
+            None => request(MoeOffload::Auto, Some(b)),
+        };
+        plan(&g, &r)
+    };
+    let (mut larger, mut kept, mut fitted) = (0, 0, 0);
+    for b in (top / 4..top).step_by((8 * MIB) as usize) {
+        let Ok(base) = at(b, Some(DEFAULT_UBATCH)) else {
+            assert!(fitted == 0, "budget {b} refused after a smaller one worked");
+            assert!(at(b, None).is_err());
+            continue;
+        };
+        fitted += 1;
+        let p = at(b, None).unwrap();
         assert!(p.estimate.total() <= b, "{p}");
-        assert!(gpu_experts(&p) >= last, "budget {b}: {p}");
-        assert!(p.ubatch <= ubatch, "budget {b}: {p}");
-        (last, ubatch) = (gpu_experts(&p), p.ubatch);
+        // The experts of the default micro-batch's plan, whatever micro-batch is chosen.
+        assert_eq!(p.expert_tensors_host, base.expert_tensors_host, "{p}");
+        if p.ubatch > DEFAULT_UBATCH {
+            larger += 1;
+        } else {
+            kept += 1;
+        }
+        // The largest micro-batch that keeps them is the one chosen.
+        for u in [4096, 2048, 1024].into_iter().filter(|&u| u > p.ubatch) {
+            if let Ok(q) = at(b, Some(u)) {
+                assert!(q.expert_tensors_host > base.expert_tensors_host, "{q}");
+            }
+        }
     }
-    assert_eq!(ubatch, DEFAULT_UBATCH);
+    assert!(larger > 0 && kept > 0, "{larger} larger, {kept} kept");
     // `--ubatch-size` is kept as given.
-    let fixed = plan(
-        &g,
-        &request_ub(MoeOffload::Auto, Some(near.estimate.total()), 2048),
-    )
-    .unwrap();
+    let fixed = plan(&g, &request_ub(MoeOffload::Auto, Some(top - MIB), 2048)).unwrap();
     assert_eq!(fixed.ubatch, 2048);
 }
