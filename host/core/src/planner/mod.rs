@@ -25,6 +25,7 @@
 //! leaves of the budget, so a faster prompt never costs an expert tensor on the GPU (decoding
 //! time grows with the expert bytes in host memory; `--ubatch-size` trades them explicitly).
 
+pub mod devices;
 pub mod memory;
 pub mod shape;
 

@@ -18,7 +18,7 @@ fn tensor(name: &str, dims: &[u64], ty: GgmlType) -> TensorInfo {
 
 /// A qwen3moe-shaped model in Q4_K: `n_layer` layers of `n_expert` experts of width 512,
 /// n_embd 1024, 8 query / 2 KV heads of 128, vocabulary 4096.
-fn qwen_like(n_layer: u32, n_expert: u64) -> GgufFile {
+pub(super) fn qwen_like(n_layer: u32, n_expert: u64) -> GgufFile {
     let (embd, ff, vocab, hd) = (1024u64, 512u64, 4096u64, 128u64);
     let q4 = GgmlType::Q4_K;
     let mut t = vec![tensor("token_embd.weight", &[embd, vocab], q4)];
@@ -67,7 +67,7 @@ fn qwen_like(n_layer: u32, n_expert: u64) -> GgufFile {
     }
 }
 
-fn request(mode: MoeOffload, budget: Option<u64>) -> PlanRequest {
+pub(super) fn request(mode: MoeOffload, budget: Option<u64>) -> PlanRequest {
     PlanRequest {
         mode,
         budget,
