@@ -30,6 +30,9 @@ pub struct LlamaEngine {
     selected: GpuBackend,
     /// The GPU models go to (`None`: CPU only), with its ggml device index.
     gpu: Option<(usize, DeviceInfo)>,
+    /// Every GPU of that backend, in ggml's order (the first is `gpu`): a model is split over
+    /// them unless `--split-mode none`.
+    gpus: Vec<(usize, DeviceInfo)>,
 }
 
 impl LlamaEngine {
@@ -63,12 +66,21 @@ impl LlamaEngine {
                 &rt.load_problems,
             ))
         })?;
+        let gpus = match &gpu {
+            Some((_, first)) => devices
+                .iter()
+                .filter(|(_, d)| d.kind == first.kind && d.backend == first.backend)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(LlamaEngine {
             backend: Arc::clone(&rt.backend),
             dir: rt.dir.clone(),
             loaded_from: rt.loaded_from.clone(),
             selected: choice,
             gpu,
+            gpus,
         })
     }
 
@@ -88,12 +100,8 @@ impl LlamaEngine {
         path: &Path,
         options: &ModelOptions,
     ) -> Result<Arc<model::LlamaLoaded>> {
-        let loaded = model::load(
-            Arc::clone(&self.backend),
-            path,
-            options,
-            self.gpu.as_ref().map(|(i, d)| (*i, d)),
-        )?;
+        let gpus: Vec<(usize, &DeviceInfo)> = self.gpus.iter().map(|(i, d)| (*i, d)).collect();
+        let loaded = model::load(Arc::clone(&self.backend), path, options, &gpus)?;
         Ok(Arc::new(loaded))
     }
 
@@ -105,6 +113,11 @@ impl LlamaEngine {
     /// The GPU models go to, if any (its ggml name, e.g. `CUDA0`).
     pub fn gpu_device(&self) -> Option<DeviceInfo> {
         self.gpu.as_ref().map(|(_, d)| d.clone())
+    }
+
+    /// Every GPU of the chosen backend, in device order (empty on the CPU).
+    pub fn gpu_devices(&self) -> Vec<DeviceInfo> {
+        self.gpus.iter().map(|(_, d)| d.clone()).collect()
     }
 }
 

@@ -16,6 +16,7 @@ mod loaded_model;
 mod logging;
 mod logprobs;
 mod model;
+mod model_params;
 mod prompt_tokens;
 mod raw_context;
 mod sampler;

@@ -1,23 +1,23 @@
 //! Loading a GGUF model into llama.cpp with the requested placement.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::{list_llama_ggml_backend_devices, LlamaBackendDeviceType};
 use shimmy_core::backend::embedding::ModelPurpose;
-use shimmy_core::backend::{mmap_by_default, DeviceInfo, DeviceSampling, ModelInfo, ModelOptions};
+use shimmy_core::backend::{
+    mmap_by_default, DeviceInfo, DeviceSampling, ModelInfo, ModelOptions, SplitMode,
+};
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload, Placement, HOST_DEVICE};
+use shimmy_core::planner::devices::{plan_devices, DeviceSlot, DevicesPlan, DevicesRequest};
 use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
 use shimmy_core::{Error, Result};
 
@@ -25,6 +25,7 @@ use crate::context_params;
 use crate::control_texts::ControlTexts;
 use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
+use crate::model_params::ModelParams;
 use crate::raw_context::RawContext;
 
 const MIB: u64 = 1024 * 1024;
@@ -46,8 +47,8 @@ pub struct LlamaLoaded {
     /// Tokens per micro-batch (llama.cpp's `n_ubatch`), chosen with the placement.
     pub(crate) ubatch: u32,
     pub(crate) threads: i32,
-    /// The GPU device name (`CUDA0`), when the model has one.
-    pub(crate) gpu_name: Option<String>,
+    /// Every GPU the model uses (`CUDA0`...).
+    pub(crate) gpu_names: Vec<String>,
     /// Whether the scheduler draws tokens on the device where a request allows it.
     pub(crate) device_sampling: bool,
     /// Buffer sizes llama.cpp logged: weights at load, KV/compute of the latest context.
@@ -67,24 +68,97 @@ pub(crate) struct MemoryState {
     pub(crate) embedding: BTreeMap<String, (u64, u64)>,
 }
 
-/// The device a ggml buffer belongs to: the GPU when the buffer is named after it
-/// (`CUDA0`), host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`, `AMX`...).
-fn buffer_device(buffer: &str, gpu: Option<&str>) -> String {
-    match gpu {
-        Some(g) if buffer == g => g.to_string(),
-        _ => HOST_DEVICE.to_string(),
+/// The device a ggml buffer belongs to: a GPU when the buffer is named after it (`CUDA0`),
+/// host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`, `AMX`...).
+fn buffer_device(buffer: &str, gpus: &[&str]) -> String {
+    match gpus.iter().find(|g| **g == buffer) {
+        Some(g) => g.to_string(),
+        None => HOST_DEVICE.to_string(),
     }
 }
 
 /// The parts of `sizes` of `kind`, summed per device.
-fn per_device(sizes: &[BufferSize], kind: BufferKind, gpu: Option<&str>) -> BTreeMap<String, u64> {
+fn per_device(sizes: &[BufferSize], kind: BufferKind, gpus: &[&str]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (k, name, bytes) in sizes {
         if *k == kind {
-            *out.entry(buffer_device(name, gpu)).or_insert(0) += bytes;
+            *out.entry(buffer_device(name, gpus)).or_insert(0) += bytes;
         }
     }
     out
+}
+
+/// `CUDA0, CUDA1`.
+fn device_names(gpus: &[(usize, &DeviceInfo)]) -> String {
+    gpus.iter()
+        .map(|(_, d)| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--tensor-split` and a `--vram-budget-mb` list need one entry per device the model uses.
+fn check_device_lists(options: &ModelOptions, used: &[(usize, &DeviceInfo)]) -> Result<()> {
+    let lists = [
+        (
+            "--tensor-split",
+            options.tensor_split.as_ref().map_or(0, Vec::len),
+        ),
+        ("--vram-budget-mb", options.vram_budgets_mb.len()),
+    ];
+    for (flag, len) in lists {
+        if len > 1 && len != used.len() {
+            return Err(Error::InvalidOption(format!(
+                "{flag} lists {len} devices, but the model runs on {}; give one entry per \
+                 device in device order{}",
+                match used.len() {
+                    0 => "the CPU only".to_string(),
+                    1 => format!("one GPU ({})", device_names(used)),
+                    n => format!("{n} GPUs ({})", device_names(used)),
+                },
+                if used.len() <= 1 {
+                    " (a single number for one GPU)"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The plan over several GPUs ([`planner::devices`]), each within its own budget.
+fn plan_several(
+    gguf: &GgufFile,
+    options: &ModelOptions,
+    used: &[(usize, &DeviceInfo)],
+    n_ctx: u32,
+) -> Result<DevicesPlan> {
+    let devices = used
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| {
+            let own = ModelOptions {
+                vram_budget_mb: options.budget_of(i),
+                ..options.clone()
+            };
+            DeviceSlot {
+                name: d.name.clone(),
+                budget: device_budget(&own, d.memory_free),
+            }
+        })
+        .collect();
+    plan_devices(
+        gguf,
+        &DevicesRequest {
+            mode: options.moe,
+            devices,
+            tensor_split: options.tensor_split.clone(),
+            ctx_per_seq: n_ctx,
+            parallel: options.parallel.max(1),
+            ubatch: options.ubatch_size,
+            profile: DeviceProfile::CUDA,
+        },
+    )
 }
 /// Checks the file, plans the placement, applies the MoE overrides and loads the model.
 ///
@@ -95,9 +169,8 @@ pub fn load(
     backend: Arc<LlamaBackend>,
     path: &Path,
     options: &ModelOptions,
-    gpu_device: Option<(usize, &DeviceInfo)>,
+    gpus: &[(usize, &DeviceInfo)],
 ) -> Result<LlamaLoaded> {
-    let gpu = gpu_device.map(|(_, d)| d);
     if options.batch_size == 0 {
         return Err(Error::InvalidOption(
             "--batch-size must be at least 1".into(),
@@ -105,6 +178,20 @@ pub fn load(
     }
     if options.ctx_size == Some(0) {
         return Err(Error::InvalidOption("--ctx-size must be at least 1".into()));
+    }
+    let main = options.main_gpu.unwrap_or(0) as usize;
+    if options.main_gpu.is_some() && main >= gpus.len() {
+        return Err(Error::InvalidOption(format!(
+            "--main-gpu {main}: {}",
+            match gpus.len() {
+                0 => "no GPU is used (the CPU runs the model)".to_string(),
+                n => format!(
+                    "there are {n} GPUs ({}); use 0 to {}",
+                    device_names(gpus),
+                    n - 1
+                ),
+            }
+        )));
     }
     let gguf = GgufFile::open(path)?;
     let n_layer = gguf.block_count().unwrap_or(0);
@@ -114,14 +201,17 @@ pub fn load(
             .clamp(1, DEFAULT_CTX)
     });
     planner::check_ubatch(options.ubatch_size, n_ctx)?;
-
-    let devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
-    let base = |mmap: bool| {
-        LlamaModelParams::default()
-            .with_use_mmap(mmap)
-            .with_devices(&devices)
-            .map_err(|e| Error::BackendInit(format!("selecting the device: {e}")))
+    let several = gpus.len() > 1 && options.split_mode != SplitMode::None;
+    let used: Vec<(usize, &DeviceInfo)> = if several {
+        gpus.to_vec()
+    } else {
+        gpus.get(main).copied().into_iter().collect()
     };
+    check_device_lists(options, &used)?;
+    let gpu_device = used.first().copied();
+    let gpu = gpu_device.map(|(_, d)| d);
+
+    let mut devices: Vec<usize> = used.iter().map(|(i, _)| *i).collect();
     let all_layers = n_layer + 1;
     let gpu_layers = match (gpu, options.gpu_layers) {
         (None, Some(n)) if n > 0 => {
@@ -132,9 +222,34 @@ pub fn load(
         (Some(_), Some(n)) => n.min(all_layers),
         (Some(_), None) => all_layers,
     };
+    let mut tensor_split = options.tensor_split.clone().unwrap_or_default();
+    let split_plan = match several && gpu_layers == all_layers {
+        true => Some(plan_several(&gguf, options, &used, n_ctx)?),
+        false => None,
+    };
+    if let Some(plan) = &split_plan {
+        // Only the devices with layers take part; the split names their layers exactly.
+        let keep = plan.used_devices();
+        devices = keep.iter().map(|&i| used[i].0).collect();
+        tensor_split = keep.iter().map(|&i| plan.tensor_split()[i]).collect();
+        for part in &plan.parts {
+            tracing::info!(
+                "{}: layers {}..{}, {} of {} expert tensors in host memory; planned {} of {}",
+                part.estimate.device,
+                part.layers.start,
+                part.layers.end,
+                part.expert_tensors_host,
+                part.expert_tensors,
+                format_bytes(part.estimate.total()),
+                part.estimate
+                    .budget
+                    .map_or("no budget".into(), format_bytes)
+            );
+        }
+    }
     // The planner assumes every layer on the GPU; with fewer (--gpu-layers) the fixed
     // patterns apply and nothing is estimated.
-    let planned = match gpu.filter(|_| gpu_layers == all_layers) {
+    let planned = match gpu.filter(|_| gpu_layers == all_layers && !several) {
         Some(device) => match planner::plan(&gguf, &plan_request(options, device, n_ctx)) {
             Ok(plan) => Some(plan),
             // The fixed modes load without an estimate; `auto` needs the plan.
@@ -146,13 +261,15 @@ pub fn load(
         },
         None => None,
     };
-    let overrides = match &planned {
-        Some(plan) if options.moe == MoeOffload::Auto => plan.patterns.clone(),
+    let overrides = match (&planned, &split_plan) {
+        (Some(plan), _) if options.moe == MoeOffload::Auto => plan.patterns.clone(),
+        (_, Some(plan)) if options.moe == MoeOffload::Auto => plan.patterns.clone(),
         _ => placement::override_patterns(&options.moe, n_layer),
     };
-    let ubatch = match &planned {
-        Some(plan) => plan.ubatch,
-        None => options
+    let ubatch = match (&planned, &split_plan) {
+        (Some(plan), _) => plan.ubatch,
+        (_, Some(plan)) => plan.ubatch,
+        _ => options
             .ubatch_size
             .unwrap_or(planner::DEFAULT_UBATCH.min(n_ctx)),
     };
@@ -163,8 +280,28 @@ pub fn load(
         gpu.map(|d| d.name.as_str()),
         gpu_layers,
     );
+    if let Some(plan) = &split_plan {
+        // Per device what the plan puts there; the host keeps the rest.
+        let host = placement
+            .bytes_per_device
+            .iter()
+            .filter(|(d, _)| d == HOST_DEVICE)
+            .map(|(_, b)| *b)
+            .sum();
+        placement.bytes_per_device = plan
+            .parts
+            .iter()
+            .filter(|p| !p.layers.is_empty())
+            .map(|p| (p.estimate.device.clone(), p.estimate.weights))
+            .chain(std::iter::once((HOST_DEVICE.to_string(), host)))
+            .collect();
+    }
     let mmap = choose_mmap(options, gpu.is_some(), &placement);
-    let mut params = pin!(base(mmap)?.with_n_gpu_layers(gpu_layers));
+    let mut params = ModelParams::new(mmap)
+        .devices(&devices)?
+        .gpu_layers(gpu_layers)
+        .split_mode(options.split_mode, 0)
+        .tensor_split(&tensor_split)?;
     placement.ubatch = ubatch;
     placement.estimate = planned.as_ref().map(|p| p.estimate.clone());
     if let Some(plan) = &planned {
@@ -175,22 +312,17 @@ pub fn load(
             "--n-cpu-moe {requested} is more than the model's {n_layer} layers; using {n_layer}"
         );
     }
-    if options.moe != MoeOffload::Auto {
+    if options.moe != MoeOffload::Auto && !several {
         check_budget(&placement, options)?;
     }
-    let patterns: Vec<CString> = overrides
-        .into_iter()
-        .map(|p| CString::new(p).map_err(|e| Error::InvalidOption(e.to_string())))
-        .collect::<Result<_>>()?;
-    // The params keep pointers into `patterns`, which outlive the load below.
-    for pattern in &patterns {
-        params.as_mut().add_cpu_buft_override(pattern);
+    for pattern in &overrides {
+        params = params.host_override(pattern)?;
     }
     let gpu_layers = placement.gpu_layers;
 
     logging::clear_recent_problems();
     logging::start_buffer_capture();
-    let loaded = LlamaModel::load_from_file(&backend, path, &params);
+    let loaded = params.load(path);
     let buffers = logging::take_buffer_capture();
     let model = loaded.map_err(|err| {
         let problems = logging::take_recent_problems();
@@ -203,10 +335,10 @@ pub fn load(
             },
         }
     })?;
-    drop(patterns);
     let gpu_name = gpu.map(|d| d.name.clone());
+    let gpu_names: Vec<&str> = used.iter().map(|(_, d)| d.name.as_str()).collect();
     let memory = MemoryState {
-        model: per_device(&buffers, BufferKind::Model, gpu_name.as_deref()),
+        model: per_device(&buffers, BufferKind::Model, &gpu_names),
         context: BTreeMap::new(),
         embedding: BTreeMap::new(),
     };
@@ -253,7 +385,7 @@ pub fn load(
             DeviceSampling::Off => false,
             DeviceSampling::Auto => gpu_name.is_some() && gpu_layers > 0,
         },
-        gpu_name,
+        gpu_names: gpu_names.iter().map(|n| n.to_string()).collect(),
         memory: Mutex::new(memory),
         control_texts: ControlTexts::of(&model),
         model,
@@ -434,9 +566,9 @@ impl LlamaLoaded {
         let ctx = create();
         let buffers = logging::take_buffer_capture();
         let ctx = ctx?;
-        let gpu = self.gpu_name.as_deref();
-        let kv = per_device(&buffers, BufferKind::KvCache, gpu);
-        let compute = per_device(&buffers, BufferKind::Compute, gpu);
+        let gpus: Vec<&str> = self.gpu_names.iter().map(String::as_str).collect();
+        let kv = per_device(&buffers, BufferKind::KvCache, &gpus);
+        let compute = per_device(&buffers, BufferKind::Compute, &gpus);
         let mut context = BTreeMap::new();
         for (device, bytes) in kv {
             context.entry(device).or_insert((0, 0)).0 = bytes;

@@ -117,7 +117,7 @@ pub enum WorkflowCommand {
     List,
     /// Run a workflow; its result (output, trace, usage) goes to stdout as JSON, the steps to
     /// stderr as they end.
-    Run(WorkflowRunArgs),
+    Run(Box<WorkflowRunArgs>),
 }
 
 /// `workflow run` arguments.
@@ -466,9 +466,22 @@ pub struct ModelArgs {
     pub vram_margin_mb: u64,
     /// Most GPU memory the model may use, in MiB. With --moe-offload auto the fit keeps
     /// weights, KV cache and compute buffers within it; with the fixed modes the weights placed
-    /// on the GPU are checked against it before loading.
-    #[arg(long, value_name = "MB")]
-    pub vram_budget_mb: Option<u64>,
+    /// on the GPU are checked against it before loading. With several GPUs, one number per
+    /// GPU in device order (8192,16384); a single number applies to each.
+    #[arg(long, value_name = "MB[,MB...]", value_delimiter = ',')]
+    pub vram_budget_mb: Vec<u64>,
+    /// The share of layers of each device, in device order (3,1: three quarters on the first).
+    /// Default: split by each device's budget (or free memory).
+    #[arg(long, value_name = "W[,W...]", value_delimiter = ',')]
+    pub tensor_split: Vec<f32>,
+    /// How a model is split over several GPUs: layer (whole layers per GPU), row (rows of
+    /// each layer across the GPUs) or none (one GPU, --main-gpu, runs it all).
+    #[arg(long, default_value = "layer", value_name = "none|layer|row")]
+    pub split_mode: shimmy_core::backend::SplitMode,
+    /// The GPU (0 = the first of the chosen backend) that runs the model with --split-mode
+    /// none, and holds llama.cpp's shared buffers otherwise.
+    #[arg(long, value_name = "N")]
+    pub main_gpu: Option<u32>,
 }
 
 /// `generate` arguments.

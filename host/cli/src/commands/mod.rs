@@ -138,10 +138,18 @@ fn model_options(args: &ModelArgs) -> Result<ModelOptions> {
             },
         )?,
         vram_margin_mb: args.vram_margin_mb,
-        vram_budget_mb: args.vram_budget_mb,
+        vram_budget_mb: args.vram_budget_mb.first().copied(),
         parallel: 1,
         ubatch_size: args.ubatch_size,
         device_sampling: args.device_sampling,
+        split_mode: args.split_mode,
+        main_gpu: args.main_gpu,
+        tensor_split: (!args.tensor_split.is_empty()).then(|| args.tensor_split.clone()),
+        vram_budgets_mb: if args.vram_budget_mb.len() > 1 {
+            args.vram_budget_mb.clone()
+        } else {
+            Vec::new()
+        },
     })
 }
 

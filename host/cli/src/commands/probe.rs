@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 use shimmy_core::backend::ModelOptions;
 use shimmy_core::gguf::GgufFile;
 use shimmy_core::placement::{self, format_bytes, MoeOffload};
+use shimmy_core::planner::devices::{plan_devices, DeviceSlot, DevicesRequest};
 use shimmy_core::planner::{self, DeviceProfile, PlanRequest, MIB};
 
 use super::{model_options, Context};
@@ -108,6 +109,9 @@ fn print_plan(
         (Some(mb), None) => Some(mb * MIB),
         (None, free) => free,
     };
+    if options.vram_budgets_mb.len() > 1 {
+        return print_devices_plan(path, &gguf, options, n_ctx);
+    }
     let device_name = gpu.map_or("CUDA0", |(name, _)| name).to_string();
     let request = PlanRequest {
         mode: options.moe,
@@ -157,6 +161,80 @@ fn print_plan(
             .map(|b| format!(" of {} MiB", b / MIB))
             .unwrap_or_default()
     );
+    if !plan.patterns.is_empty() {
+        println!("  overrides:      {}", plan.patterns.join(" "));
+    }
+    Ok(())
+}
+
+/// Prints the plan over several CUDA devices, one per `--vram-budget-mb` entry (`CUDA0`,
+/// `CUDA1`...), with `--tensor-split` if given.
+fn print_devices_plan(
+    path: &std::path::Path,
+    gguf: &GgufFile,
+    options: &ModelOptions,
+    n_ctx: u32,
+) -> Result<()> {
+    let request = DevicesRequest {
+        mode: options.moe,
+        devices: options
+            .vram_budgets_mb
+            .iter()
+            .enumerate()
+            .map(|(i, mb)| DeviceSlot {
+                name: format!("CUDA{i}"),
+                budget: mb.saturating_mul(MIB),
+            })
+            .collect(),
+        tensor_split: options.tensor_split.clone(),
+        ctx_per_seq: n_ctx,
+        parallel: options.parallel,
+        ubatch: options.ubatch_size,
+        profile: DeviceProfile::CUDA,
+    };
+    let plan = plan_devices(gguf, &request).context("planning the placement")?;
+    println!("model:          {}", path.display());
+    println!(
+        "devices:        {} CUDA devices (planned, not loaded)",
+        request.devices.len()
+    );
+    println!(
+        "context:        {} slot(s) of {n_ctx} tokens, micro-batch {}",
+        options.parallel, plan.ubatch
+    );
+    println!(
+        "experts:        {} of {} expert tensors in host memory",
+        plan.expert_tensors_host, plan.expert_tensors_total
+    );
+    for part in &plan.parts {
+        let e = &part.estimate;
+        if part.layers.is_empty() {
+            println!(
+                "{}:          no layers (no room in {})",
+                e.device,
+                e.budget.map_or("its memory".into(), format_bytes)
+            );
+            continue;
+        }
+        println!(
+            "{}:          layers {}-{}, {} of {} expert tensors in host memory; weights {} + \
+             KV {} + compute {} + {} context {} = {} ({} MiB) of {} MiB",
+            e.device,
+            part.layers.start,
+            part.layers.end - 1,
+            part.expert_tensors_host,
+            part.expert_tensors,
+            format_bytes(e.weights),
+            format_bytes(e.kv_cache),
+            format_bytes(e.compute),
+            request.profile.backend,
+            format_bytes(e.context),
+            format_bytes(e.total()),
+            e.total().div_ceil(MIB),
+            e.budget.unwrap_or(0) / MIB
+        );
+    }
+    println!("  tensor split:   {:?}", plan.tensor_split());
     if !plan.patterns.is_empty() {
         println!("  overrides:      {}", plan.patterns.join(" "));
     }

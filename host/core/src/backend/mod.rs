@@ -47,6 +47,56 @@ pub struct ModelOptions {
     pub ubatch_size: Option<u32>,
     /// Where the server's scheduler draws tokens (`--device-sampling`).
     pub device_sampling: DeviceSampling,
+    /// How layers are split over several GPUs (`--split-mode`).
+    pub split_mode: SplitMode,
+    /// The GPU (counted among the chosen backend's GPUs) that runs the model with
+    /// `--split-mode none` and holds llama.cpp's shared buffers otherwise (`--main-gpu`).
+    pub main_gpu: Option<u32>,
+    /// The share of layers of each device, in device order (`--tensor-split`); `None` lets
+    /// the placement split them by budget.
+    pub tensor_split: Option<Vec<f32>>,
+    /// One budget per GPU in MiB when `--vram-budget-mb` lists several (`8192,16384`);
+    /// empty otherwise, when [`ModelOptions::vram_budget_mb`] applies to every GPU.
+    pub vram_budgets_mb: Vec<u64>,
+}
+
+impl ModelOptions {
+    /// The budget of the `index`-th GPU in MiB: its entry of the list, else the one budget.
+    pub fn budget_of(&self, index: usize) -> Option<u64> {
+        match self.vram_budgets_mb.get(index) {
+            Some(&mb) => Some(mb),
+            None if self.vram_budgets_mb.is_empty() => self.vram_budget_mb,
+            None => Some(0),
+        }
+    }
+}
+
+/// How llama.cpp splits a model over several GPUs (`--split-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMode {
+    /// One GPU (`--main-gpu`) runs the whole model.
+    None,
+    /// Whole layers per GPU, with their KV cache (llama.cpp's default).
+    #[default]
+    Layer,
+    /// Layers split by rows across the GPUs (tensor parallelism where the backend has it).
+    Row,
+}
+
+impl std::str::FromStr for SplitMode {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(SplitMode::None),
+            "layer" => Ok(SplitMode::Layer),
+            "row" => Ok(SplitMode::Row),
+            other => Err(crate::Error::InvalidOption(format!(
+                "unknown --split-mode {other:?}; use none, layer or row"
+            ))),
+        }
+    }
 }
 
 /// Whether tokens are drawn on the device (llama.cpp's backend sampling) for requests whose
@@ -108,6 +158,10 @@ impl Default for ModelOptions {
             parallel: 1,
             ubatch_size: None,
             device_sampling: DeviceSampling::Auto,
+            split_mode: SplitMode::Layer,
+            main_gpu: None,
+            tensor_split: None,
+            vram_budgets_mb: Vec::new(),
         }
     }
 }
