@@ -491,7 +491,12 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
     }));
     let parser = match &prompt.template {
         Some(t) if streaming && !forced_calls => {
-            Some(engine.plugins().output_parser(&t.name, &tools).await?)
+            Some(
+                engine
+                    .plugins()
+                    .output_parser_after(&t.name, &tools, &prompt.prompt)
+                    .await?,
+            )
         }
         _ => None,
     };

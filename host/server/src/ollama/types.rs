@@ -307,6 +307,8 @@ pub struct MessageWire {
     images: Option<Value>,
     tool_calls: Option<List<CallWire>>,
     tool_name: Option<Text>,
+    /// An earlier assistant turn's reasoning, sent back.
+    thinking: Option<Text>,
 }
 
 /// Generation settings gathered from the top level (shimmy's body) and `options` (Ollama's).
@@ -744,6 +746,7 @@ pub fn chat_messages(list: List<MessageWire>) -> Result<Vec<ChatMessage>, Server
                 tool_calls,
                 tool_call_id: None,
                 name: text(m.tool_name),
+                reasoning_content: text(m.thinking),
             })
         })
         .collect()

@@ -157,6 +157,8 @@ pub struct MessageWire {
     tool_calls: Option<List<CallWire>>,
     tool_call_id: Option<Text>,
     name: Option<Text>,
+    /// An earlier assistant turn's reasoning, sent back (DeepSeek / vLLM / llama-server style).
+    reasoning_content: Option<Text>,
 }
 
 /// A message's `content`: a string or a list of parts.
@@ -575,6 +577,7 @@ pub fn chat_messages(messages: Option<List<MessageWire>>) -> Result<Vec<ChatMess
             tool_calls,
             tool_call_id: text(m.tool_call_id),
             name: text(m.name),
+            reasoning_content: text(m.reasoning_content),
         });
     }
     messages::validate(&out)?;
