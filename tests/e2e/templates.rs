@@ -384,7 +384,7 @@ fn template_render_command_takes_tools() {
 }
 
 /// MiniMax M2/M3, DeepSeek V3.2/V4 (DSML) and Apriel 1.6 models (random weights, their
-/// templates): a forced call is sampled under the grammar of the family's own markup and read
+/// templates, the test kit's small vocabulary, so markup takes many tokens): a forced call is sampled under the grammar of the family's own markup and read
 /// back by the template's parser; Apriel's reasoning, which its generation prompt opens,
 /// streams as reasoning.
 #[test]
@@ -403,13 +403,21 @@ fn forced_calls_in_minimax_dsml_and_apriel_markup_parse_back() {
         args.extend(["--model".into(), s(&path).to_string()]);
     }
     args.extend(
-        ["--plugin-config", NOW, "--parallel", "1", "--max-loaded-models", "5"].map(String::from),
+        [
+            "--plugin-config",
+            NOW,
+            "--parallel",
+            "1",
+            "--max-loaded-models",
+            "5",
+        ]
+        .map(String::from),
     );
     let server = sb.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let user = json!([{"role": "user", "content": "What is the weather in Paris?"}]);
     for (model, _) in templates {
         let forced = json!({"model": model, "messages": user, "tools": [weather_tool()],
-            "tool_choice": "required", "max_tokens": 120, "temperature": 0.7, "seed": 3});
+            "tool_choice": "required", "max_tokens": 400, "temperature": 0.7, "seed": 3});
         let (status, v) = post(&server, "/v1/chat/completions", &forced);
         assert_eq!(status, 200, "{model}: {v}");
         let choice = &v["choices"][0];
@@ -435,9 +443,9 @@ fn forced_calls_in_minimax_dsml_and_apriel_markup_parse_back() {
         .map(|c| c["choices"][0]["delta"].clone())
         .collect();
     assert!(
-        deltas
-            .iter()
-            .any(|d| d["reasoning_content"].as_str().is_some_and(|r| !r.is_empty())),
+        deltas.iter().any(|d| d["reasoning_content"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())),
         "{text}"
     );
     assert!(

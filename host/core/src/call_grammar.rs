@@ -131,7 +131,8 @@ impl CallSyntax {
             }
         } else if has("<minimax:tool_call>") || has("<invoke name=") {
             CallSyntax::MiniMaxM2
-        } else if has("<tool_calls>") && (has("<|begin_assistant|>") || has("[BEGIN FINAL RESPONSE]"))
+        } else if has("<tool_calls>")
+            && (has("<|begin_assistant|>") || has("[BEGIN FINAL RESPONSE]"))
         {
             CallSyntax::Apriel
         } else if has("<function=") && has("<parameter=") {
@@ -305,7 +306,9 @@ impl CallSyntax {
             ),
             CallSyntax::DeepSeekDsml | CallSyntax::DeepSeekDsmlV4 => format!(
                 "{} {value} {}",
-                lit(&format!("<｜DSML｜parameter name=\"{key}\" string=\"{text}\">")),
+                lit(&format!(
+                    "<｜DSML｜parameter name=\"{key}\" string=\"{text}\">"
+                )),
                 lit("</｜DSML｜parameter>\n")
             ),
             _ => format!(
@@ -649,7 +652,10 @@ mod tests {
                 .unwrap()
         };
         let g = grammar(CallSyntax::MiniMaxM2);
-        assert!(g.starts_with("root ::= \"<minimax:tool_call>\\n\" call \"</minimax:tool_call>\"\n"), "{g}");
+        assert!(
+            g.starts_with("root ::= \"<minimax:tool_call>\\n\" call \"</minimax:tool_call>\"\n"),
+            "{g}"
+        );
         assert!(
             g.contains("call-0 ::= \"<invoke name=\\\"get_weather\\\">\\n\" ( \"<parameter name=\\\"city\\\">\" xml-text \"</parameter>\\n\" ) ( \"<parameter name=\\\"days\\\">\" t0-p1-root \"</parameter>\\n\" ) \"</invoke>\\n\""),
             "{g}"
@@ -660,15 +666,26 @@ mod tests {
             "{g}"
         );
         let g = grammar(CallSyntax::DeepSeekDsml);
-        assert!(g.starts_with("root ::= \"<｜DSML｜function_calls>\\n\" call \"</｜DSML｜function_calls>\"\n"), "{g}");
+        assert!(
+            g.starts_with(
+                "root ::= \"<｜DSML｜function_calls>\\n\" call \"</｜DSML｜function_calls>\"\n"
+            ),
+            "{g}"
+        );
         assert!(
             g.contains("( \"<｜DSML｜parameter name=\\\"city\\\" string=\\\"true\\\">\" xml-text \"</｜DSML｜parameter>\\n\" ) ( \"<｜DSML｜parameter name=\\\"days\\\" string=\\\"false\\\">\" t0-p1-root \"</｜DSML｜parameter>\\n\" )"),
             "{g}"
         );
         let g = grammar(CallSyntax::DeepSeekDsmlV4);
-        assert!(g.starts_with("root ::= \"<｜DSML｜tool_calls>\\n\" call"), "{g}");
+        assert!(
+            g.starts_with("root ::= \"<｜DSML｜tool_calls>\\n\" call"),
+            "{g}"
+        );
         let g = grammar(CallSyntax::Apriel);
-        assert!(g.starts_with("root ::= \"<tool_calls>[\" call \"]</tool_calls>\"\n"), "{g}");
+        assert!(
+            g.starts_with("root ::= \"<tool_calls>[\" call \"]</tool_calls>\"\n"),
+            "{g}"
+        );
         assert!(
             g.contains("call-0 ::= \"{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": \" t0-root \"}\""),
             "{g}"

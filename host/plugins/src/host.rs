@@ -445,10 +445,7 @@ macro_rules! inference_host {
                 let host = self.workflow_host()?;
                 let t = Instant::now();
                 let r = host.model_info().await;
-                Ok(self.time_host(
-                    t,
-                    r.map(Into::into).map_err(Into::into),
-                ))
+                Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
             }
         }
 
@@ -490,7 +487,10 @@ macro_rules! inference_host {
                 })
             }
 
-            async fn usage(&mut self, this: Resource<GenerationState>) -> wasmtime::Result<$t::Usage> {
+            async fn usage(
+                &mut self,
+                this: Resource<GenerationState>,
+            ) -> wasmtime::Result<$t::Usage> {
                 let g = self.table.get(&this)?;
                 let u = match &g.result {
                     Some(Ok(r)) => r.usage,

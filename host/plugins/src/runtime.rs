@@ -268,9 +268,9 @@ impl PluginRuntime {
                     legacy_template::TemplatePluginPre::new(instance_pre).map_err(typed)?,
                 )
             }
-            PluginKind::Template if info.contract_version == V011 => Pre::Template011(
-                template_011::TemplatePluginPre::new(instance_pre).map_err(typed)?,
-            ),
+            PluginKind::Template if info.contract_version == V011 => {
+                Pre::Template011(template_011::TemplatePluginPre::new(instance_pre).map_err(typed)?)
+            }
             PluginKind::Template => {
                 Pre::Template(template::TemplatePluginPre::new(instance_pre).map_err(typed)?)
             }

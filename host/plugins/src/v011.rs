@@ -29,9 +29,8 @@ use crate::bindings::template_011::exports::shimmy::plugin::template as ot;
 use crate::bindings::template_011::shimmy::plugin::types as oty;
 use crate::bindings::workflow_011::shimmy::plugin::inference as oi;
 use crate::types::{
-    inference_conversions, span_conversions, template_conversions, types_conversions,
-    ChatResult, GenerationResult, GuestError, ModelContext, RenderRequest, Rendered,
-    TemplateInfo,
+    inference_conversions, span_conversions, template_conversions, types_conversions, ChatResult,
+    GenerationResult, GuestError, ModelContext, RenderRequest, Rendered, TemplateInfo,
 };
 
 types_conversions!(oty);

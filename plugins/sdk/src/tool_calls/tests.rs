@@ -428,7 +428,10 @@ fn apriel_reasoning_streams_as_reasoning_under_auto() {
         stream_start(ToolCallFormat::Auto, "<｜Assistant｜><think>\n"),
         (ToolCallFormat::Auto, true)
     );
-    assert_eq!(stream_start(ToolCallFormat::Hermes, ""), (ToolCallFormat::Hermes, false));
+    assert_eq!(
+        stream_start(ToolCallFormat::Hermes, ""),
+        (ToolCallFormat::Hermes, false)
+    );
 
     let out = "Weigh it.\n[BEGIN FINAL RESPONSE]\nLet me check.\n<tool_calls>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]</tool_calls>\n<|end|>";
     for offered in [tools(&["f"]), Vec::new()] {
