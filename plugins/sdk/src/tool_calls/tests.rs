@@ -459,4 +459,13 @@ fn apriel_reasoning_streams_as_reasoning_under_auto() {
             assert_eq!(parsed.tool_calls, vec![call(0, "f", r#"{"a":1}"#)]);
         }
     }
+    // Cut off while reasoning: all of it is reasoning, streamed and at the end.
+    let mut p = Incremental::new(ToolCallFormat::Apriel, Vec::new(), true);
+    assert_eq!(p.push("Weigh").reasoning, "Weigh");
+    assert_eq!(p.push(" it").content, "");
+    let parsed = p.finish();
+    assert_eq!(
+        (parsed.reasoning.as_deref(), parsed.content.as_str()),
+        (Some("Weigh it"), "")
+    );
 }
