@@ -56,13 +56,15 @@ fn small_model(dir: &Path, name: &str, template: String) -> PathBuf {
 }
 
 /// Templates that print neither `bos_token` nor `eos_token` (the test models' special tokens
-/// are not the fixtures'), of families with tools.
-const SAMPLE: [&str; 5] = [
+/// are not the fixtures'), of families with tools (Nemotron 3 Nano also prints an earlier
+/// turn's `reasoning_content`).
+const SAMPLE: [&str; 6] = [
     "Qwen3-Coder",
     "openai-gpt-oss-120b",
     "GLM-4.6",
     "moonshotai-Kimi-K2",
     "Qwen-Qwen3-0.6B",
+    "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
 ];
 
 #[test]

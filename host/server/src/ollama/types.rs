@@ -855,6 +855,12 @@ mod tests {
             Some(KeepAlive::For(Duration::ZERO))
         );
         let m = messages(&json!([{"role": "user", "content": "hi"}])).unwrap();
+        let thought = messages(&json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "4", "thinking": "2+2"}
+        ]))
+        .unwrap();
+        assert_eq!(thought[1].reasoning_content.as_deref(), Some("2+2"));
         assert_eq!(m[0].content, "hi");
         assert!(messages(&json!([{"role": "user", "content": "x", "images": ["aGk="]}])).is_err());
         assert!(messages(&json!([{"role": "wizard", "content": "x"}])).is_err());

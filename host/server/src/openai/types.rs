@@ -668,6 +668,21 @@ mod tests {
     }
 
     #[test]
+    fn an_assistant_turns_reasoning_content_is_kept() {
+        let r = parse_chat(json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "4", "reasoning_content": "2+2"},
+            {"role": "user", "content": "more"}
+        ]}))
+        .unwrap();
+        let Input::Chat { messages, .. } = &r.job.input else {
+            panic!("not a chat")
+        };
+        assert_eq!(messages[1].reasoning_content.as_deref(), Some("2+2"));
+        assert_eq!(messages[0].reasoning_content, None);
+    }
+
+    #[test]
     fn bad_chats_are_refused_with_the_field_named() {
         let cases = [
             (json!({"messages": []}), "messages"),
