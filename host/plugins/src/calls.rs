@@ -11,7 +11,6 @@ use shimmy_core::chat::{ParseDelta, Parsed, ToolDefinition};
 use wasmtime::component::ResourceAny;
 use wasmtime::Store;
 
-use crate::bindings::template::shimmy::plugin::types as wty;
 use crate::bindings::template_011::shimmy::plugin::types as oty;
 use crate::bindings::{legacy_template, template, template_011};
 use crate::host::HostState;
@@ -109,6 +108,24 @@ fn wit_tools<T: From<ToolDefinition>>(tools: Vec<ToolDefinition>) -> Vec<T> {
 
 // ---- templates -----------------------------------------------------------------------------
 
+/// `$body` on a template instance of 0.1.2 or 0.1.1 bound to `$t` (the same exports, each with
+/// its own types, so `$body` is compiled once per version); `$legacy` on a 0.1.0 one (matched
+/// by `$l`).
+macro_rules! on_template {
+    ($instance:expr, $t:ident => $body:expr, $l:pat => $legacy:expr $(,)?) => {
+        match template_of($instance)? {
+            TemplateInstance::Current($t) => $body,
+            TemplateInstance::V011($t) => $body,
+            $l => $legacy,
+        }
+    };
+}
+
+/// What a 0.1.0 template cannot do.
+fn no_output_parser() -> wasmtime::Error {
+    wasmtime::format_err!("a 0.1.0 template has no output-parser")
+}
+
 /// `template.describe`.
 pub(crate) struct DescribeTemplate;
 
@@ -122,23 +139,11 @@ impl Call for DescribeTemplate {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<TemplateInfo>> {
-        Ok(Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => t
-                .shimmy_plugin_template()
-                .call_describe(store)
-                .await?
-                .into(),
-            TemplateInstance::V011(t) => t
-                .shimmy_plugin_template()
-                .call_describe(store)
-                .await?
-                .into(),
-            TemplateInstance::Legacy(t) => t
-                .shimmy_plugin_template()
-                .call_describe(store)
-                .await?
-                .into(),
-        }))
+        Ok(Ok(on_template!(
+            instance,
+            t => t.shimmy_plugin_template().call_describe(store).await?.into(),
+            TemplateInstance::Legacy(t) => t.shimmy_plugin_template().call_describe(store).await?.into(),
+        )))
     }
 
     fn size(o: &TemplateInfo) -> usize {
@@ -161,29 +166,18 @@ impl Call for Render {
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Rendered>> {
         store.data_mut().request_settings = self.1;
-        Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => {
+        Ok(on_template!(
+            instance,
+            t => {
                 let req = self.0.into();
-                guest(
-                    t.shimmy_plugin_template()
-                        .call_render_spans(store, &req)
-                        .await?,
-                )
-            }
-            TemplateInstance::V011(t) => {
-                let req = self.0.into();
-                guest(
-                    t.shimmy_plugin_template()
-                        .call_render_spans(store, &req)
-                        .await?,
-                )
-            }
+                guest(t.shimmy_plugin_template().call_render_spans(store, &req).await?)
+            },
             TemplateInstance::Legacy(t) => {
                 let req = legacy::mark_request(&self.0).into();
                 let r = t.shimmy_plugin_template().call_render(store, &req).await?;
                 r.map(legacy::resolve_rendered).map_err(GuestError::from)
-            }
-        })
+            },
+        ))
     }
 
     fn size(o: &Rendered) -> usize {
@@ -207,32 +201,21 @@ impl Call for Parse {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Parsed>> {
-        Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => {
-                let tools: Vec<wty::ToolDefinition> = wit_tools(self.tools);
+        Ok(on_template!(
+            instance,
+            t => {
+                let tools: Vec<_> = wit_tools(self.tools);
                 guest(
                     t.shimmy_plugin_template()
-                        .call_parse(store, &self.output, &tools)
+                        .call_parse(store, &self.output, tools.as_slice())
                         .await?,
                 )
-            }
-            TemplateInstance::V011(t) => {
-                let tools: Vec<oty::ToolDefinition> = wit_tools(self.tools);
-                guest(
-                    t.shimmy_plugin_template()
-                        .call_parse(store, &self.output, &tools)
-                        .await?,
-                )
-            }
+            },
             TemplateInstance::Legacy(t) => {
                 let tools: Vec<oty::ToolDefinition> = wit_tools(self.tools);
-                guest(
-                    t.shimmy_plugin_template()
-                        .call_parse(store, &self.output, &tools)
-                        .await?,
-                )
-            }
-        })
+                guest(t.shimmy_plugin_template().call_parse(store, &self.output, &tools).await?)
+            },
+        ))
     }
 
     fn size(o: &Parsed) -> usize {
@@ -240,7 +223,7 @@ impl Call for Parse {
     }
 }
 
-/// The `output-parser` constructor (0.1.1 templates only; the legacy parser is host-side).
+/// The `output-parser` constructor (0.1.1 and later; the legacy parser is host-side).
 pub(crate) struct NewParser(pub Vec<ToolDefinition>);
 
 impl Call for NewParser {
@@ -253,29 +236,19 @@ impl Call for NewParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<ResourceAny>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => {
-                let tools: Vec<wty::ToolDefinition> = wit_tools(self.0);
+        on_template!(
+            instance,
+            t => {
+                let tools: Vec<_> = wit_tools(self.0);
                 let parser = t
                     .shimmy_plugin_template()
                     .output_parser()
-                    .call_constructor(store, &tools)
+                    .call_constructor(store, tools.as_slice())
                     .await?;
                 Ok(Ok(parser))
-            }
-            TemplateInstance::V011(t) => {
-                let tools: Vec<oty::ToolDefinition> = wit_tools(self.0);
-                let parser = t
-                    .shimmy_plugin_template()
-                    .output_parser()
-                    .call_constructor(store, &tools)
-                    .await?;
-                Ok(Ok(parser))
-            }
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            },
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(_: &ResourceAny) -> usize {
@@ -299,23 +272,16 @@ impl Call for PushParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<ParseDelta>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => Ok(guest(
+        on_template!(
+            instance,
+            t => Ok(guest(
                 t.shimmy_plugin_template()
                     .output_parser()
                     .call_push(store, self.parser, &self.text)
                     .await?,
             )),
-            TemplateInstance::V011(t) => Ok(guest(
-                t.shimmy_plugin_template()
-                    .output_parser()
-                    .call_push(store, self.parser, &self.text)
-                    .await?,
-            )),
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(o: &ParseDelta) -> usize {
@@ -336,23 +302,16 @@ impl Call for FinishParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Parsed>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => Ok(guest(
+        on_template!(
+            instance,
+            t => Ok(guest(
                 t.shimmy_plugin_template()
                     .output_parser()
                     .call_finish(store, self.0)
                     .await?,
             )),
-            TemplateInstance::V011(t) => Ok(guest(
-                t.shimmy_plugin_template()
-                    .output_parser()
-                    .call_finish(store, self.0)
-                    .await?,
-            )),
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(o: &Parsed) -> usize {
