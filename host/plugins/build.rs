@@ -1,8 +1,8 @@
 //! Build script of `shimmy-plugins`.
 //!
-//! 1. **Contract.** Generates `$OUT_DIR/bindings.rs` (the `bindgen!` calls on `wit/0.1.1`,
-//!    and on the template world of `wit/0.1.0` for the adapter of older templates; included
-//!    by `src/bindings.rs`). The plugin SDK and the test guests bind the same files, so host
+//! 1. **Contract.** Generates `$OUT_DIR/bindings.rs` (the `bindgen!` calls on `wit/0.1.2`,
+//!    and on the template and workflow worlds of `wit/0.1.1` and the template world of
+//!    `wit/0.1.0` for the adapters of older plugins; included by `src/bindings.rs`). The plugin SDK and the test guests bind the same files, so host
 //!    and guests cannot drift apart.
 //! 2. **Plugins.** When `plugins/Cargo.toml` exists, runs
 //!    `cargo build --release --target wasm32-wasip2` there, with its own target directory
@@ -25,7 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The contract the host binds (and plugins are built against).
-const WIT_VERSION: &str = "0.1.1";
+const WIT_VERSION: &str = "0.1.2";
+/// The contract before it (chat messages without reasoning), whose template and workflow
+/// worlds the host adapts (see `src/v011.rs`).
+const PREVIOUS_WIT_VERSION: &str = "0.1.1";
 /// The older contract whose template world the host adapts (see `src/legacy.rs`).
 const LEGACY_WIT_VERSION: &str = "0.1.0";
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -61,6 +64,7 @@ fn wit_dir(root: &Path, version: &str) -> String {
 
 fn prepare_contract(root: &Path, out_dir: &Path) {
     let wit = wit_dir(root, WIT_VERSION);
+    let previous = wit_dir(root, PREVIOUS_WIT_VERSION);
     let legacy = wit_dir(root, LEGACY_WIT_VERSION);
     let bindings = format!(
         r#"
@@ -109,8 +113,46 @@ pub mod workflow {{
     }});
 }}
 
+/// The `template-plugin` world of contract 0.1.1 (chat messages without reasoning), for the
+/// adapter; it owns the 0.1.1 `types`. Its imports (`log`, `config`) are the current ones
+/// (wasmtime links them by semver).
+pub mod template_011 {{
+    wasmtime::component::bindgen!({{
+        path: "{previous}",
+        world: "template-plugin",
+        imports: {{ default: trappable }},
+        exports: {{ default: async }},
+        with: {{
+            "shimmy:plugin/log": super::template::shimmy::plugin::log,
+            "shimmy:plugin/config": super::template::shimmy::plugin::config,
+        }},
+    }});
+}}
+
+/// The `workflow-plugin` world of contract 0.1.1 (also what 0.1.0 workflows import), for the
+/// adapter: its `inference` takes 0.1.1 chat messages. Linked into a linker of its own.
+pub mod workflow_011 {{
+    wasmtime::component::bindgen!({{
+        path: "{previous}",
+        world: "workflow-plugin",
+        imports: {{
+            "shimmy:plugin/inference": async | trappable,
+            default: trappable,
+        }},
+        exports: {{ default: async }},
+        with: {{
+            "shimmy:plugin/types": super::template_011::shimmy::plugin::types,
+            "shimmy:plugin/log": super::template::shimmy::plugin::log,
+            "shimmy:plugin/config": super::template::shimmy::plugin::config,
+            "shimmy:plugin/tools": super::workflow::shimmy::plugin::tools,
+            "shimmy:plugin/inference.generation": crate::host::GenerationState,
+        }},
+    }});
+}}
+
 /// The `template-plugin` world of contract 0.1.0 (no `render-spans`, no `output-parser`),
-/// for the adapter; its imports are the current ones (wasmtime links them by semver).
+/// for the adapter; its types are those of 0.1.1 (the same), its imports the current ones
+/// (wasmtime links them by semver).
 pub mod legacy_template {{
     wasmtime::component::bindgen!({{
         path: "{legacy}",
@@ -118,7 +160,7 @@ pub mod legacy_template {{
         imports: {{ default: trappable }},
         exports: {{ default: async }},
         with: {{
-            "shimmy:plugin/types": super::template::shimmy::plugin::types,
+            "shimmy:plugin/types": super::template_011::shimmy::plugin::types,
             "shimmy:plugin/log": super::template::shimmy::plugin::log,
             "shimmy:plugin/config": super::template::shimmy::plugin::config,
         }},

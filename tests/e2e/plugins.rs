@@ -47,8 +47,8 @@ fn plugin_list_shows_every_builtin_template() {
 fn plugin_inspect_shows_world_imports_and_manifest() {
     let run = Sandbox::new().run(&["plugin", "inspect", "chatml"]).ok();
     for want in [
-        "shimmy:plugin/template@0.1.1",
-        "shimmy:plugin/config@0.1.1",
+        "shimmy:plugin/template@0.1.2",
+        "shimmy:plugin/config@0.1.2",
         "render",
         "render-spans",
         "output-parser",

@@ -56,13 +56,15 @@ fn small_model(dir: &Path, name: &str, template: String) -> PathBuf {
 }
 
 /// Templates that print neither `bos_token` nor `eos_token` (the test models' special tokens
-/// are not the fixtures'), of families with tools.
-const SAMPLE: [&str; 5] = [
+/// are not the fixtures'), of families with tools (Nemotron 3 Nano also prints an earlier
+/// turn's `reasoning_content`).
+const SAMPLE: [&str; 6] = [
     "Qwen3-Coder",
     "openai-gpt-oss-120b",
     "GLM-4.6",
     "moonshotai-Kimi-K2",
     "Qwen-Qwen3-0.6B",
+    "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
 ];
 
 #[test]
@@ -380,5 +382,78 @@ fn template_render_command_takes_tools() {
         run.stderr.contains("tools.json") && run.stderr.contains("\"tools\" list"),
         "{}",
         run.stderr
+    );
+}
+
+/// MiniMax M2/M3, DeepSeek V3.2/V4 (DSML) and Apriel 1.6 models (random weights, their
+/// templates, the test kit's small vocabulary, so markup takes many tokens): a forced call is sampled under the grammar of the family's own markup and read
+/// back by the template's parser; Apriel's reasoning, which its generation prompt opens,
+/// streams as reasoning.
+#[test]
+fn forced_calls_in_minimax_dsml_and_apriel_markup_parse_back() {
+    let sb = Sandbox::new();
+    let templates = [
+        ("minimax-m2", "MiniMax-M2"),
+        ("minimax-m3", "MiniMax-M3"),
+        ("dsml", "deepseek-ai-DeepSeek-V3.2"),
+        ("dsml-v4", "deepseek-ai-DeepSeek-V4"),
+        ("apriel", "Apriel-1.6-15b-Thinker-fixed"),
+    ];
+    let mut args: Vec<String> = Vec::new();
+    for (name, file) in templates {
+        let path = small_model(sb.path(), name, template(file));
+        args.extend(["--model".into(), s(&path).to_string()]);
+    }
+    args.extend(
+        [
+            "--plugin-config",
+            NOW,
+            "--parallel",
+            "1",
+            "--max-loaded-models",
+            "5",
+        ]
+        .map(String::from),
+    );
+    let server = sb.serve(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let user = json!([{"role": "user", "content": "What is the weather in Paris?"}]);
+    for (model, _) in templates {
+        let forced = json!({"model": model, "messages": user, "tools": [weather_tool()],
+            "tool_choice": "required", "max_tokens": 400, "temperature": 0.7, "seed": 3});
+        let (status, v) = post(&server, "/v1/chat/completions", &forced);
+        assert_eq!(status, 200, "{model}: {v}");
+        let choice = &v["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls", "{model}: {v}");
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(call["function"]["name"], "get_weather", "{model}: {v}");
+        let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{model}: arguments are not JSON ({e}): {v}"));
+        assert!(args["city"].is_string(), "{model}: {v}");
+    }
+
+    // Apriel 1.6: the prompt ends in "Here are my reasoning steps:", so what the model
+    // writes (no `[BEGIN FINAL RESPONSE]` in a few random tokens) is reasoning.
+    let chat = json!({"model": "apriel", "messages": user, "max_tokens": 6, "temperature": 0,
+        "stream": true});
+    let (status, text) = server.post_text("/v1/chat/completions", &chat);
+    assert_eq!(status, 200, "{text}");
+    let deltas: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .map(|c| c["choices"][0]["delta"].clone())
+        .collect();
+    assert!(
+        deltas.iter().any(|d| d["reasoning_content"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())),
+        "{text}"
+    );
+    assert!(
+        deltas
+            .iter()
+            .all(|d| d["content"].as_str().is_none_or(str::is_empty)),
+        "reasoning streamed as content: {text}"
     );
 }

@@ -83,6 +83,7 @@ fn message(value: &Value) -> Result<ChatMessage> {
         tool_calls,
         tool_call_id: text("tool_call_id"),
         name: text("name"),
+        reasoning_content: text("reasoning_content"),
     })
 }
 
@@ -177,9 +178,7 @@ fn simple(role: &str, content: &str) -> ChatMessage {
     ChatMessage {
         role: role.to_string(),
         content: content.to_string(),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        name: None,
+        ..Default::default()
     }
 }
 

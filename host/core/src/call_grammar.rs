@@ -44,6 +44,16 @@ pub enum CallSyntax {
     CommandR7B,
     /// `<|tool_call|>[{"name": "NAME", "arguments": {..}}]` (Granite 3.3).
     Granite33,
+    /// `<minimax:tool_call>\n<invoke name="NAME">\n<parameter name="K">V</parameter>\n</invoke>\n</minimax:tool_call>` (MiniMax M2).
+    MiniMaxM2,
+    /// `]<]minimax[>[<tool_call>\n]<]minimax[>[<invoke name="NAME">]<]minimax[>[<K>V]<]minimax[>[</K>]<]minimax[>[</invoke>\n]<]minimax[>[</tool_call>` (MiniMax M3).
+    MiniMaxM3,
+    /// `<｜DSML｜function_calls>\n<｜DSML｜invoke name="NAME">\n<｜DSML｜parameter name="K" string="true|false">V</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>` (DeepSeek V3.2).
+    DeepSeekDsml,
+    /// [`CallSyntax::DeepSeekDsml`] in a `<｜DSML｜tool_calls>` block (DeepSeek V4).
+    DeepSeekDsmlV4,
+    /// `<tool_calls>[{"name": "NAME", "arguments": {..}}]</tool_calls>` (Apriel 1.5, 1.6).
+    Apriel,
 }
 
 impl CallSyntax {
@@ -85,6 +95,13 @@ impl CallSyntax {
             "functionary-v3.2" => CallSyntax::FunctionaryV32,
             "command-r7b" => CallSyntax::CommandR7B,
             "granite" => CallSyntax::Granite33,
+            "minimax-m2" => CallSyntax::MiniMaxM2,
+            "minimax-m3" => CallSyntax::MiniMaxM3,
+            "deepseek-dsml" => match detected {
+                Some(CallSyntax::DeepSeekDsmlV4) => CallSyntax::DeepSeekDsmlV4,
+                _ => CallSyntax::DeepSeekDsml,
+            },
+            "apriel" => CallSyntax::Apriel,
             _ => return None,
         }))
     }
@@ -98,14 +115,26 @@ impl CallSyntax {
             return None; // Functionary v3.2: no marker the parser could find without the template
         } else if has("<|tool_calls_section_begin|>") {
             CallSyntax::KimiK2
+        } else if has(MINIMAX_NS) && has("<invoke name=") {
+            CallSyntax::MiniMaxM3
+        } else if has("dsml_token") || has("｜DSML｜") {
+            if has("tool_calls>") {
+                CallSyntax::DeepSeekDsmlV4
+            } else {
+                CallSyntax::DeepSeekDsml
+            }
         } else if has("<｜tool▁calls▁begin｜>") {
             if has("```json") {
                 CallSyntax::DeepSeekR1
             } else {
                 CallSyntax::DeepSeekV3
             }
-        } else if has("<invoke name=") {
-            return None;
+        } else if has("<minimax:tool_call>") || has("<invoke name=") {
+            CallSyntax::MiniMaxM2
+        } else if has("<tool_calls>")
+            && (has("<|begin_assistant|>") || has("[BEGIN FINAL RESPONSE]"))
+        {
+            CallSyntax::Apriel
         } else if has("<function=") && has("<parameter=") {
             CallSyntax::Qwen3Coder
         } else if has("<arg_key>") {
@@ -135,7 +164,15 @@ impl CallSyntax {
 
     /// Whether the arguments are written as XML parameters (else as one JSON object).
     fn xml_parameters(self) -> bool {
-        matches!(self, CallSyntax::Qwen3Coder | CallSyntax::Glm)
+        matches!(
+            self,
+            CallSyntax::Qwen3Coder
+                | CallSyntax::Glm
+                | CallSyntax::MiniMaxM2
+                | CallSyntax::MiniMaxM3
+                | CallSyntax::DeepSeekDsml
+                | CallSyntax::DeepSeekDsmlV4
+        )
     }
 
     /// `(before the calls, between two calls, after the calls)`; `None` for a syntax that
@@ -158,6 +195,19 @@ impl CallSyntax {
             ),
             CallSyntax::CommandR7B => ("<|START_ACTION|>[\n", ",\n", "\n]<|END_ACTION|>"),
             CallSyntax::Granite33 => ("<|tool_call|>[", ", ", "]"),
+            CallSyntax::MiniMaxM2 => ("<minimax:tool_call>\n", "", "</minimax:tool_call>"),
+            CallSyntax::MiniMaxM3 => (
+                "]<]minimax[>[<tool_call>\n",
+                "",
+                "]<]minimax[>[</tool_call>",
+            ),
+            CallSyntax::DeepSeekDsml => (
+                "<｜DSML｜function_calls>\n",
+                "",
+                "</｜DSML｜function_calls>",
+            ),
+            CallSyntax::DeepSeekDsmlV4 => ("<｜DSML｜tool_calls>\n", "", "</｜DSML｜tool_calls>"),
+            CallSyntax::Apriel => ("<tool_calls>[", ", ", "]</tool_calls>"),
         })
     }
 
@@ -180,7 +230,7 @@ impl CallSyntax {
                 lit(&format!("{{\"name\": {name_json}, \"parameters\": ")),
                 lit("}"),
             ),
-            CallSyntax::MistralJson | CallSyntax::Granite33 => (
+            CallSyntax::MistralJson | CallSyntax::Granite33 | CallSyntax::Apriel => (
                 lit(&format!("{{\"name\": {name_json}, \"arguments\": ")),
                 lit("}"),
             ),
@@ -220,16 +270,46 @@ impl CallSyntax {
                 ),
                 lit("}"),
             ),
+            CallSyntax::MiniMaxM2 => (
+                lit(&format!("<invoke name=\"{name}\">\n")),
+                lit("</invoke>\n"),
+            ),
+            CallSyntax::MiniMaxM3 => (
+                lit(&format!("{MINIMAX_NS}<invoke name=\"{name}\">")),
+                lit(&format!("{MINIMAX_NS}</invoke>\n")),
+            ),
+            CallSyntax::DeepSeekDsml | CallSyntax::DeepSeekDsmlV4 => (
+                lit(&format!("<｜DSML｜invoke name=\"{name}\">\n")),
+                lit("</｜DSML｜invoke>\n"),
+            ),
         }
     }
 
-    /// One XML parameter `key` around its value rule `value` (GBNF).
-    fn parameter(self, key: &str, value: &str) -> String {
+    /// One XML parameter `key` around its value rule `value` (GBNF); `text`: whether the
+    /// value is written as plain text (a string), else as JSON.
+    fn parameter(self, key: &str, value: &str, text: bool) -> String {
         match self {
             CallSyntax::Qwen3Coder => format!(
                 "{} {value} {}",
                 lit(&format!("<parameter={key}>\n")),
                 lit("\n</parameter>\n")
+            ),
+            CallSyntax::MiniMaxM2 => format!(
+                "{} {value} {}",
+                lit(&format!("<parameter name=\"{key}\">")),
+                lit("</parameter>\n")
+            ),
+            CallSyntax::MiniMaxM3 => format!(
+                "{} {value} {}",
+                lit(&format!("{MINIMAX_NS}<{key}>")),
+                lit(&format!("{MINIMAX_NS}</{key}>"))
+            ),
+            CallSyntax::DeepSeekDsml | CallSyntax::DeepSeekDsmlV4 => format!(
+                "{} {value} {}",
+                lit(&format!(
+                    "<｜DSML｜parameter name=\"{key}\" string=\"{text}\">"
+                )),
+                lit("</｜DSML｜parameter>\n")
             ),
             _ => format!(
                 "{} {value} {}",
@@ -239,6 +319,9 @@ impl CallSyntax {
         }
     }
 }
+
+/// The namespace token in front of every tag of MiniMax M3's call markup.
+const MINIMAX_NS: &str = "]<]minimax[>[";
 
 /// A tool a forced call may call: its name and the JSON schema of its arguments object.
 #[derive(Clone, Copy, Debug)]
@@ -384,7 +467,7 @@ pub fn forced_call_grammar<E>(
                     rules.push_str(&embed(&schema_grammar(prop)?, &prefix));
                     format!("{prefix}root")
                 };
-                let p = syntax.parameter(key, &value);
+                let p = syntax.parameter(key, &value, prop["type"] == "string");
                 params.push(if required.contains(key.as_str()) {
                     format!("( {p} )")
                 } else {
@@ -525,6 +608,86 @@ mod tests {
         assert!(g.starts_with("root ::= call\n"), "{g}");
         assert!(
             g.contains("to=functions.get_weather <|constrain|>json<|message|>"),
+            "{g}"
+        );
+    }
+
+    #[test]
+    fn minimax_dsml_and_apriel_write_their_own_markup() {
+        let d = |t: &str| CallSyntax::detect(t);
+        let template = |name: &str| {
+            let dir = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../plugins/templates/jinja/fixtures/llama.cpp/"
+            );
+            std::fs::read_to_string(format!("{dir}{name}.jinja")).unwrap()
+        };
+        assert_eq!(d(&template("MiniMax-M2")), Some(CallSyntax::MiniMaxM2));
+        assert_eq!(d(&template("MiniMax-M3")), Some(CallSyntax::MiniMaxM3));
+        assert_eq!(
+            d(&template("deepseek-ai-DeepSeek-V3.2")),
+            Some(CallSyntax::DeepSeekDsml)
+        );
+        assert_eq!(
+            d(&template("deepseek-ai-DeepSeek-V4")),
+            Some(CallSyntax::DeepSeekDsmlV4)
+        );
+        assert_eq!(
+            d(&template("Apriel-1.6-15b-Thinker-fixed")),
+            Some(CallSyntax::Apriel)
+        );
+        assert_eq!(d(&template("unsloth-Apriel-1.5")), Some(CallSyntax::Apriel));
+        assert_eq!(
+            CallSyntax::for_format_name("minimax-m3", None),
+            Some(Some(CallSyntax::MiniMaxM3))
+        );
+
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"]});
+        let tools = [ForcedTool {
+            name: "get_weather",
+            schema: &schema,
+        }];
+        let grammar = |syntax| {
+            forced_call_grammar::<()>(syntax, &tools, false, 1, |_| Ok("root ::= [0-9]+\n".into()))
+                .unwrap()
+        };
+        let g = grammar(CallSyntax::MiniMaxM2);
+        assert!(
+            g.starts_with("root ::= \"<minimax:tool_call>\\n\" call \"</minimax:tool_call>\"\n"),
+            "{g}"
+        );
+        assert!(
+            g.contains("call-0 ::= \"<invoke name=\\\"get_weather\\\">\\n\" ( \"<parameter name=\\\"city\\\">\" xml-text \"</parameter>\\n\" ) ( \"<parameter name=\\\"days\\\">\" t0-p1-root \"</parameter>\\n\" ) \"</invoke>\\n\""),
+            "{g}"
+        );
+        let g = grammar(CallSyntax::MiniMaxM3);
+        assert!(
+            g.contains("call-0 ::= \"]<]minimax[>[<invoke name=\\\"get_weather\\\">\" ( \"]<]minimax[>[<city>\" xml-text \"]<]minimax[>[</city>\" ) ( \"]<]minimax[>[<days>\" t0-p1-root \"]<]minimax[>[</days>\" ) \"]<]minimax[>[</invoke>\\n\""),
+            "{g}"
+        );
+        let g = grammar(CallSyntax::DeepSeekDsml);
+        assert!(
+            g.starts_with(
+                "root ::= \"<｜DSML｜function_calls>\\n\" call \"</｜DSML｜function_calls>\"\n"
+            ),
+            "{g}"
+        );
+        assert!(
+            g.contains("( \"<｜DSML｜parameter name=\\\"city\\\" string=\\\"true\\\">\" xml-text \"</｜DSML｜parameter>\\n\" ) ( \"<｜DSML｜parameter name=\\\"days\\\" string=\\\"false\\\">\" t0-p1-root \"</｜DSML｜parameter>\\n\" )"),
+            "{g}"
+        );
+        let g = grammar(CallSyntax::DeepSeekDsmlV4);
+        assert!(
+            g.starts_with("root ::= \"<｜DSML｜tool_calls>\\n\" call"),
+            "{g}"
+        );
+        let g = grammar(CallSyntax::Apriel);
+        assert!(
+            g.starts_with("root ::= \"<tool_calls>[\" call \"]</tool_calls>\"\n"),
+            "{g}"
+        );
+        assert!(
+            g.contains("call-0 ::= \"{\\\"name\\\": \\\"get_weather\\\", \\\"arguments\\\": \" t0-root \"}\""),
             "{g}"
         );
     }

@@ -39,6 +39,10 @@ pub struct ChatMessage {
     /// Optional author name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The reasoning an earlier assistant turn showed before its answer, as the client sent
+    /// it back (templates see it as `message.reasoning_content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
 }
 
 impl ChatMessage {

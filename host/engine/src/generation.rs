@@ -490,9 +490,12 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         })
     }));
     let parser = match &prompt.template {
-        Some(t) if streaming && !forced_calls => {
-            Some(engine.plugins().output_parser(&t.name, &tools).await?)
-        }
+        Some(t) if streaming && !forced_calls => Some(
+            engine
+                .plugins()
+                .output_parser_after(&t.name, &tools, &prompt.prompt)
+                .await?,
+        ),
         _ => None,
     };
     // The expensive preparation runs on a blocking thread, never on the async executor nor

@@ -2,7 +2,8 @@
 //! `Session::call` (in `runtime`), which does what every call needs (the kind
 //! check, the time limit, failure classification, the plugin's own errors, the size bound).
 //! A call only says which kind of plugin it is for, how to run it on an instance and how big
-//! its output is. Templates of contract 0.1.0 are served here too, through [`crate::legacy`].
+//! its output is. Templates of contracts 0.1.1 and 0.1.0 are served here too (their chat messages
+//! converted by [`crate::v011`]; 0.1.0's spans and streaming parse by [`crate::legacy`]).
 
 use std::future::Future;
 
@@ -10,8 +11,8 @@ use shimmy_core::chat::{ParseDelta, Parsed, ToolDefinition};
 use wasmtime::component::ResourceAny;
 use wasmtime::Store;
 
-use crate::bindings::template::shimmy::plugin::types as wty;
-use crate::bindings::{legacy_template, template};
+use crate::bindings::template_011::shimmy::plugin::types as oty;
+use crate::bindings::{legacy_template, template, template_011};
 use crate::host::HostState;
 use crate::instance::Instance;
 use crate::legacy;
@@ -45,8 +46,10 @@ pub(crate) trait Call: Send {
 
 /// A template instance of either contract version.
 pub(crate) enum TemplateInstance<'a> {
-    /// Contract 0.1.1.
+    /// Contract 0.1.2.
     Current(&'a template::TemplatePlugin),
+    /// Contract 0.1.1 (chat messages without reasoning).
+    V011(&'a template_011::TemplatePlugin),
     /// Contract 0.1.0.
     Legacy(&'a legacy_template::TemplatePlugin),
 }
@@ -58,6 +61,7 @@ fn other_kind(expected: PluginKind) -> wasmtime::Error {
 fn template_of(instance: &Instance) -> wasmtime::Result<TemplateInstance<'_>> {
     match instance {
         Instance::Template(t) => Ok(TemplateInstance::Current(t)),
+        Instance::Template011(t) => Ok(TemplateInstance::V011(t)),
         Instance::LegacyTemplate(t) => Ok(TemplateInstance::Legacy(t)),
         _ => Err(other_kind(PluginKind::Template)),
     }
@@ -80,8 +84,8 @@ fn workflow_of(
 }
 
 /// A guest result with the plugin's error in the host's terms.
-fn guest<T, U: From<T>>(r: Result<T, wty::PluginError>) -> Outcome<U> {
-    r.map(Into::into).map_err(GuestError::from)
+fn guest<T, U: From<T>, E: Into<GuestError>>(r: Result<T, E>) -> Outcome<U> {
+    r.map(Into::into).map_err(Into::into)
 }
 
 fn text_size(parts: &[&str]) -> usize {
@@ -97,11 +101,30 @@ fn parsed_size(p: &Parsed) -> usize {
             .sum::<usize>()
 }
 
-fn wit_tools(tools: Vec<ToolDefinition>) -> Vec<wty::ToolDefinition> {
+/// Tools in the WIT types of one contract version.
+fn wit_tools<T: From<ToolDefinition>>(tools: Vec<ToolDefinition>) -> Vec<T> {
     tools.into_iter().map(Into::into).collect()
 }
 
 // ---- templates -----------------------------------------------------------------------------
+
+/// `$body` on a template instance of 0.1.2 or 0.1.1 bound to `$t` (the same exports, each with
+/// its own types, so `$body` is compiled once per version); `$legacy` on a 0.1.0 one (matched
+/// by `$l`).
+macro_rules! on_template {
+    ($instance:expr, $t:ident => $body:expr, $l:pat => $legacy:expr $(,)?) => {
+        match template_of($instance)? {
+            TemplateInstance::Current($t) => $body,
+            TemplateInstance::V011($t) => $body,
+            $l => $legacy,
+        }
+    };
+}
+
+/// What a 0.1.0 template cannot do.
+fn no_output_parser() -> wasmtime::Error {
+    wasmtime::format_err!("a 0.1.0 template has no output-parser")
+}
 
 /// `template.describe`.
 pub(crate) struct DescribeTemplate;
@@ -116,18 +139,11 @@ impl Call for DescribeTemplate {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<TemplateInfo>> {
-        Ok(Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => t
-                .shimmy_plugin_template()
-                .call_describe(store)
-                .await?
-                .into(),
-            TemplateInstance::Legacy(t) => t
-                .shimmy_plugin_template()
-                .call_describe(store)
-                .await?
-                .into(),
-        }))
+        Ok(Ok(on_template!(
+            instance,
+            t => t.shimmy_plugin_template().call_describe(store).await?.into(),
+            TemplateInstance::Legacy(t) => t.shimmy_plugin_template().call_describe(store).await?.into(),
+        )))
     }
 
     fn size(o: &TemplateInfo) -> usize {
@@ -150,21 +166,18 @@ impl Call for Render {
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Rendered>> {
         store.data_mut().request_settings = self.1;
-        Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => {
+        Ok(on_template!(
+            instance,
+            t => {
                 let req = self.0.into();
-                guest(
-                    t.shimmy_plugin_template()
-                        .call_render_spans(store, &req)
-                        .await?,
-                )
-            }
+                guest(t.shimmy_plugin_template().call_render_spans(store, &req).await?)
+            },
             TemplateInstance::Legacy(t) => {
                 let req = legacy::mark_request(&self.0).into();
                 let r = t.shimmy_plugin_template().call_render(store, &req).await?;
                 r.map(legacy::resolve_rendered).map_err(GuestError::from)
-            }
-        })
+            },
+        ))
     }
 
     fn size(o: &Rendered) -> usize {
@@ -188,19 +201,21 @@ impl Call for Parse {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Parsed>> {
-        let tools = wit_tools(self.tools);
-        Ok(match template_of(instance)? {
-            TemplateInstance::Current(t) => guest(
-                t.shimmy_plugin_template()
-                    .call_parse(store, &self.output, &tools)
-                    .await?,
-            ),
-            TemplateInstance::Legacy(t) => guest(
-                t.shimmy_plugin_template()
-                    .call_parse(store, &self.output, &tools)
-                    .await?,
-            ),
-        })
+        Ok(on_template!(
+            instance,
+            t => {
+                let tools: Vec<_> = wit_tools(self.tools);
+                guest(
+                    t.shimmy_plugin_template()
+                        .call_parse(store, &self.output, tools.as_slice())
+                        .await?,
+                )
+            },
+            TemplateInstance::Legacy(t) => {
+                let tools: Vec<oty::ToolDefinition> = wit_tools(self.tools);
+                guest(t.shimmy_plugin_template().call_parse(store, &self.output, &tools).await?)
+            },
+        ))
     }
 
     fn size(o: &Parsed) -> usize {
@@ -208,7 +223,7 @@ impl Call for Parse {
     }
 }
 
-/// The `output-parser` constructor (0.1.1 templates only; the legacy parser is host-side).
+/// The `output-parser` constructor (0.1.1 and later; the legacy parser is host-side).
 pub(crate) struct NewParser(pub Vec<ToolDefinition>);
 
 impl Call for NewParser {
@@ -221,20 +236,19 @@ impl Call for NewParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<ResourceAny>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => {
-                let tools = wit_tools(self.0);
+        on_template!(
+            instance,
+            t => {
+                let tools: Vec<_> = wit_tools(self.0);
                 let parser = t
                     .shimmy_plugin_template()
                     .output_parser()
-                    .call_constructor(store, &tools)
+                    .call_constructor(store, tools.as_slice())
                     .await?;
                 Ok(Ok(parser))
-            }
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            },
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(_: &ResourceAny) -> usize {
@@ -258,17 +272,16 @@ impl Call for PushParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<ParseDelta>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => Ok(guest(
+        on_template!(
+            instance,
+            t => Ok(guest(
                 t.shimmy_plugin_template()
                     .output_parser()
                     .call_push(store, self.parser, &self.text)
                     .await?,
             )),
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(o: &ParseDelta) -> usize {
@@ -289,17 +302,16 @@ impl Call for FinishParser {
         store: &mut Store<HostState>,
         instance: &Instance,
     ) -> wasmtime::Result<Outcome<Parsed>> {
-        match template_of(instance)? {
-            TemplateInstance::Current(t) => Ok(guest(
+        on_template!(
+            instance,
+            t => Ok(guest(
                 t.shimmy_plugin_template()
                     .output_parser()
                     .call_finish(store, self.0)
                     .await?,
             )),
-            TemplateInstance::Legacy(_) => Err(wasmtime::format_err!(
-                "a 0.1.0 template has no output-parser"
-            )),
-        }
+            TemplateInstance::Legacy(_) => Err(no_output_parser()),
+        )
     }
 
     fn size(o: &Parsed) -> usize {

@@ -12,11 +12,13 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::template::shimmy::plugin::{config, log, types as wty};
+use crate::bindings::template_011::shimmy::plugin::types as types_011;
 use crate::bindings::workflow::shimmy::plugin::{inference, tools};
+use crate::bindings::workflow_011::shimmy::plugin::inference as inference_011;
 use shimmy_core::backend::ModelInfo;
 use shimmy_core::chat::{ChatMessage, GenerationOptions, ToolDefinition, Usage};
 
-use crate::types::{wit_model_info, ChatResult, GenerationResult, GuestError};
+use crate::types::{ChatResult, GenerationResult, GuestError};
 
 /// Most bytes of guest stdout (and as many of stderr) kept per call; the rest is dropped.
 pub(crate) const STDIO_CAPTURE_BYTES: usize = 64 * 1024;
@@ -356,6 +358,7 @@ impl tokio::io::AsyncWrite for Capture {
 // ---- imports: types, log, config ---------------------------------------------------------
 
 impl wty::Host for HostState {}
+impl types_011::Host for HostState {}
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
@@ -395,108 +398,118 @@ impl config::Host for HostState {
 
 // ---- imports: inference, tools (workflows) -----------------------------------------------
 
-impl inference::Host for HostState {
-    async fn generate(
-        &mut self,
-        prompt: String,
-        options: wty::SamplingOptions,
-    ) -> wasmtime::Result<Result<inference::GenerationResult, wty::PluginError>> {
-        let host = self.workflow_host()?;
-        let t = Instant::now();
-        let r = host.generate(prompt, options.into()).await;
-        Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
-    }
-
-    async fn chat(
-        &mut self,
-        messages: Vec<wty::ChatMessage>,
-        tools: Vec<wty::ToolDefinition>,
-        options: wty::SamplingOptions,
-    ) -> wasmtime::Result<Result<inference::ChatResult, wty::PluginError>> {
-        let host = self.workflow_host()?;
-        let t = Instant::now();
-        let messages = messages.into_iter().map(Into::into).collect();
-        let tools = tools.into_iter().map(Into::into).collect();
-        let r = host.chat(messages, tools, options.into()).await;
-        Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
-    }
-
-    async fn tokenize(
-        &mut self,
-        text: String,
-    ) -> wasmtime::Result<Result<Vec<u32>, wty::PluginError>> {
-        let host = self.workflow_host()?;
-        let t = Instant::now();
-        let r = host.tokenize(text).await;
-        Ok(self.time_host(t, r.map_err(Into::into)))
-    }
-
-    async fn get_model_info(
-        &mut self,
-    ) -> wasmtime::Result<Result<inference::ModelInfo, wty::PluginError>> {
-        let host = self.workflow_host()?;
-        let t = Instant::now();
-        let r = host.model_info().await;
-        Ok(self.time_host(
-            t,
-            r.map(|(name, info)| wit_model_info(name, &info))
-                .map_err(Into::into),
-        ))
-    }
-}
-
-impl inference::HostGeneration for HostState {
-    async fn new(
-        &mut self,
-        prompt: String,
-        options: wty::SamplingOptions,
-    ) -> wasmtime::Result<Resource<GenerationState>> {
-        Ok(self.table.push(GenerationState {
-            prompt,
-            options: options.into(),
-            result: None,
-            delivered: false,
-        })?)
-    }
-
-    async fn next(
-        &mut self,
-        this: Resource<GenerationState>,
-    ) -> wasmtime::Result<Result<Option<String>, wty::PluginError>> {
-        let host = self.workflow_host()?;
-        let g = self.table.get_mut(&this)?;
-        if g.result.is_none() {
-            let (prompt, options) = (g.prompt.clone(), g.options.clone());
-            let t = Instant::now();
-            let r = host.generate(prompt, options).await;
-            self.clock.in_host += t.elapsed();
-            self.table.get_mut(&this)?.result = Some(r);
-        }
-        let g = self.table.get_mut(&this)?;
-        Ok(match g.result.as_ref().expect("set above") {
-            Err(e) => Err(e.clone().into()),
-            Ok(_) if g.delivered => Ok(None),
-            Ok(r) => {
-                g.delivered = true;
-                Ok(Some(r.text.clone()))
+/// The `inference` import of one contract version (`$i`: its `inference` module, `$t`: its
+/// `types`) over the store's [`WorkflowHost`]. The versions differ only in their types (0.1.2
+/// chat messages carry reasoning), which convert through `From`; the code is this one.
+macro_rules! inference_host {
+    ($i:ident, $t:ident) => {
+        impl $i::Host for HostState {
+            async fn generate(
+                &mut self,
+                prompt: String,
+                options: $t::SamplingOptions,
+            ) -> wasmtime::Result<Result<$i::GenerationResult, $t::PluginError>> {
+                let host = self.workflow_host()?;
+                let t = Instant::now();
+                let r = host.generate(prompt, options.into()).await;
+                Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
             }
-        })
-    }
 
-    async fn usage(&mut self, this: Resource<GenerationState>) -> wasmtime::Result<wty::Usage> {
-        let g = self.table.get(&this)?;
-        let u = match &g.result {
-            Some(Ok(r)) => r.usage,
-            _ => Usage::default(),
-        };
-        Ok(u.into())
-    }
+            async fn chat(
+                &mut self,
+                messages: Vec<$t::ChatMessage>,
+                tools: Vec<$t::ToolDefinition>,
+                options: $t::SamplingOptions,
+            ) -> wasmtime::Result<Result<$i::ChatResult, $t::PluginError>> {
+                let host = self.workflow_host()?;
+                let t = Instant::now();
+                let messages = messages.into_iter().map(Into::into).collect();
+                let tools = tools.into_iter().map(Into::into).collect();
+                let r = host.chat(messages, tools, options.into()).await;
+                Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
+            }
 
-    async fn drop(&mut self, this: Resource<GenerationState>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
-    }
+            async fn tokenize(
+                &mut self,
+                text: String,
+            ) -> wasmtime::Result<Result<Vec<u32>, $t::PluginError>> {
+                let host = self.workflow_host()?;
+                let t = Instant::now();
+                let r = host.tokenize(text).await;
+                Ok(self.time_host(t, r.map_err(Into::into)))
+            }
+
+            async fn get_model_info(
+                &mut self,
+            ) -> wasmtime::Result<Result<$i::ModelInfo, $t::PluginError>> {
+                let host = self.workflow_host()?;
+                let t = Instant::now();
+                let r = host.model_info().await;
+                Ok(self.time_host(t, r.map(Into::into).map_err(Into::into)))
+            }
+        }
+
+        impl $i::HostGeneration for HostState {
+            async fn new(
+                &mut self,
+                prompt: String,
+                options: $t::SamplingOptions,
+            ) -> wasmtime::Result<Resource<GenerationState>> {
+                Ok(self.table.push(GenerationState {
+                    prompt,
+                    options: options.into(),
+                    result: None,
+                    delivered: false,
+                })?)
+            }
+
+            async fn next(
+                &mut self,
+                this: Resource<GenerationState>,
+            ) -> wasmtime::Result<Result<Option<String>, $t::PluginError>> {
+                let host = self.workflow_host()?;
+                let g = self.table.get_mut(&this)?;
+                if g.result.is_none() {
+                    let (prompt, options) = (g.prompt.clone(), g.options.clone());
+                    let t = Instant::now();
+                    let r = host.generate(prompt, options).await;
+                    self.clock.in_host += t.elapsed();
+                    self.table.get_mut(&this)?.result = Some(r);
+                }
+                let g = self.table.get_mut(&this)?;
+                Ok(match g.result.as_ref().expect("set above") {
+                    Err(e) => Err(e.clone().into()),
+                    Ok(_) if g.delivered => Ok(None),
+                    Ok(r) => {
+                        g.delivered = true;
+                        Ok(Some(r.text.clone()))
+                    }
+                })
+            }
+
+            async fn usage(
+                &mut self,
+                this: Resource<GenerationState>,
+            ) -> wasmtime::Result<$t::Usage> {
+                let g = self.table.get(&this)?;
+                let u = match &g.result {
+                    Some(Ok(r)) => r.usage,
+                    _ => Usage::default(),
+                };
+                Ok(u.into())
+            }
+
+            async fn drop(&mut self, this: Resource<GenerationState>) -> wasmtime::Result<()> {
+                self.table.delete(this)?;
+                Ok(())
+            }
+        }
+    };
 }
+inference_host!(inference, wty);
+// Workflows of 0.1.1 and 0.1.0 (the same `inference`), adapted: their chat messages carry no
+// reasoning (see `crate::v011`).
+inference_host!(inference_011, types_011);
 
 impl tools::Host for HostState {
     async fn list(&mut self) -> wasmtime::Result<Vec<wty::ToolDefinition>> {

@@ -1,8 +1,8 @@
 //! `shimmy-plugins`: the sandboxed WebAssembly plugin runtime of shimmy-host.
 //!
 //! Prompt templates, tools and workflows are WebAssembly components that implement the WIT
-//! contract `shimmy:plugin@0.1.1` (`wit/0.1.1`; templates built against `0.1.0` are served
-//! through an adapter, tools and workflows of both versions are the same). They run in
+//! contract `shimmy:plugin@0.1.2` (`wit/0.1.2`; templates and workflows built against `0.1.1`
+//! or `0.1.0` are served through adapters, tools of every version are the same). They run in
 //! wasmtime with:
 //!
 //! * one [`Engine`](wasmtime::Engine) (Cranelift, component model, async, epoch interruption),
@@ -44,6 +44,7 @@ mod registry;
 mod runtime;
 mod tool_catalog;
 mod types;
+mod v011;
 
 pub use error::{ErrorKind, PluginError, Result};
 pub use grants::{Capability, Grants, Settings};

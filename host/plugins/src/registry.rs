@@ -343,9 +343,39 @@ impl PluginRegistry {
         name: &str,
         tools: &[ToolDefinition],
     ) -> Result<OutputParser> {
+        self.output_parser_with(name, tools, RequestSettings::new())
+            .await
+    }
+
+    /// [`Self::output_parser`] for an answer to `prompt` (the rendered prompt): the parser
+    /// reads its end as [`request_keys::PROMPT_END`](crate::request_keys::PROMPT_END), so it
+    /// knows whether the answer starts inside reasoning the prompt opened.
+    pub async fn output_parser_after(
+        &self,
+        name: &str,
+        tools: &[ToolDefinition],
+        prompt: &str,
+    ) -> Result<OutputParser> {
+        use crate::types::request_keys;
+        let settings = RequestSettings::from([(
+            request_keys::PROMPT_END.to_string(),
+            request_keys::prompt_end(prompt).to_string(),
+        )]);
+        self.output_parser_with(name, tools, settings).await
+    }
+
+    /// [`Self::output_parser`] with settings the plugin reads through its `config` import in
+    /// front of its own while it parses this answer (see [`RequestSettings`]).
+    pub async fn output_parser_with(
+        &self,
+        name: &str,
+        tools: &[ToolDefinition],
+        settings: RequestSettings,
+    ) -> Result<OutputParser> {
         let p = self.plugin(name)?;
         check_kind(p, PluginKind::Template)?;
-        let session = self.runtime.session(p.clone(), None).await?;
+        let mut session = self.runtime.session(p.clone(), None).await?;
+        session.set_request_settings(settings);
         OutputParser::new(session, tools).await
     }
 

@@ -15,7 +15,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store, Strategy, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::bindings::{legacy_template, template, tool, workflow};
+use crate::bindings::{legacy_template, template, template_011, tool, workflow, workflow_011};
 use crate::cache::CompileCache;
 use crate::calls::Call;
 use crate::error::{PluginError, Result};
@@ -27,13 +27,21 @@ use crate::types::GuestError;
 
 /// The contract package this host implements.
 pub const CONTRACT_PACKAGE: &str = "shimmy:plugin";
-/// The contract versions this host implements (exact match), newest first. Templates built
-/// against 0.1.0 go through the adapter in `legacy.rs`; tools and workflows of 0.1.0 and
-/// 0.1.1 are the same.
-pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.1", "0.1.0"];
+/// The contract versions this host implements (exact match), newest first. Templates and
+/// workflows built against 0.1.1 go through the adapter in `v011.rs` (chat messages without
+/// reasoning), templates of 0.1.0 through `legacy.rs` as well; tools of every version are the
+/// same.
+pub const SUPPORTED_CONTRACT_VERSIONS: &[&str] = &["0.1.2", "0.1.1", "0.1.0"];
 
 /// The contract version whose template world has no `render-spans` / `output-parser`.
 const LEGACY_TEMPLATE_VERSION: &str = "0.1.0";
+/// The contract version whose chat messages have no reasoning (0.1.0's are the same).
+const V011: &str = "0.1.1";
+
+/// Whether a plugin of `contract_version` sees the chat messages of 0.1.1 (no reasoning).
+fn before_reasoning(contract_version: &str) -> bool {
+    contract_version == V011 || contract_version == LEGACY_TEMPLATE_VERSION
+}
 
 /// The `config` key under which a plugin finds the directories it was granted (absolute paths,
 /// one per line, each preopened read-only at that path). Set by the host; a value from
@@ -111,7 +119,8 @@ pub struct PluginRuntime {
 
 pub(crate) struct Inner {
     pub engine: Engine,
-    linkers: [Linker<HostState>; 3],
+    /// One per kind (see [`PluginKind`]'s order), then the workflows of 0.1.1 and 0.1.0.
+    linkers: [Linker<HostState>; 4],
     pub config: RuntimeConfig,
     cache: CompileCache,
     ticker: Ticker,
@@ -146,6 +155,7 @@ impl PluginRuntime {
             make_linker(&engine, PluginKind::Template)?,
             make_linker(&engine, PluginKind::Tool)?,
             make_linker(&engine, PluginKind::Workflow)?,
+            make_workflow_011_linker(&engine)?,
         ];
         let cache_dir = if config.disable_cache {
             None
@@ -189,7 +199,10 @@ impl PluginRuntime {
         }
     }
 
-    fn linker(&self, kind: PluginKind) -> &Linker<HostState> {
+    fn linker(&self, kind: PluginKind, contract_version: &str) -> &Linker<HostState> {
+        if kind == PluginKind::Workflow && before_reasoning(contract_version) {
+            return &self.inner.linkers[3];
+        }
         &self.inner.linkers[kind as usize]
     }
 
@@ -231,7 +244,7 @@ impl PluginRuntime {
             }
         }
         let instance_pre = self
-            .linker(info.kind)
+            .linker(info.kind, &info.contract_version)
             .instantiate_pre(&component)
             .map_err(|e| PluginError::Incompatible {
                 plugin: name.clone(),
@@ -254,6 +267,9 @@ impl PluginRuntime {
                 Pre::LegacyTemplate(
                     legacy_template::TemplatePluginPre::new(instance_pre).map_err(typed)?,
                 )
+            }
+            PluginKind::Template if info.contract_version == V011 => {
+                Pre::Template011(template_011::TemplatePluginPre::new(instance_pre).map_err(typed)?)
             }
             PluginKind::Template => {
                 Pre::Template(template::TemplatePluginPre::new(instance_pre).map_err(typed)?)
@@ -385,6 +401,9 @@ impl PluginRuntime {
         let instantiate = async {
             Ok::<_, wasmtime::Error>(match &plugin.pre {
                 Pre::Template(p) => Instance::Template(p.instantiate_async(&mut store).await?),
+                Pre::Template011(p) => {
+                    Instance::Template011(p.instantiate_async(&mut store).await?)
+                }
                 Pre::LegacyTemplate(p) => {
                     Instance::LegacyTemplate(p.instantiate_async(&mut store).await?)
                 }
@@ -438,6 +457,12 @@ impl Session {
     /// The plugin this session runs.
     pub(crate) fn plugin(&self) -> &LoadedPlugin {
         &self.plugin
+    }
+
+    /// Settings of the request this session serves, read by the plugin through `config` in
+    /// front of its own for every later call (see [`crate::RequestSettings`]).
+    pub(crate) fn set_request_settings(&mut self, settings: crate::RequestSettings) {
+        self.store.data_mut().request_settings = settings;
     }
 
     /// Whether the plugin is a template of contract 0.1.0 (served by `legacy.rs`).
@@ -890,6 +915,17 @@ fn make_linker(engine: &Engine, kind: PluginKind) -> Result<Linker<HostState>> {
         }
     }
     .map_err(err)?;
+    Ok(l)
+}
+
+/// The linker of workflows built against 0.1.1 or 0.1.0: their `inference` is 0.1.1's (see
+/// `v011.rs`).
+fn make_workflow_011_linker(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut l = Linker::new(engine);
+    let err = |e: wasmtime::Error| PluginError::Runtime(format!("linker (workflow 0.1.1): {e:#}"));
+    wasmtime_wasi::p2::add_to_linker_async(&mut l).map_err(err)?;
+    workflow_011::WorkflowPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut l, |s| s)
+        .map_err(err)?;
     Ok(l)
 }
 

@@ -1,6 +1,7 @@
 //! The host-side records of the plugin calls that are not part of the chat vocabulary (that
 //! lives in [`shimmy_core::chat`]), and the one place where host types become the
-//! `bindgen!`-generated WIT types of the contract (`wit/0.1.1`) and back.
+//! `bindgen!`-generated WIT types of the contract (`wit/0.1.2`) and back (those of the older
+//! versions in `v011.rs`, with the same macros).
 //!
 //! Field names are the WIT names in `snake_case` (`tool_calls`, `add_generation_prompt`...).
 //! Optional and list fields may be left out of JSON. The WIT types are internal to this crate.
@@ -13,7 +14,6 @@ use shimmy_core::chat::{
 };
 use shimmy_core::prompt::{PromptSpan, SpanKind};
 
-use crate::bindings::legacy_template::exports::shimmy::plugin::template as lt;
 use crate::bindings::template::exports::shimmy::plugin::template as wt;
 use crate::bindings::template::shimmy::plugin::types as wty;
 use crate::bindings::workflow::exports::shimmy::plugin::workflow as ww;
@@ -77,6 +77,22 @@ pub mod request_keys {
     /// `hermes`: the template drops the request's tools, so offer them as the Hermes
     /// `<tools>` block in the system message (calls answered in `<tool_call>` markup).
     pub const TOOL_PROMPT: &str = "tool-prompt";
+    /// The end of the rendered prompt (its last [`PROMPT_END_BYTES`] bytes at most), set for
+    /// a streamed answer's output parser: the answer starts where the prompt left it (inside
+    /// a reasoning block the generation prompt opened, for instance).
+    pub const PROMPT_END: &str = "prompt-end";
+    /// Most bytes of the prompt passed as [`PROMPT_END`].
+    pub const PROMPT_END_BYTES: usize = 256;
+
+    /// The [`PROMPT_END`] of `prompt`: its last [`PROMPT_END_BYTES`] bytes at most, cut at a
+    /// character boundary.
+    pub fn prompt_end(prompt: &str) -> &str {
+        let mut start = prompt.len().saturating_sub(PROMPT_END_BYTES);
+        while !prompt.is_char_boundary(start) {
+            start += 1;
+        }
+        &prompt[start..]
+    }
 }
 
 /// Input of a template's `render` (WIT `render-request`).
@@ -176,25 +192,240 @@ pub struct ChatResult {
 }
 
 // ---- conversions to and from the bindgen types (the contract's edge) -----------------------
+//
+// Each contract version's bindings have their own Rust types; the records that did not change
+// between versions convert the same way, written once in these macros and stated per version
+// below (0.1.2: `wty`/`wt`/`wi`; 0.1.1 and 0.1.0: see `crate::v011`).
 
-impl From<ToolCall> for wty::ToolCall {
-    fn from(v: ToolCall) -> Self {
-        wty::ToolCall {
-            id: v.id,
-            name: v.name,
-            arguments: v.arguments,
+/// Conversions of a `types` interface's records other than `chat-message` (`$t`: its module).
+macro_rules! types_conversions {
+    ($t:ident) => {
+        impl From<ToolCall> for $t::ToolCall {
+            fn from(v: ToolCall) -> Self {
+                $t::ToolCall {
+                    id: v.id,
+                    name: v.name,
+                    arguments: v.arguments,
+                }
+            }
         }
-    }
-}
-impl From<wty::ToolCall> for ToolCall {
-    fn from(v: wty::ToolCall) -> Self {
-        ToolCall {
-            id: v.id,
-            name: v.name,
-            arguments: v.arguments,
+        impl From<$t::ToolCall> for ToolCall {
+            fn from(v: $t::ToolCall) -> Self {
+                ToolCall {
+                    id: v.id,
+                    name: v.name,
+                    arguments: v.arguments,
+                }
+            }
         }
-    }
+
+        impl From<ToolDefinition> for $t::ToolDefinition {
+            fn from(v: ToolDefinition) -> Self {
+                $t::ToolDefinition {
+                    name: v.name,
+                    description: v.description,
+                    parameters_schema: v.parameters_schema,
+                }
+            }
+        }
+        impl From<$t::ToolDefinition> for ToolDefinition {
+            fn from(v: $t::ToolDefinition) -> Self {
+                ToolDefinition {
+                    name: v.name,
+                    description: v.description,
+                    parameters_schema: v.parameters_schema,
+                }
+            }
+        }
+
+        /// A plugin's `sampling-options`: what it left `none` gets the host's default.
+        impl From<$t::SamplingOptions> for GenerationOptions {
+            fn from(v: $t::SamplingOptions) -> Self {
+                let d = Sampling::default();
+                GenerationOptions {
+                    max_tokens: v.max_tokens,
+                    stop: v.stop,
+                    json_schema: v.json_schema,
+                    sampling: Sampling {
+                        temperature: v.temperature.unwrap_or(d.temperature),
+                        top_p: v.top_p.unwrap_or(d.top_p),
+                        top_k: v.top_k.unwrap_or(d.top_k),
+                        min_p: v.min_p.unwrap_or(d.min_p),
+                        repeat_penalty: v.repeat_penalty.unwrap_or(d.repeat_penalty),
+                        seed: v.seed,
+                        ..d
+                    },
+                }
+            }
+        }
+
+        impl From<Usage> for $t::Usage {
+            fn from(v: Usage) -> Self {
+                $t::Usage {
+                    prompt_tokens: v.prompt_tokens,
+                    completion_tokens: v.completion_tokens,
+                }
+            }
+        }
+
+        impl From<GuestError> for $t::PluginError {
+            fn from(v: GuestError) -> Self {
+                match v {
+                    GuestError::InvalidInput(m) => $t::PluginError::InvalidInput(m),
+                    GuestError::NotFound(m) => $t::PluginError::NotFound(m),
+                    GuestError::Unsupported(m) => $t::PluginError::Unsupported(m),
+                    GuestError::Denied(m) => $t::PluginError::Denied(m),
+                    GuestError::LimitExceeded(m) => $t::PluginError::LimitExceeded(m),
+                    GuestError::Failed(m) => $t::PluginError::Failed(m),
+                }
+            }
+        }
+        impl From<$t::PluginError> for GuestError {
+            fn from(v: $t::PluginError) -> Self {
+                match v {
+                    $t::PluginError::InvalidInput(m) => GuestError::InvalidInput(m),
+                    $t::PluginError::NotFound(m) => GuestError::NotFound(m),
+                    $t::PluginError::Unsupported(m) => GuestError::Unsupported(m),
+                    $t::PluginError::Denied(m) => GuestError::Denied(m),
+                    $t::PluginError::LimitExceeded(m) => GuestError::LimitExceeded(m),
+                    $t::PluginError::Failed(m) => GuestError::Failed(m),
+                }
+            }
+        }
+    };
 }
+
+/// Conversions of a `template` interface's records that every version has (`$t`: its module).
+macro_rules! template_conversions {
+    ($t:ident) => {
+        impl From<ModelContext> for $t::ModelContext {
+            fn from(v: ModelContext) -> Self {
+                $t::ModelContext {
+                    architecture: v.architecture,
+                    chat_template: v.chat_template,
+                    bos_token: v.bos_token,
+                    eos_token: v.eos_token,
+                }
+            }
+        }
+
+        impl From<RenderRequest> for $t::RenderRequest {
+            fn from(v: RenderRequest) -> Self {
+                $t::RenderRequest {
+                    messages: v.messages.into_iter().map(Into::into).collect(),
+                    tools: v.tools.into_iter().map(Into::into).collect(),
+                    add_generation_prompt: v.add_generation_prompt,
+                    model: v.model.into(),
+                }
+            }
+        }
+
+        impl From<$t::Parsed> for Parsed {
+            fn from(v: $t::Parsed) -> Self {
+                Parsed {
+                    content: v.content,
+                    reasoning: v.reasoning,
+                    tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
+                }
+            }
+        }
+
+        impl From<$t::TemplateInfo> for TemplateInfo {
+            fn from(v: $t::TemplateInfo) -> Self {
+                TemplateInfo {
+                    name: v.name,
+                    description: v.description,
+                }
+            }
+        }
+    };
+}
+
+/// Conversions of what 0.1.1 added to `template` (spans, the output parser's deltas).
+macro_rules! span_conversions {
+    ($t:ident) => {
+        impl From<$t::RenderedSpans> for Rendered {
+            fn from(v: $t::RenderedSpans) -> Self {
+                let spans: Vec<PromptSpan> = v
+                    .spans
+                    .into_iter()
+                    .map(|s| PromptSpan {
+                        kind: match s.kind {
+                            $t::SpanKind::Template => SpanKind::Template,
+                            $t::SpanKind::Content => SpanKind::Content,
+                        },
+                        text: s.text,
+                    })
+                    .collect();
+                Rendered {
+                    prompt: spans.iter().map(|s| s.text.as_str()).collect(),
+                    spans,
+                    stop: v.stop,
+                    add_bos: v.add_bos,
+                }
+            }
+        }
+
+        impl From<$t::ParseDelta> for ParseDelta {
+            fn from(v: $t::ParseDelta) -> Self {
+                ParseDelta {
+                    content: v.content,
+                    reasoning: v.reasoning,
+                    tool_markup: v.tool_markup,
+                }
+            }
+        }
+    };
+}
+
+/// Conversions of an `inference` interface's results (`$i`: its module).
+macro_rules! inference_conversions {
+    ($i:ident) => {
+        impl From<GenerationResult> for $i::GenerationResult {
+            fn from(v: GenerationResult) -> Self {
+                $i::GenerationResult {
+                    text: v.text,
+                    usage: v.usage.into(),
+                    finish_reason: v.finish_reason,
+                }
+            }
+        }
+
+        impl From<ChatResult> for $i::ChatResult {
+            fn from(v: ChatResult) -> Self {
+                $i::ChatResult {
+                    content: v.content,
+                    reasoning: v.reasoning,
+                    tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
+                    usage: v.usage.into(),
+                    finish_reason: v.finish_reason,
+                }
+            }
+        }
+
+        /// A model as `inference.get-model-info` describes it: its name and facts (`n_ctx`
+        /// is the context a generation gets).
+        impl From<(String, ModelInfo)> for $i::ModelInfo {
+            fn from((name, info): (String, ModelInfo)) -> Self {
+                $i::ModelInfo {
+                    name,
+                    architecture: info.architecture,
+                    chat_template: info.chat_template,
+                    bos_token: info.bos_token,
+                    eos_token: info.eos_token,
+                    context_length: info.n_ctx,
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {inference_conversions, span_conversions, template_conversions, types_conversions};
+
+types_conversions!(wty);
+template_conversions!(wt);
+span_conversions!(wt);
+inference_conversions!(wi);
 
 impl From<ChatMessage> for wty::ChatMessage {
     fn from(v: ChatMessage) -> Self {
@@ -204,6 +435,7 @@ impl From<ChatMessage> for wty::ChatMessage {
             tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
             tool_call_id: v.tool_call_id,
             name: v.name,
+            reasoning_content: v.reasoning_content,
         }
     }
 }
@@ -215,190 +447,7 @@ impl From<wty::ChatMessage> for ChatMessage {
             tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
             tool_call_id: v.tool_call_id,
             name: v.name,
-        }
-    }
-}
-
-impl From<ToolDefinition> for wty::ToolDefinition {
-    fn from(v: ToolDefinition) -> Self {
-        wty::ToolDefinition {
-            name: v.name,
-            description: v.description,
-            parameters_schema: v.parameters_schema,
-        }
-    }
-}
-impl From<wty::ToolDefinition> for ToolDefinition {
-    fn from(v: wty::ToolDefinition) -> Self {
-        ToolDefinition {
-            name: v.name,
-            description: v.description,
-            parameters_schema: v.parameters_schema,
-        }
-    }
-}
-
-/// A plugin's `sampling-options`: what it left `none` gets the host's default.
-impl From<wty::SamplingOptions> for GenerationOptions {
-    fn from(v: wty::SamplingOptions) -> Self {
-        let d = Sampling::default();
-        GenerationOptions {
-            max_tokens: v.max_tokens,
-            stop: v.stop,
-            json_schema: v.json_schema,
-            sampling: Sampling {
-                temperature: v.temperature.unwrap_or(d.temperature),
-                top_p: v.top_p.unwrap_or(d.top_p),
-                top_k: v.top_k.unwrap_or(d.top_k),
-                min_p: v.min_p.unwrap_or(d.min_p),
-                repeat_penalty: v.repeat_penalty.unwrap_or(d.repeat_penalty),
-                seed: v.seed,
-                ..d
-            },
-        }
-    }
-}
-
-impl From<Usage> for wty::Usage {
-    fn from(v: Usage) -> Self {
-        wty::Usage {
-            prompt_tokens: v.prompt_tokens,
-            completion_tokens: v.completion_tokens,
-        }
-    }
-}
-
-impl From<GuestError> for wty::PluginError {
-    fn from(v: GuestError) -> Self {
-        match v {
-            GuestError::InvalidInput(m) => wty::PluginError::InvalidInput(m),
-            GuestError::NotFound(m) => wty::PluginError::NotFound(m),
-            GuestError::Unsupported(m) => wty::PluginError::Unsupported(m),
-            GuestError::Denied(m) => wty::PluginError::Denied(m),
-            GuestError::LimitExceeded(m) => wty::PluginError::LimitExceeded(m),
-            GuestError::Failed(m) => wty::PluginError::Failed(m),
-        }
-    }
-}
-impl From<wty::PluginError> for GuestError {
-    fn from(v: wty::PluginError) -> Self {
-        match v {
-            wty::PluginError::InvalidInput(m) => GuestError::InvalidInput(m),
-            wty::PluginError::NotFound(m) => GuestError::NotFound(m),
-            wty::PluginError::Unsupported(m) => GuestError::Unsupported(m),
-            wty::PluginError::Denied(m) => GuestError::Denied(m),
-            wty::PluginError::LimitExceeded(m) => GuestError::LimitExceeded(m),
-            wty::PluginError::Failed(m) => GuestError::Failed(m),
-        }
-    }
-}
-
-impl From<ModelContext> for wt::ModelContext {
-    fn from(v: ModelContext) -> Self {
-        wt::ModelContext {
-            architecture: v.architecture,
-            chat_template: v.chat_template,
-            bos_token: v.bos_token,
-            eos_token: v.eos_token,
-        }
-    }
-}
-impl From<ModelContext> for lt::ModelContext {
-    fn from(v: ModelContext) -> Self {
-        lt::ModelContext {
-            architecture: v.architecture,
-            chat_template: v.chat_template,
-            bos_token: v.bos_token,
-            eos_token: v.eos_token,
-        }
-    }
-}
-
-impl From<RenderRequest> for wt::RenderRequest {
-    fn from(v: RenderRequest) -> Self {
-        wt::RenderRequest {
-            messages: v.messages.into_iter().map(Into::into).collect(),
-            tools: v.tools.into_iter().map(Into::into).collect(),
-            add_generation_prompt: v.add_generation_prompt,
-            model: v.model.into(),
-        }
-    }
-}
-impl From<RenderRequest> for lt::RenderRequest {
-    fn from(v: RenderRequest) -> Self {
-        lt::RenderRequest {
-            messages: v.messages.into_iter().map(Into::into).collect(),
-            tools: v.tools.into_iter().map(Into::into).collect(),
-            add_generation_prompt: v.add_generation_prompt,
-            model: v.model.into(),
-        }
-    }
-}
-
-impl From<wt::RenderedSpans> for Rendered {
-    fn from(v: wt::RenderedSpans) -> Self {
-        let spans: Vec<PromptSpan> = v
-            .spans
-            .into_iter()
-            .map(|s| PromptSpan {
-                kind: match s.kind {
-                    wt::SpanKind::Template => SpanKind::Template,
-                    wt::SpanKind::Content => SpanKind::Content,
-                },
-                text: s.text,
-            })
-            .collect();
-        Rendered {
-            prompt: spans.iter().map(|s| s.text.as_str()).collect(),
-            spans,
-            stop: v.stop,
-            add_bos: v.add_bos,
-        }
-    }
-}
-
-impl From<wt::Parsed> for Parsed {
-    fn from(v: wt::Parsed) -> Self {
-        Parsed {
-            content: v.content,
-            reasoning: v.reasoning,
-            tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-impl From<lt::Parsed> for Parsed {
-    fn from(v: lt::Parsed) -> Self {
-        Parsed {
-            content: v.content,
-            reasoning: v.reasoning,
-            tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<wt::ParseDelta> for ParseDelta {
-    fn from(v: wt::ParseDelta) -> Self {
-        ParseDelta {
-            content: v.content,
-            reasoning: v.reasoning,
-            tool_markup: v.tool_markup,
-        }
-    }
-}
-
-impl From<wt::TemplateInfo> for TemplateInfo {
-    fn from(v: wt::TemplateInfo) -> Self {
-        TemplateInfo {
-            name: v.name,
-            description: v.description,
-        }
-    }
-}
-impl From<lt::TemplateInfo> for TemplateInfo {
-    fn from(v: lt::TemplateInfo) -> Self {
-        TemplateInfo {
-            name: v.name,
-            description: v.description,
+            reasoning_content: v.reasoning_content,
         }
     }
 }
@@ -409,41 +458,6 @@ impl From<ww::WorkflowInfo> for WorkflowInfo {
             name: v.name,
             description: v.description,
             input_schema: v.input_schema,
-        }
-    }
-}
-
-/// A model as `inference.get-model-info` describes it: its name and facts (`n_ctx` is the
-/// context a generation gets).
-pub(crate) fn wit_model_info(name: String, info: &ModelInfo) -> wi::ModelInfo {
-    wi::ModelInfo {
-        name,
-        architecture: info.architecture.clone(),
-        chat_template: info.chat_template.clone(),
-        bos_token: info.bos_token.clone(),
-        eos_token: info.eos_token.clone(),
-        context_length: info.n_ctx,
-    }
-}
-
-impl From<GenerationResult> for wi::GenerationResult {
-    fn from(v: GenerationResult) -> Self {
-        wi::GenerationResult {
-            text: v.text,
-            usage: v.usage.into(),
-            finish_reason: v.finish_reason,
-        }
-    }
-}
-
-impl From<ChatResult> for wi::ChatResult {
-    fn from(v: ChatResult) -> Self {
-        wi::ChatResult {
-            content: v.content,
-            reasoning: v.reasoning,
-            tool_calls: v.tool_calls.into_iter().map(Into::into).collect(),
-            usage: v.usage.into(),
-            finish_reason: v.finish_reason,
         }
     }
 }

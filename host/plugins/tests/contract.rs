@@ -1,6 +1,7 @@
-//! Contract 0.1.1 through the real runtime: `render-spans` of the built-in templates, the
-//! `output-parser` resource on one instance per answer (with the per-call limits), and the
-//! adapter that serves templates built against 0.1.0.
+//! Contracts 0.1.1 and 0.1.2 through the real runtime: `render-spans` of the built-in
+//! templates, the `output-parser` resource on one instance per answer (with the per-call
+//! limits), an earlier turn's reasoning reaching a template, and the adapters that serve
+//! templates built against 0.1.1 and 0.1.0.
 
 mod common;
 
@@ -18,7 +19,13 @@ fn reg() -> Arc<PluginRegistry> {
         let rt = runtime_in(&shared_cache(), 500, Grants::none());
         registry(
             &rt,
-            &["chatml", "jinja", "test-stream", "test-template-010"],
+            &[
+                "chatml",
+                "jinja",
+                "test-stream",
+                "test-template-010",
+                "test-template-011",
+            ],
         )
     })
 }
@@ -195,4 +202,78 @@ async fn one_instance_serves_a_whole_answer_with_limits_per_call() {
         matches!(e.kind(), ErrorKind::OutOfMemory | ErrorKind::Trap),
         "{e}"
     );
+}
+
+/// A conversation whose assistant turn carries its reasoning.
+fn with_reasoning() -> RenderRequest {
+    RenderRequest {
+        messages: vec![
+            ChatMessage::new("user", "What is 2+2?"),
+            ChatMessage {
+                reasoning_content: Some("Two and two make four.".into()),
+                ..ChatMessage::new("assistant", "4.")
+            },
+            ChatMessage::new("user", "And 3+3?"),
+        ],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_earlier_turns_reasoning_reaches_the_template_as_content() {
+    let reg = reg();
+    let mut req = with_reasoning();
+    req.model.chat_template = Some(
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n\
+         {% if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}\
+         {{ m.content }}<|im_end|>\n{% endfor %}"
+            .into(),
+    );
+    let r = reg.render_template("jinja", req).await.unwrap();
+    assert!(
+        r.prompt
+            .contains("<|im_start|>assistant\n<think>Two and two make four.</think>4.<|im_end|>"),
+        "{}",
+        r.prompt
+    );
+    // Request text, so plain text to the tokenizer.
+    assert!(texts(&r.spans, SpanKind::Content).contains(&"Two and two make four."));
+}
+
+#[tokio::test]
+async fn templates_of_contract_011_go_through_the_adapter() {
+    let reg = reg();
+    let i = reg.inspect("test-template-011").unwrap();
+    assert_eq!(i.contract_version, "0.1.1");
+    // Its messages come without the reasoning it never knew about.
+    let r = reg
+        .render_template("test-template-011", with_reasoning())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.prompt,
+        "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4.<|im_end|>\n\
+         <|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert_eq!(
+        texts(&r.spans, SpanKind::Content),
+        ["What is 2+2?", "4.", "And 3+3?"]
+    );
+    assert_eq!(
+        reg.describe_template("test-template-011")
+            .await
+            .unwrap()
+            .name,
+        "test-template-011"
+    );
+    // Its own output parser, on one instance.
+    let mut p = reg.output_parser("test-template-011", &[]).await.unwrap();
+    assert_eq!(p.push("Six").await.unwrap().content, "Six");
+    assert_eq!(p.push(".").await.unwrap().content, ".");
+    assert_eq!(p.finish().await.unwrap().content, "Six.");
+    let parsed = reg
+        .parse_output("test-template-011", " Six. ", &[])
+        .await
+        .unwrap();
+    assert_eq!(parsed.content, "Six.");
 }

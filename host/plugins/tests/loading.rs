@@ -191,12 +191,12 @@ fn inspect_by_name_and_by_path() {
     let rt = rt();
     let reg = registry(&rt, &["chatml", "test-tool"]);
     let i = reg.inspect("chatml").unwrap();
-    assert_eq!(i.world, "shimmy:plugin/template-plugin@0.1.1");
-    assert_eq!(i.contract_version, "0.1.1");
+    assert_eq!(i.world, "shimmy:plugin/template-plugin@0.1.2");
+    assert_eq!(i.contract_version, "0.1.2");
     let t = i
         .exports
         .iter()
-        .find(|e| e.name == "shimmy:plugin/template@0.1.1")
+        .find(|e| e.name == "shimmy:plugin/template@0.1.2")
         .unwrap();
     for f in [
         "describe",

@@ -51,6 +51,7 @@ fn message(m: &Value) -> ChatMessage {
         tool_calls,
         tool_call_id: text("tool_call_id"),
         name: text("name"),
+        reasoning_content: text("reasoning_content"),
     }
 }
 

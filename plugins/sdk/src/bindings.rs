@@ -1,4 +1,4 @@
-//! Raw `wit-bindgen` output for the three worlds of `shimmy:plugin@0.1.1`.
+//! Raw `wit-bindgen` output for the three worlds of `shimmy:plugin@0.1.2`.
 //!
 //! Plugin authors should not need this module: use the traits, the `export_*!` macros and the
 //! friendly import modules at the crate root instead. It is public only because the export macros
@@ -17,8 +17,8 @@
 /// Bindings of world `template-plugin` (also the home of `types`, `log` and `config`).
 pub mod template {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.1",
-        world: "shimmy:plugin/template-plugin@0.1.1",
+        path: "../../wit/0.1.2",
+        world: "shimmy:plugin/template-plugin@0.1.2",
         runtime_path: "shimmy_plugin_sdk::__private::wit_bindgen::rt",
         pub_export_macro: true,
         export_macro_name: "__export_template_world",
@@ -31,16 +31,16 @@ pub mod template {
 /// Bindings of world `tool-plugin`.
 pub mod tool {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.1",
-        world: "shimmy:plugin/tool-plugin@0.1.1",
+        path: "../../wit/0.1.2",
+        world: "shimmy:plugin/tool-plugin@0.1.2",
         runtime_path: "shimmy_plugin_sdk::__private::wit_bindgen::rt",
         pub_export_macro: true,
         export_macro_name: "__export_tool_world",
         default_bindings_module: "shimmy_plugin_sdk::bindings::tool",
         with: {
-            "shimmy:plugin/types@0.1.1": crate::bindings::template::shimmy::plugin::types,
-            "shimmy:plugin/log@0.1.1": crate::bindings::template::shimmy::plugin::log,
-            "shimmy:plugin/config@0.1.1": crate::bindings::template::shimmy::plugin::config,
+            "shimmy:plugin/types@0.1.2": crate::bindings::template::shimmy::plugin::types,
+            "shimmy:plugin/log@0.1.2": crate::bindings::template::shimmy::plugin::log,
+            "shimmy:plugin/config@0.1.2": crate::bindings::template::shimmy::plugin::config,
         },
     });
 }
@@ -48,17 +48,17 @@ pub mod tool {
 /// Bindings of world `workflow-plugin` (also the home of `inference` and `tools`).
 pub mod workflow {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.1",
-        world: "shimmy:plugin/workflow-plugin@0.1.1",
+        path: "../../wit/0.1.2",
+        world: "shimmy:plugin/workflow-plugin@0.1.2",
         runtime_path: "shimmy_plugin_sdk::__private::wit_bindgen::rt",
         pub_export_macro: true,
         export_macro_name: "__export_workflow_world",
         default_bindings_module: "shimmy_plugin_sdk::bindings::workflow",
         additional_derives: [PartialEq],
         with: {
-            "shimmy:plugin/types@0.1.1": crate::bindings::template::shimmy::plugin::types,
-            "shimmy:plugin/log@0.1.1": crate::bindings::template::shimmy::plugin::log,
-            "shimmy:plugin/config@0.1.1": crate::bindings::template::shimmy::plugin::config,
+            "shimmy:plugin/types@0.1.2": crate::bindings::template::shimmy::plugin::types,
+            "shimmy:plugin/log@0.1.2": crate::bindings::template::shimmy::plugin::log,
+            "shimmy:plugin/config@0.1.2": crate::bindings::template::shimmy::plugin::config,
         },
     });
 }

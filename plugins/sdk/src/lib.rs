@@ -1,13 +1,13 @@
 //! # shimmy-plugin-sdk
 //!
 //! What a shimmy-host plugin depends on. It hides `wit-bindgen` behind three traits and three
-//! export macros, one pair per kind of plugin (world of the `shimmy:plugin@0.1.1` contract):
+//! export macros, one pair per kind of plugin (world of the `shimmy:plugin@0.1.2` contract):
 //!
 //! | kind       | trait        | macro               | world             | export                          |
 //! |------------|--------------|---------------------|-------------------|---------------------------------|
-//! | template   | [`Template`] | [`export_template!`] | `template-plugin` | `shimmy:plugin/template@0.1.1`  |
-//! | tool       | [`Tool`]     | [`export_tool!`]     | `tool-plugin`     | `shimmy:plugin/tool@0.1.1`      |
-//! | workflow   | [`Workflow`] | [`export_workflow!`] | `workflow-plugin` | `shimmy:plugin/workflow@0.1.1`  |
+//! | template   | [`Template`] | [`export_template!`] | `template-plugin` | `shimmy:plugin/template@0.1.2`  |
+//! | tool       | [`Tool`]     | [`export_tool!`]     | `tool-plugin`     | `shimmy:plugin/tool@0.1.2`      |
+//! | workflow   | [`Workflow`] | [`export_workflow!`] | `workflow-plugin` | `shimmy:plugin/workflow@0.1.2`  |
 //!
 //! The host's imports are wrapped in friendly modules: [`log`], [`config`] (every kind) and
 //! [`inference`], [`tools`] (workflow plugins only: a template or tool plugin that calls them
@@ -77,7 +77,7 @@ pub mod tool_calls;
 pub mod tools;
 
 /// The WIT package this SDK is built against (`package` line of the contract).
-pub const WIT_PACKAGE: &str = "shimmy:plugin@0.1.1";
+pub const WIT_PACKAGE: &str = "shimmy:plugin@0.1.2";
 
 pub use bindings::template::exports::shimmy::plugin::template::{
     ModelContext, ParseDelta, Parsed, PromptSpan, RenderRequest, Rendered, RenderedSpans, SpanKind,
@@ -166,7 +166,7 @@ pub trait Workflow {
     fn run(input: String) -> Result<String, PluginError>;
 }
 
-/// Exports a type implementing [`Template`] as the component's `shimmy:plugin/template@0.1.1`.
+/// Exports a type implementing [`Template`] as the component's `shimmy:plugin/template@0.1.2`.
 ///
 /// Use it once, at the top level of a `cdylib` crate: `export_template!(MyTemplate);`
 #[macro_export]
@@ -239,7 +239,7 @@ macro_rules! export_template {
     };
 }
 
-/// Exports a type implementing [`Tool`] as the component's `shimmy:plugin/tool@0.1.1`.
+/// Exports a type implementing [`Tool`] as the component's `shimmy:plugin/tool@0.1.2`.
 #[macro_export]
 macro_rules! export_tool {
     ($ty:ty) => {
@@ -266,7 +266,7 @@ macro_rules! export_tool {
     };
 }
 
-/// Exports a type implementing [`Workflow`] as the component's `shimmy:plugin/workflow@0.1.1`.
+/// Exports a type implementing [`Workflow`] as the component's `shimmy:plugin/workflow@0.1.2`.
 #[macro_export]
 macro_rules! export_workflow {
     ($ty:ty) => {
@@ -365,6 +365,7 @@ impl ChatMessage {
             tool_calls: Vec::new(),
             tool_call_id: None,
             name: None,
+            reasoning_content: None,
         }
     }
 

@@ -200,6 +200,7 @@ fn mark_message(m: &ChatMessage) -> ChatMessage {
     m.content = content(&m.content);
     m.name = m.name.as_deref().map(unmark);
     m.tool_call_id = m.tool_call_id.as_deref().map(unmark);
+    m.reasoning_content = m.reasoning_content.as_deref().map(content);
     for call in &mut m.tool_calls {
         call.id = unmark(&call.id);
         call.name = unmark(&call.name);

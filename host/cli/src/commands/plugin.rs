@@ -148,9 +148,7 @@ fn sample_render_request() -> RenderRequest {
     let msg = |role: &str, content: &str| ChatMessage {
         role: role.into(),
         content: content.into(),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        name: None,
+        ..Default::default()
     };
     RenderRequest {
         messages: vec![msg("system", "You are helpful."), msg("user", "Hello!")],

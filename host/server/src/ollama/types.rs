@@ -307,6 +307,8 @@ pub struct MessageWire {
     images: Option<Value>,
     tool_calls: Option<List<CallWire>>,
     tool_name: Option<Text>,
+    /// An earlier assistant turn's reasoning, sent back.
+    thinking: Option<Text>,
 }
 
 /// Generation settings gathered from the top level (shimmy's body) and `options` (Ollama's).
@@ -744,6 +746,7 @@ pub fn chat_messages(list: List<MessageWire>) -> Result<Vec<ChatMessage>, Server
                 tool_calls,
                 tool_call_id: None,
                 name: text(m.tool_name),
+                reasoning_content: text(m.thinking),
             })
         })
         .collect()
@@ -852,6 +855,12 @@ mod tests {
             Some(KeepAlive::For(Duration::ZERO))
         );
         let m = messages(&json!([{"role": "user", "content": "hi"}])).unwrap();
+        let thought = messages(&json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "4", "thinking": "2+2"}
+        ]))
+        .unwrap();
+        assert_eq!(thought[1].reasoning_content.as_deref(), Some("2+2"));
         assert_eq!(m[0].content, "hi");
         assert!(messages(&json!([{"role": "user", "content": "x", "images": ["aGk="]}])).is_err());
         assert!(messages(&json!([{"role": "wizard", "content": "x"}])).is_err());

@@ -157,6 +157,8 @@ pub struct MessageWire {
     tool_calls: Option<List<CallWire>>,
     tool_call_id: Option<Text>,
     name: Option<Text>,
+    /// An earlier assistant turn's reasoning, sent back (DeepSeek / vLLM / llama-server style).
+    reasoning_content: Option<Text>,
 }
 
 /// A message's `content`: a string or a list of parts.
@@ -575,6 +577,7 @@ pub fn chat_messages(messages: Option<List<MessageWire>>) -> Result<Vec<ChatMess
             tool_calls,
             tool_call_id: text(m.tool_call_id),
             name: text(m.name),
+            reasoning_content: text(m.reasoning_content),
         });
     }
     messages::validate(&out)?;
@@ -662,6 +665,21 @@ mod tests {
         assert!(
             matches!(r.job.input, Input::Chat { ref messages, .. } if messages[0].content == "hi")
         );
+    }
+
+    #[test]
+    fn an_assistant_turns_reasoning_content_is_kept() {
+        let r = parse_chat(json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "4", "reasoning_content": "2+2"},
+            {"role": "user", "content": "more"}
+        ]}))
+        .unwrap();
+        let Input::Chat { messages, .. } = &r.job.input else {
+            panic!("not a chat")
+        };
+        assert_eq!(messages[1].reasoning_content.as_deref(), Some("2+2"));
+        assert_eq!(messages[0].reasoning_content, None);
     }
 
     #[test]

@@ -65,8 +65,13 @@ impl Incremental {
         delta
     }
 
-    /// The whole output parsed, tool calls included.
+    /// The whole output parsed, tool calls included (when the prompt opened the reasoning,
+    /// with its opening tag in front, so an answer cut off while reasoning is all reasoning).
     pub fn finish(&self) -> Parsed {
+        let (open, _) = self.format.reasoning_tags();
+        if self.options.reasoning_open && !self.output.trim_start().starts_with(open) {
+            return parse(self.format, &format!("{open}{}", self.output), &self.tools);
+        }
         parse(self.format, &self.output, &self.tools)
     }
 

@@ -365,6 +365,21 @@ pub fn prompt_opens_reasoning(prompt: &str, format: ToolCallFormat) -> bool {
         && !tail.ends_with(&format!("{open}{close}"))
 }
 
+/// The format and reasoning state a streamed answer starts in, from the configured `format`
+/// and the end of the rendered prompt (`prompt_end`; empty when unknown): `Auto` becomes
+/// `Apriel` when the prompt opened Apriel's reasoning (`Here are my reasoning steps:`; its
+/// output carries no tag of its own that `Auto` could find while it streams), and the
+/// reasoning is open when the prompt opened it ([`prompt_opens_reasoning`]).
+pub fn stream_start(format: ToolCallFormat, prompt_end: &str) -> (ToolCallFormat, bool) {
+    let format = match format {
+        ToolCallFormat::Auto if prompt_opens_reasoning(prompt_end, ToolCallFormat::Apriel) => {
+            ToolCallFormat::Apriel
+        }
+        f => f,
+    };
+    (format, prompt_opens_reasoning(prompt_end, format))
+}
+
 /// Splits `output` into the remaining text (trimmed) and the tool calls found in it, in order,
 /// accepting any function name (see the module documentation for the formats).
 pub fn extract_tool_calls(output: &str, format: ToolCallFormat) -> (String, Vec<ToolCall>) {

@@ -408,3 +408,64 @@ fn detection_of_real_template_markers() {
         assert_eq!(ToolCallFormat::detect(template), format, "{template}");
     }
 }
+
+#[test]
+fn apriel_reasoning_streams_as_reasoning_under_auto() {
+    use super::incremental::Incremental;
+    // Apriel 1.6's generation prompt opens the reasoning; its output has no tag before
+    // `[BEGIN FINAL RESPONSE]`.
+    let prompt = "<|begin_user|>\nHi<|end|>\n<|begin_assistant|>\nHere are my reasoning steps:\n";
+    assert_eq!(
+        stream_start(ToolCallFormat::Auto, prompt),
+        (ToolCallFormat::Apriel, true)
+    );
+    // Other prompts keep the configured format; `<think>` opened by the prompt is open.
+    assert_eq!(
+        stream_start(ToolCallFormat::Auto, "<|im_start|>assistant\n"),
+        (ToolCallFormat::Auto, false)
+    );
+    assert_eq!(
+        stream_start(ToolCallFormat::Auto, "<｜Assistant｜><think>\n"),
+        (ToolCallFormat::Auto, true)
+    );
+    assert_eq!(
+        stream_start(ToolCallFormat::Hermes, ""),
+        (ToolCallFormat::Hermes, false)
+    );
+
+    let out = "Weigh it.\n[BEGIN FINAL RESPONSE]\nLet me check.\n<tool_calls>[{\"name\": \"f\", \"arguments\": {\"a\": 1}}]</tool_calls>\n<|end|>";
+    for offered in [tools(&["f"]), Vec::new()] {
+        let (format, open) = stream_start(ToolCallFormat::Auto, prompt);
+        let mut p = Incremental::new(format, offered.clone(), open);
+        let (mut content, mut reasoning) = (String::new(), String::new());
+        let chars: Vec<char> = out.chars().collect();
+        for piece in chars.chunks(4) {
+            let d = p.push(&piece.iter().collect::<String>());
+            assert!(
+                !d.content.contains("Weigh"),
+                "reasoning streamed as content: {d:?}"
+            );
+            content.push_str(&d.content);
+            reasoning.push_str(&d.reasoning);
+        }
+        assert_eq!(reasoning, "Weigh it.");
+        let parsed = p.finish();
+        assert_eq!(parsed.reasoning.as_deref(), Some("Weigh it."));
+        if offered.is_empty() {
+            assert!(content.starts_with("Let me check."), "{content:?}");
+        } else {
+            assert_eq!(content, "Let me check.");
+            assert_eq!(parsed.content, "Let me check.");
+            assert_eq!(parsed.tool_calls, vec![call(0, "f", r#"{"a":1}"#)]);
+        }
+    }
+    // Cut off while reasoning: all of it is reasoning, streamed and at the end.
+    let mut p = Incremental::new(ToolCallFormat::Apriel, Vec::new(), true);
+    assert_eq!(p.push("Weigh").reasoning, "Weigh");
+    assert_eq!(p.push(" it").content, "");
+    let parsed = p.finish();
+    assert_eq!(
+        (parsed.reasoning.as_deref(), parsed.content.as_str()),
+        (Some("Weigh it"), "")
+    );
+}

@@ -52,7 +52,7 @@ pub fn context_with(
 /// A message in the OpenAI shape real templates expect: `role`, `content`, and when present
 /// `tool_calls` (`[{id, type: "function", function: {name, arguments}}]`, `arguments` an
 /// object when it is a JSON object, as transformers asks callers to pass it), `tool_call_id`,
-/// `name`.
+/// `name`, `reasoning_content` (an earlier assistant turn's reasoning, as transformers passes it).
 pub fn message_value(m: &ChatMessage) -> Value {
     let mut pairs: Vec<(&str, Value)> = vec![
         ("role", Value::from(m.role.clone())),
@@ -85,6 +85,9 @@ pub fn message_value(m: &ChatMessage) -> Value {
     }
     if let Some(name) = &m.name {
         pairs.push(("name", Value::from(name.clone())));
+    }
+    if let Some(reasoning) = &m.reasoning_content {
+        pairs.push(("reasoning_content", Value::from(reasoning.clone())));
     }
     Value::from_pairs(pairs)
 }

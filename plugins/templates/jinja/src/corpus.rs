@@ -90,6 +90,7 @@ pub fn message(m: &Json) -> ChatMessage {
     }
     out.tool_call_id = text("tool_call_id");
     out.name = text("name");
+    out.reasoning_content = text("reasoning_content");
     out
 }
 

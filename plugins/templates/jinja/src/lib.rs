@@ -7,7 +7,7 @@
 //!   through `minijinja-contrib`'s pycompat;
 //! * variables: `messages` (OpenAI-shaped: `role`, `content`, and when present `tool_calls`
 //!   as `[{id, type: "function", function: {name, arguments}}]` with `arguments` parsed into an
-//!   object when it is JSON, `tool_call_id`, `name`), `tools` (OpenAI-shaped
+//!   object when it is JSON, `tool_call_id`, `name`, `reasoning_content`), `tools` (OpenAI-shaped
 //!   `{type: "function", function: {name, description, parameters}}`, or `none` when there are
 //!   none), `add_generation_prompt`, `bos_token`, `eos_token`;
 //! * functions: `raise_exception(msg)` (becomes plugin-error `invalid-input` with `msg`),
@@ -253,11 +253,17 @@ impl Template for Jinja {
         Ok(parse_output_with(&output, &tools, format))
     }
 
-    /// The SDK's incremental parser of the configured format (what `parse` runs at the end);
-    /// with a bad `tool-call-format` setting, the whole-text parser, so each piece reports it.
+    /// The SDK's incremental parser of the configured format (what `parse` runs at the end),
+    /// started where the rendered prompt left the answer (the host's `prompt-end` setting:
+    /// inside reasoning the prompt opened, Apriel's under `auto` too); with a bad
+    /// `tool-call-format` setting, the whole-text parser, so each piece reports it.
     fn parser(tools: Vec<ToolDefinition>) -> Box<dyn OutputParser> {
         match configured_format(shimmy_plugin_sdk::config::get("tool-call-format")) {
-            Ok(format) => Box::new(Incremental::new(format, tools, false)),
+            Ok(format) => {
+                let prompt_end = shimmy_plugin_sdk::config::get("prompt-end").unwrap_or_default();
+                let (format, reasoning_open) = tool_calls::stream_start(format, &prompt_end);
+                Box::new(Incremental::new(format, tools, reasoning_open))
+            }
             Err(_) => Box::new(WholeTextParser::new(tools, Self::parse)),
         }
     }
