@@ -22,6 +22,8 @@ use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
 use shimmy_core::{Error, Result};
 
 use crate::context_params;
+use crate::layer_split::{self, LayerSpan};
+use crate::rpc;
 use crate::control_texts::ControlTexts;
 use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
@@ -54,6 +56,10 @@ pub struct LlamaLoaded {
     pub(crate) memory: Mutex<MemoryState>,
     /// Texts of the control tokens (see [`crate::prompt_tokens`]).
     pub(crate) control_texts: ControlTexts,
+    /// Where the layers went when the model spans devices (rpc workers), in llama.cpp's order.
+    pub(crate) layer_split: Vec<LayerSpan>,
+    /// The rpc worker connections the model's weights live behind (empty without `--rpc`).
+    pub(crate) rpc_links: rpc::ModelLinks,
 }
 
 /// Buffer sizes per device, from llama.cpp's log.
@@ -68,8 +74,12 @@ pub(crate) struct MemoryState {
 }
 
 /// The device a ggml buffer belongs to: the GPU when the buffer is named after it
-/// (`CUDA0`), host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`, `AMX`...).
+/// (`CUDA0`), an rpc worker for its buffers (`RPC0[127.0.0.1:PORT]` becomes `rpc HOST:PORT`,
+/// the worker's own address, see [`rpc::buffer_label`]), host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`...).
 fn buffer_device(buffer: &str, gpu: Option<&str>) -> String {
+    if let Some(label) = rpc::buffer_label(buffer) {
+        return label;
+    }
     match gpu {
         Some(g) if buffer == g => g.to_string(),
         _ => HOST_DEVICE.to_string(),
@@ -96,6 +106,7 @@ pub fn load(
     path: &Path,
     options: &ModelOptions,
     gpu_device: Option<(usize, &DeviceInfo)>,
+    rpc_devices: &[usize],
 ) -> Result<LlamaLoaded> {
     let gpu = gpu_device.map(|(_, d)| d);
     if options.batch_size == 0 {
@@ -115,7 +126,13 @@ pub fn load(
     });
     planner::check_ubatch(options.ubatch_size, n_ctx)?;
 
-    let devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
+    let mut devices: Vec<usize> = gpu_device.map(|(i, _)| vec![i]).unwrap_or_default();
+    devices.extend_from_slice(rpc_devices);
+    let uses_rpc = !rpc_devices.is_empty();
+    if uses_rpc {
+        // A worker lost earlier: fail here, naming it, before ggml connects to it.
+        rpc::check_all()?;
+    }
     let base = |mmap: bool| {
         LlamaModelParams::default()
             .with_use_mmap(mmap)
@@ -124,6 +141,9 @@ pub fn load(
     };
     let all_layers = n_layer + 1;
     let gpu_layers = match (gpu, options.gpu_layers) {
+        // Layers go to the GPU and the workers; --gpu-layers N keeps the rest on the head.
+        (_, Some(n)) if uses_rpc => n.min(all_layers),
+        (_, None) if uses_rpc => all_layers,
         (None, Some(n)) if n > 0 => {
             tracing::warn!("--gpu-layers {n} ignored: no GPU device is used");
             0
@@ -134,7 +154,7 @@ pub fn load(
     };
     // The planner assumes every layer on the GPU; with fewer (--gpu-layers) the fixed
     // patterns apply and nothing is estimated.
-    let planned = match gpu.filter(|_| gpu_layers == all_layers) {
+    let planned = match gpu.filter(|_| gpu_layers == all_layers && !uses_rpc) {
         Some(device) => match planner::plan(&gguf, &plan_request(options, device, n_ctx)) {
             Ok(plan) => Some(plan),
             // The fixed modes load without an estimate; `auto` needs the plan.
@@ -186,7 +206,23 @@ pub fn load(
     for pattern in &patterns {
         params.as_mut().add_cpu_buft_override(pattern);
     }
-    let gpu_layers = placement.gpu_layers;
+    let gpu_layers = if uses_rpc {
+        gpu_layers
+    } else {
+        placement.gpu_layers
+    };
+    let layer_split = if uses_rpc {
+        let labelled: Vec<(String, u64)> = devices.iter().map(|&i| device_label(i)).collect();
+        let split = layer_split::split(n_layer, gpu_layers, &labelled);
+        tracing::info!(
+            "{}: {}",
+            path.display(),
+            split.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        );
+        split
+    } else {
+        Vec::new()
+    };
 
     logging::clear_recent_problems();
     logging::start_buffer_capture();
@@ -204,6 +240,16 @@ pub fn load(
         }
     })?;
     drop(patterns);
+    let rpc_links = if uses_rpc {
+        rpc::ModelLinks::capture()
+    } else {
+        rpc::ModelLinks::default()
+    };
+    // A worker that died during the load: its weights are missing.
+    rpc_links.health().map_err(|e| Error::ModelLoad {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let gpu_name = gpu.map(|d| d.name.clone());
     let memory = MemoryState {
         model: per_device(&buffers, BufferKind::Model, gpu_name.as_deref()),
@@ -256,8 +302,26 @@ pub fn load(
         gpu_name,
         memory: Mutex::new(memory),
         control_texts: ControlTexts::of(&model),
+        layer_split,
+        rpc_links,
         model,
     })
+}
+
+/// The ggml device at `index` as the layer report names it (`CUDA0`, `rpc HOST:PORT`),
+/// with its free memory (what llama.cpp weighs the split by).
+fn device_label(index: usize) -> (String, u64) {
+    // SAFETY: plain queries of ggml's device registry with an index it listed.
+    unsafe {
+        let dev = llama_cpp_sys_2::ggml_backend_dev_get(index);
+        let name = std::ffi::CStr::from_ptr(llama_cpp_sys_2::ggml_backend_dev_name(dev))
+            .to_string_lossy()
+            .into_owned();
+        let (mut free, mut total) = (0usize, 0usize);
+        llama_cpp_sys_2::ggml_backend_dev_memory(dev, &mut free, &mut total);
+        let label = rpc::device_label(index).unwrap_or(name);
+        (label, free as u64)
+    }
 }
 
 /// Whether to memory-map the file: the option, else mapped unless weights stay in host

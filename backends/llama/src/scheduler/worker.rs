@@ -188,6 +188,13 @@ impl<'m> Worker<'m> {
             self.fail(&slots, &message);
             return;
         }
+        // A lost rpc worker: the step ran on stand-in data; fail its requests, naming it.
+        if let Err(err) = self.loaded.rpc_links.health() {
+            let message = err.to_string();
+            let slots: Vec<usize> = plan.iter().map(|p| p.slot).collect();
+            self.fail(&slots, message.trim_start_matches("inference failed: "));
+            return;
+        }
         self.stats.steps += 1;
         for planned in plan {
             self.after_decode(planned);
