@@ -246,10 +246,7 @@ pub fn load(
         rpc::ModelLinks::default()
     };
     // A worker that died during the load: its weights are missing.
-    rpc_links.health().map_err(|e| Error::ModelLoad {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    rpc_links.health()?;
     let gpu_name = gpu.map(|d| d.name.clone());
     let memory = MemoryState {
         model: per_device(&buffers, BufferKind::Model, gpu_name.as_deref()),

@@ -100,11 +100,12 @@ pub struct WorkerCheck {
 /// A worker serves one client at a time: while another head (or this one's loaded model) is
 /// connected, this waits up to the read timeout and then reports the worker busy.
 pub fn check_worker(endpoint: &str) -> Result<WorkerCheck> {
-    let down = |what: String| {
-        Error::BackendInit(format!(
-            "rpc worker {endpoint} {what}; start it there with `shimmy-host rpc-worker --bind \
-             {endpoint}` (or llama.cpp's rpc-server), or drop it from --rpc"
-        ))
+    let down = |what: String| Error::RpcWorker {
+        endpoint: endpoint.to_string(),
+        problem: format!(
+            "{what}; start it there with `shimmy-host rpc-worker --bind {endpoint}` (or \
+             llama.cpp's rpc-server), or drop it from --rpc"
+        ),
     };
     let mut stream = relay::connect(endpoint).map_err(|e| down(format!("is not reachable ({e})")))?;
     let _ = stream.set_read_timeout(Some(relay::CONNECT_TIMEOUT));
@@ -128,12 +129,15 @@ pub fn check_worker(endpoint: &str) -> Result<WorkerCheck> {
     if !hello.compatible() {
         let (a, b, c) = hello.version;
         let (x, y, z) = protocol::PROTO_VERSION;
-        return Err(Error::BackendInit(format!(
-            "rpc worker {endpoint} speaks ggml RPC protocol v{a}.{b}.{c}, this head v{x}.{y}.{z}: \
-             the major versions must match and the worker's minor may not be newer; run the same \
-             shimmy-host version (same llama-cpp-sys-2, hence the same ggml) on the head and \
-             every worker"
-        )));
+        return Err(Error::RpcWorker {
+            endpoint: endpoint.to_string(),
+            problem: format!(
+                "speaks ggml RPC protocol v{a}.{b}.{c}, this head v{x}.{y}.{z}: the major \
+                 versions must match and the worker's minor may not be newer; run the same \
+                 shimmy-host version (same llama-cpp-sys-2, hence the same ggml) on the head \
+                 and every worker"
+            ),
+        });
     }
     let count = protocol::device_count(&mut stream)
         .map_err(|e| down(format!("failed to list its devices ({e})")))?;
@@ -229,7 +233,10 @@ pub fn attach(endpoints: &[String]) -> Result<&'static [Worker]> {
             (before..after).collect::<Vec<usize>>()
         };
         if let Some(lost) = relay.current_link().and_then(|l| l.lost()) {
-            return Err(Error::BackendInit(format!("rpc worker {lost}")));
+            return Err(Error::RpcWorker {
+                endpoint: endpoint.clone(),
+                problem: format!("{lost} while ggml listed its devices"),
+            });
         }
         tracing::info!(
             "rpc worker {endpoint}: protocol v{}.{}.{}, {} device(s)",
@@ -310,13 +317,16 @@ impl ModelLinks {
         for (endpoint, link) in &self.links {
             let lost = match link {
                 Some(link) => link.lost(),
-                None => Some(format!("{endpoint} never connected")),
+                None => Some("never connected".to_string()),
             };
             if let Some(reason) = lost {
-                return Err(Error::Inference(format!(
-                    "rpc worker {endpoint} was lost ({reason}); the model is unavailable until it \
-                     is back (the server reloads it then)"
-                )));
+                return Err(Error::RpcWorker {
+                    endpoint: endpoint.clone(),
+                    problem: format!(
+                        "was lost ({reason}); the model is unavailable until the worker is back \
+                         (the server then reloads it)"
+                    ),
+                });
             }
         }
         Ok(())
@@ -328,10 +338,13 @@ impl ModelLinks {
     }
 }
 
-/// `Ok` when every worker answers a fresh handshake (used before reloading a model whose
-/// worker was lost; never while a model holds the worker's one connection).
+/// `Ok` when every worker answers: a live connection (a loaded model uses it), else a fresh
+/// handshake (a worker serves one client at a time, so one in use is never probed).
 pub fn check_all() -> Result<()> {
     for w in workers() {
+        if w.relay.current_link().is_some_and(|l| l.is_live()) {
+            continue;
+        }
         check_worker(&w.endpoint)?;
     }
     Ok(())

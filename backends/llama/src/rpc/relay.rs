@@ -27,6 +27,8 @@ const CHUNK: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub struct Link {
     lost: Mutex<Option<String>>,
+    /// Set when ggml closed the connection.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -38,10 +40,15 @@ impl Link {
             .clone()
     }
 
-    fn mark_lost(&self, reason: String) {
+    /// Whether ggml still uses this connection and the worker answers on it.
+    pub fn is_live(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed) && self.lost().is_none()
+    }
+
+    fn mark_lost(&self, endpoint: &str, reason: String) {
         let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
         if lost.is_none() {
-            tracing::error!("rpc worker lost: {reason}");
+            tracing::error!("rpc worker {endpoint} lost: {reason}");
             *lost = Some(reason);
         }
     }
@@ -87,7 +94,10 @@ impl Relay {
                     let (worker, traffic) = (worker.clone(), accept_traffic.clone());
                     let _ = std::thread::Builder::new()
                         .name(format!("rpc-link {worker}"))
-                        .spawn(move || relay_connection(client, &worker, &link, &traffic));
+                        .spawn(move || {
+                            relay_connection(client, &worker, &link, &traffic);
+                            link.closed.store(true, Ordering::Relaxed);
+                        });
                 }
             })?;
         Ok(Relay {
@@ -132,8 +142,7 @@ struct Upstream<'a> {
 impl Upstream<'_> {
     fn fail(&mut self, what: &str, err: &io::Error) {
         self.stream = None;
-        self.link
-            .mark_lost(format!("{} {what}: {err}", self.endpoint));
+        self.link.mark_lost(self.endpoint, format!("{what}: {err}"));
     }
 
     fn send(&mut self, bytes: &[u8], command: u8) {

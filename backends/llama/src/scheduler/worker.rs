@@ -189,10 +189,17 @@ impl<'m> Worker<'m> {
             return;
         }
         // A lost rpc worker: the step ran on stand-in data; fail its requests, naming it.
-        if let Err(err) = self.loaded.rpc_links.health() {
-            let message = err.to_string();
-            let slots: Vec<usize> = plan.iter().map(|p| p.slot).collect();
-            self.fail(&slots, message.trim_start_matches("inference failed: "));
+        if self.loaded.rpc_links.health().is_err() {
+            for index in plan.iter().map(|p| p.slot) {
+                let seq = self.slots[index].seq;
+                self.ctx.remove(seq, None);
+                self.slots[index].cached.clear();
+                let err = match self.loaded.rpc_links.health() {
+                    Err(err) => err,
+                    Ok(()) => Error::Inference("an rpc worker was lost".into()),
+                };
+                self.finish(index, Ending::Failed(err));
+            }
             return;
         }
         self.stats.steps += 1;
