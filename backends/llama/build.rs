@@ -73,7 +73,13 @@ fn build_rpc_module(lib_dir: &Path) -> Result<PathBuf, String> {
     }
     let newest_source = sources
         .iter()
-        .chain([ggml.join("include/ggml-rpc.h"), lib_dir.join("libggml-base.so.0")].iter())
+        .chain(
+            [
+                ggml.join("include/ggml-rpc.h"),
+                lib_dir.join("libggml-base.so.0"),
+            ]
+            .iter(),
+        )
         .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
         .max();
     let built = std::fs::metadata(&module).and_then(|m| m.modified()).ok();
@@ -103,7 +109,10 @@ fn build_rpc_module(lib_dir: &Path) -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("running {compiler}: {e}"))?;
     if !status.success() {
-        return Err(format!("{compiler} failed ({status}) compiling {}", ggml.join("src/ggml-rpc").display()));
+        return Err(format!(
+            "{compiler} failed ({status}) compiling {}",
+            ggml.join("src/ggml-rpc").display()
+        ));
     }
     std::fs::rename(&tmp, &module).map_err(|e| format!("moving {}: {e}", tmp.display()))?;
     Ok(module)
@@ -116,7 +125,8 @@ fn ggml_source() -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os("SHIMMY_GGML_SRC") {
         return Ok(PathBuf::from(dir));
     }
-    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?);
     let lock = manifest
         .ancestors()
         .map(|d| d.join("Cargo.lock"))
@@ -134,7 +144,8 @@ fn ggml_source() -> Result<PathBuf, String> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .ok_or("neither CARGO_HOME nor HOME is set; set SHIMMY_GGML_SRC")?;
     let registry = cargo_home.join("registry").join("src");
-    let candidates = std::fs::read_dir(&registry).map_err(|e| format!("{}: {e}", registry.display()))?;
+    let candidates =
+        std::fs::read_dir(&registry).map_err(|e| format!("{}: {e}", registry.display()))?;
     for index in candidates.flatten() {
         let ggml = index
             .path()

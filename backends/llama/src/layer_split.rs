@@ -32,7 +32,11 @@ impl std::fmt::Display for LayerSpan {
 /// `devices` (label, free bytes), in llama.cpp's order.
 pub fn split(n_layer: u32, n_gpu_layers: u32, devices: &[(String, u64)]) -> Vec<LayerSpan> {
     let all = n_layer + 1;
-    let offloaded = if devices.is_empty() { 0 } else { n_gpu_layers.min(all) };
+    let offloaded = if devices.is_empty() {
+        0
+    } else {
+        n_gpu_layers.min(all)
+    };
     let first_gpu = all - offloaded;
     // In f32, as llama.cpp computes it.
     let mut cumulative = Vec::with_capacity(devices.len());
@@ -49,7 +53,9 @@ pub fn split(n_layer: u32, n_gpu_layers: u32, devices: &[(String, u64)]) -> Vec<
         } else {
             let x = (layer - first_gpu) as f32 / offloaded as f32;
             // upper_bound: the first split point greater than x.
-            let i = cumulative.partition_point(|&c| c <= x).min(devices.len() - 1);
+            let i = cumulative
+                .partition_point(|&c| c <= x)
+                .min(devices.len() - 1);
             devices[i].0.clone()
         };
         match spans.last_mut() {

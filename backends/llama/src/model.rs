@@ -22,12 +22,12 @@ use shimmy_core::planner::{self, DeviceProfile, PlanRequest};
 use shimmy_core::{Error, Result};
 
 use crate::context_params;
-use crate::layer_split::{self, LayerSpan};
-use crate::rpc;
 use crate::control_texts::ControlTexts;
+use crate::layer_split::{self, LayerSpan};
 use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
 use crate::raw_context::RawContext;
+use crate::rpc;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -217,7 +217,11 @@ pub fn load(
         tracing::info!(
             "{}: {}",
             path.display(),
-            split.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            split
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         split
     } else {

@@ -97,7 +97,12 @@ pub struct GpuInfoArgs {
 pub struct RpcWorkerArgs {
     /// Where to listen, HOST:PORT. Anything but a loopback address exposes the machine's
     /// devices to whoever can reach the port (ggml RPC has no authentication or encryption).
-    #[arg(long, default_value = "127.0.0.1:50052", env = "SHIMMY_RPC_BIND", value_name = "HOST:PORT")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:50052",
+        env = "SHIMMY_RPC_BIND",
+        value_name = "HOST:PORT"
+    )]
     pub bind: String,
     /// ggml device to serve, e.g. CPU, CUDA0 (repeatable; see `gpu-info`). Default: the CPU.
     #[arg(long, value_name = "NAME")]

@@ -70,9 +70,9 @@ pub fn parse_endpoints(values: &[String]) -> Result<Vec<String>> {
         if part.is_empty() {
             continue;
         }
-        let valid = part
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid = part.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !valid {
             return Err(Error::InvalidOption(format!(
                 "--rpc {part:?}: expected HOST:PORT (e.g. 192.168.1.20:{DEFAULT_PORT})"
@@ -107,7 +107,8 @@ pub fn check_worker(endpoint: &str) -> Result<WorkerCheck> {
              llama.cpp's rpc-server), or drop it from --rpc"
         ),
     };
-    let mut stream = relay::connect(endpoint).map_err(|e| down(format!("is not reachable ({e})")))?;
+    let mut stream =
+        relay::connect(endpoint).map_err(|e| down(format!("is not reachable ({e})")))?;
     let _ = stream.set_read_timeout(Some(relay::CONNECT_TIMEOUT));
     let _ = stream.set_write_timeout(Some(relay::CONNECT_TIMEOUT));
     let hello = protocol::hello(&mut stream).map_err(|e| match e.kind() {
@@ -174,7 +175,10 @@ pub(crate) fn rpc_registry() -> Result<llama_cpp_sys_2::ggml_backend_reg_t> {
 }
 
 /// A function the RPC backend exports through its registry.
-pub(crate) fn proc_address(reg: llama_cpp_sys_2::ggml_backend_reg_t, name: &str) -> Result<*mut c_void> {
+pub(crate) fn proc_address(
+    reg: llama_cpp_sys_2::ggml_backend_reg_t,
+    name: &str,
+) -> Result<*mut c_void> {
     let cname = CString::new(name).unwrap_or_default();
     // SAFETY: `reg` is a live registry entry; the name is NUL-terminated.
     let f = unsafe { llama_cpp_sys_2::ggml_backend_reg_get_proc_address(reg, cname.as_ptr()) };
@@ -209,8 +213,12 @@ pub fn attach(endpoints: &[String]) -> Result<&'static [Worker]> {
     }
     let reg = rpc_registry()?;
     // SAFETY: the documented signature of ggml_backend_rpc_add_server in ggml-rpc.h.
-    let add_server: AddServerFn =
-        unsafe { std::mem::transmute::<*mut c_void, AddServerFn>(proc_address(reg, "ggml_backend_rpc_add_server")?) };
+    let add_server: AddServerFn = unsafe {
+        std::mem::transmute::<*mut c_void, AddServerFn>(proc_address(
+            reg,
+            "ggml_backend_rpc_add_server",
+        )?)
+    };
     let mut workers = Vec::new();
     for endpoint in endpoints {
         let check = check_worker(endpoint)?;
@@ -370,7 +378,10 @@ mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
         let err = check_worker(&addr).unwrap_err().to_string();
-        assert!(err.contains(&addr) && err.contains("not reachable"), "{err}");
+        assert!(
+            err.contains(&addr) && err.contains("not reachable"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -89,8 +89,9 @@ impl Relay {
                 for client in listener.incoming() {
                     let Ok(client) = client else { continue };
                     let link = Arc::new(Link::default());
-                    *accept_current.lock().unwrap_or_else(PoisonError::into_inner) =
-                        Some(link.clone());
+                    *accept_current
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(link.clone());
                     let (worker, traffic) = (worker.clone(), accept_traffic.clone());
                     let _ = std::thread::Builder::new()
                         .name(format!("rpc-link {worker}"))

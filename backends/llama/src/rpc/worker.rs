@@ -73,7 +73,10 @@ pub fn serve(options: &WorkerOptions) -> Result<()> {
     };
     if let Some(mb) = options.mem_mb {
         let front = TcpListener::bind(&options.bind).map_err(|e| {
-            Error::InvalidOption(format!("--bind {}: cannot listen there ({e})", options.bind))
+            Error::InvalidOption(format!(
+                "--bind {}: cannot listen there ({e})",
+                options.bind
+            ))
         })?;
         let inner = listen.clone();
         let cap = mb.saturating_mul(1024 * 1024);
@@ -97,8 +100,8 @@ pub fn serve(options: &WorkerOptions) -> Result<()> {
             options.bind
         );
     }
-    let endpoint = CString::new(listen)
-        .map_err(|_| Error::InvalidOption("--bind holds a NUL byte".into()))?;
+    let endpoint =
+        CString::new(listen).map_err(|_| Error::InvalidOption("--bind holds a NUL byte".into()))?;
     let cache = options
         .cache_dir
         .as_ref()
