@@ -234,7 +234,7 @@ fn a_worker_killed_mid_stream_fails_that_request_and_service_comes_back() {
     assert!(h["error"]["message"].as_str().unwrap().contains(&b), "{h}");
 
     // The worker comes back: --rpc-retry reloads the model and /health is 200 again.
-    let _w2 = Worker::start(&sandbox, &b);
+    let mut w2 = Worker::start(&sandbox, &b);
     let deadline = Instant::now() + Duration::from_secs(90);
     while health(&server).0 != 200 {
         assert!(Instant::now() < deadline, "{}", health(&server).1);
@@ -243,4 +243,12 @@ fn a_worker_killed_mid_stream_fails_that_request_and_service_comes_back() {
     let (status, after) = completion(&server, "dense", 12);
     assert_eq!(status, 200, "{after}");
     assert_eq!(after["choices"][0]["text"], before["choices"][0]["text"]);
+
+    // A worker that dies while nothing runs shows in /health without a request.
+    w2.kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while health(&server).0 != 503 {
+        assert!(Instant::now() < deadline, "{}", health(&server).1);
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

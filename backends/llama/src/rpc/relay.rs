@@ -95,10 +95,7 @@ impl Relay {
                     let (worker, traffic) = (worker.clone(), accept_traffic.clone());
                     let _ = std::thread::Builder::new()
                         .name(format!("rpc-link {worker}"))
-                        .spawn(move || {
-                            relay_connection(client, &worker, &link, &traffic);
-                            link.closed.store(true, Ordering::Relaxed);
-                        });
+                        .spawn(move || relay_connection(client, &worker, &link, &traffic));
                 }
             })?;
         Ok(Relay {
@@ -161,16 +158,32 @@ impl Upstream<'_> {
 }
 
 /// Relays one connection until ggml closes it.
-fn relay_connection(mut client: TcpStream, endpoint: &str, link: &Link, traffic: &Traffic) {
-    let _ = client.set_nodelay(true);
+fn relay_connection(client: TcpStream, endpoint: &str, link: &Arc<Link>, traffic: &Traffic) {
     let mut up = Upstream {
         stream: None,
         endpoint,
         link,
         traffic,
     };
+    relay_commands(client, &mut up, endpoint, link);
+    // Closed by ggml: the watcher must not take the shutdown below for the worker leaving,
+    // and the worker (which serves one connection at a time) must see the end.
+    link.closed.store(true, Ordering::Relaxed);
+    if let Some(stream) = up.stream.take() {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Relays commands until ggml closes the connection (or breaks its side).
+fn relay_commands(mut client: TcpStream, up: &mut Upstream<'_>, endpoint: &str, link: &Arc<Link>) {
+    let _ = client.set_nodelay(true);
     match connect(endpoint) {
-        Ok(s) => up.stream = Some(s),
+        Ok(s) => {
+            if let Ok(watch) = s.try_clone() {
+                watch_for_hangup(watch, endpoint.to_string(), link);
+            }
+            up.stream = Some(s);
+        }
         Err(e) => up.fail("could not be reached", &e),
     }
     let mut counter = 0u64;
@@ -213,7 +226,7 @@ fn relay_connection(mut client: TcpStream, endpoint: &str, link: &Link, traffic:
         let Some(expected) = protocol::answer_size(command, &request) else {
             continue;
         };
-        if relay_answer(&mut client, &mut up, command, expected, &mut buf).is_err() {
+        if relay_answer(&mut client, up, command, expected, &mut buf).is_err() {
             return;
         }
         if up.stream.is_none() {
@@ -226,6 +239,29 @@ fn relay_connection(mut client: TcpStream, endpoint: &str, link: &Link, traffic:
             }
         }
     }
+}
+
+/// Notices a worker that goes away while the connection is idle (a worker never speaks
+/// unasked, so end-of-stream on a peek means it closed), so `/health` reports it at once.
+fn watch_for_hangup(stream: TcpStream, endpoint: String, link: &Arc<Link>) {
+    let link = Arc::clone(link);
+    let _ = std::thread::Builder::new()
+        .name(format!("rpc-watch {endpoint}"))
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            while !link.closed.load(Ordering::Relaxed) && link.lost().is_none() {
+                let result = stream.peek(&mut byte);
+                if link.closed.load(Ordering::Relaxed) {
+                    return;
+                }
+                match result {
+                    Ok(0) => link.mark_lost(&endpoint, "closed the connection".into()),
+                    Err(e) => link.mark_lost(&endpoint, format!("connection failed: {e}")),
+                    // An answer waiting for the relay thread: look again shortly.
+                    Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
 }
 
 /// Forwards the worker's answer to a command. With the worker gone before the answer's

@@ -134,7 +134,8 @@ async fn stream(
         summary.seed,
     );
     // What the generation (prompt and tokens) cost on the wire, from the relays' counters.
-    for ((endpoint, sent, received), (_, sent0, received0)) in rpc_traffic().iter().zip(&rpc_before) {
+    for ((endpoint, sent, received), (_, sent0, received0)) in rpc_traffic().iter().zip(&rpc_before)
+    {
         let tokens = summary.completion_tokens.max(1) as u64;
         let (sent, received) = (sent - sent0, received - received0);
         eprintln!(
