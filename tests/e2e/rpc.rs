@@ -118,6 +118,27 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
     let info = sandbox.run(&["gpu-info", "--rpc", &rpc]).ok();
     assert!(info.stdout.contains(&format!("rpc {b}")), "{}", info.stdout);
 
+    // Listening beyond loopback warns that ggml RPC has no authentication.
+    let port = free_addr().rsplit_once(':').unwrap().1.to_string();
+    let mut open = sandbox
+        .cmd(&["rpc-worker", "--bind", &format!("0.0.0.0:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(open.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ = open.kill();
+    let _ = open.wait();
+    assert!(
+        line.contains("no authentication and no encryption"),
+        "{line}"
+    );
+
     // A worker that is down at startup: a clear error naming it, before llama.cpp connects.
     let down = free_addr();
     let failed = sandbox

@@ -157,7 +157,7 @@ pub enum WorkflowCommand {
     List,
     /// Run a workflow; its result (output, trace, usage) goes to stdout as JSON, the steps to
     /// stderr as they end.
-    Run(WorkflowRunArgs),
+    Run(Box<WorkflowRunArgs>),
 }
 
 /// `workflow run` arguments.

@@ -118,7 +118,7 @@ pub fn hello(stream: &mut (impl Read + Write)) -> io::Result<Hello> {
     stream.write_all(&[0u8; CONN_CAPS_SIZE])?;
     stream.flush()?;
     let size = read_u64(stream)?;
-    if size < 3 || size > 1024 {
+    if !(3..=1024).contains(&size) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("HELLO answer of {size} bytes; is this a ggml rpc-server?"),

@@ -16,7 +16,7 @@ use crate::report::Table;
 pub fn run(ctx: &Context, command: WorkflowCommand) -> Result<()> {
     match command {
         WorkflowCommand::List => list(ctx),
-        WorkflowCommand::Run(args) => run_one(ctx, args),
+        WorkflowCommand::Run(args) => run_one(ctx, *args),
     }
 }
 
