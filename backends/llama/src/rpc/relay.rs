@@ -226,6 +226,10 @@ fn relay_commands(mut client: TcpStream, up: &mut Upstream<'_>, endpoint: &str, 
         let Some(expected) = protocol::answer_size(command, &request) else {
             continue;
         };
+        if command == cmd::HELLO {
+            // ggml aborts the process on a version it cannot speak: check it here first.
+            check_hello(up);
+        }
         if relay_answer(&mut client, up, command, expected, &mut buf).is_err() {
             return;
         }
@@ -262,6 +266,45 @@ fn watch_for_hangup(stream: TcpStream, endpoint: String, link: &Arc<Link>) {
                 }
             }
         });
+}
+
+/// Reads the worker's HELLO answer; an incompatible version counts as a lost worker (the
+/// caller then sends this build's version as a stand-in). A compatible answer is put back
+/// for [`relay_answer`] by keeping the stream as is: only a peek is used.
+fn check_hello(up: &mut Upstream<'_>) {
+    let Some(stream) = up.stream.as_mut() else {
+        return;
+    };
+    let mut answer = [0u8; 8 + 4];
+    let mut got = 0;
+    // The answer is tiny and comes at once; peek until its version bytes are there.
+    for _ in 0..200 {
+        match stream.peek(&mut answer) {
+            Ok(n) if n >= answer.len() => {
+                got = n;
+                break;
+            }
+            Ok(0) | Err(_) => return, // relay_answer reports it
+            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    if got < answer.len() {
+        return;
+    }
+    let hello = protocol::Hello {
+        version: (answer[8], answer[9], answer[10]),
+    };
+    if !hello.compatible() {
+        let (a, b, c) = hello.version;
+        let (x, y, z) = protocol::PROTO_VERSION;
+        up.fail(
+            "answered HELLO",
+            &io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("it speaks ggml RPC protocol v{a}.{b}.{c}, this head v{x}.{y}.{z}"),
+            ),
+        );
+    }
 }
 
 /// Forwards the worker's answer to a command. With the worker gone before the answer's
@@ -337,5 +380,91 @@ fn name(command: u8) -> &'static str {
         cmd::GRAPH_RECOMPUTE => "GRAPH_RECOMPUTE",
         cmd::MEMSET_TENSOR => "MEMSET_TENSOR",
         _ => "a command",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello_request() -> Vec<u8> {
+        let mut r = vec![cmd::HELLO];
+        r.extend_from_slice(&(protocol::CONN_CAPS_SIZE as u64).to_le_bytes());
+        r.extend_from_slice(&[0; protocol::CONN_CAPS_SIZE]);
+        r
+    }
+
+    fn read_answer(s: &mut TcpStream) -> Vec<u8> {
+        let size = protocol::read_u64(s).unwrap();
+        let mut answer = vec![0u8; size as usize];
+        s.read_exact(&mut answer).unwrap();
+        answer
+    }
+
+    /// A fake worker: answers HELLO with `version`, then runs `then` on the connection.
+    fn fake_worker(version: u8, then: fn(TcpStream)) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = vec![0u8; 9 + protocol::CONN_CAPS_SIZE];
+            s.read_exact(&mut req).unwrap();
+            let mut answer = 28u64.to_le_bytes().to_vec();
+            answer.extend_from_slice(&[version, 0, 0, 0]);
+            answer.extend_from_slice(&[0; protocol::CONN_CAPS_SIZE]);
+            s.write_all(&answer).unwrap();
+            then(s);
+        });
+        addr
+    }
+
+    fn wait_lost(relay: &Relay) -> String {
+        for _ in 0..200 {
+            if let Some(lost) = relay.current_link().and_then(|l| l.lost()) {
+                return lost;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the relay never recorded the worker as lost");
+    }
+
+    #[test]
+    fn a_worker_dying_mid_command_gets_a_stand_in_answer_and_is_recorded_lost() {
+        let worker = fake_worker(7, |mut s| {
+            // Read a GET_TENSOR request, then die without answering.
+            let mut req = vec![0u8; 9 + protocol::TENSOR_SIZE + 16];
+            s.read_exact(&mut req).unwrap();
+        });
+        let relay = Relay::start(&worker).unwrap();
+        let mut ggml = TcpStream::connect(relay.local).unwrap();
+        ggml.write_all(&hello_request()).unwrap();
+        assert_eq!(read_answer(&mut ggml)[..3], [7, 0, 0]);
+        let mut get = vec![cmd::GET_TENSOR];
+        get.extend_from_slice(&((protocol::TENSOR_SIZE + 16) as u64).to_le_bytes());
+        let mut body = vec![0u8; protocol::TENSOR_SIZE + 16];
+        body[protocol::TENSOR_SIZE + 8..].copy_from_slice(&100u64.to_le_bytes());
+        get.extend_from_slice(&body);
+        ggml.write_all(&get).unwrap();
+        let answer = read_answer(&mut ggml);
+        assert_eq!(answer, vec![0u8; 100]);
+        let lost = wait_lost(&relay);
+        assert!(
+            lost.contains("GET_TENSOR") || lost.contains("closed the connection"),
+            "{lost}"
+        );
+        // Later commands still get answers (ggml must not abort).
+        ggml.write_all(&[cmd::DEVICE_COUNT, 0, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        assert_eq!(read_answer(&mut ggml), 1u32.to_le_bytes());
+    }
+
+    #[test]
+    fn an_incompatible_hello_is_replaced_and_recorded() {
+        let worker = fake_worker(8, |_| {});
+        let relay = Relay::start(&worker).unwrap();
+        let mut ggml = TcpStream::connect(relay.local).unwrap();
+        ggml.write_all(&hello_request()).unwrap();
+        assert_eq!(read_answer(&mut ggml)[..3], [7, 0, 0]);
+        assert!(wait_lost(&relay).contains("v8.0.0"));
     }
 }
