@@ -257,6 +257,15 @@ pub fn load(
         context: BTreeMap::new(),
         embedding: BTreeMap::new(),
     };
+    if uses_rpc {
+        // The single-GPU estimate does not know the workers: report what llama.cpp placed.
+        placement.gpu_layers = gpu_layers;
+        placement.bytes_per_device = memory
+            .model
+            .iter()
+            .map(|(device, bytes)| (device.clone(), *bytes))
+            .collect();
+    }
 
     let n_ctx_train = model.n_ctx_train();
     let vocab = model.vocab();
