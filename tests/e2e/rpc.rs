@@ -106,7 +106,13 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
     let expected =
         format!("layer split:    layers 0-1 on CPU, layers 2-3 on rpc {a}, layer 4 on rpc {b}");
     assert!(probe.stdout.contains(&expected), "{}", probe.stdout);
+    let placement = probe
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("placement:"))
+        .unwrap();
     for worker in [&a, &b] {
+        assert!(placement.contains(&format!("rpc {worker} ")), "{placement}");
         assert!(
             probe
                 .stdout
