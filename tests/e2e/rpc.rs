@@ -203,7 +203,7 @@ fn a_worker_killed_mid_stream_fails_that_request_and_service_comes_back() {
         "--rpc",
         &format!("{a},{b}"),
         "--rpc-models",
-        dense,
+        "dense",
         "--rpc-retry",
         "1",
         "--gpu-layers",

@@ -35,7 +35,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => (a.model_args.rpc.clone(), Vec::new()),
         Command::Probe(a) => (a.model_args.rpc.clone(), Vec::new()),
         Command::Bench(a) => (a.model_args.rpc.clone(), Vec::new()),
-        Command::Serve(a) => (a.model_args.rpc.clone(), a.rpc_models.clone()),
+        Command::Serve(a) => {
+            // A name in --rpc-models may be that of a --model given as a path.
+            let named = a.rpc_models.iter().map(|m| {
+                a.model
+                    .iter()
+                    .find(|p| {
+                        std::path::Path::new(p)
+                            .file_stem()
+                            .is_some_and(|s| s == m.as_str())
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| m.clone())
+            });
+            (a.model_args.rpc.clone(), named.collect())
+        }
         Command::GpuInfo(a) => (a.rpc.clone(), Vec::new()),
         _ => (Vec::new(), Vec::new()),
     };
