@@ -33,6 +33,10 @@ pub struct LlamaEngine {
     /// Every GPU of that backend, in ggml's order (the first is `gpu`): a model is split over
     /// them unless `--split-mode none`.
     gpus: Vec<(usize, DeviceInfo)>,
+    /// ggml device indices of the rpc workers' devices models span (see [`Self::with_rpc`]).
+    rpc_devices: Vec<usize>,
+    /// The model files that use the workers (`None`: every model).
+    rpc_models: Option<Vec<PathBuf>>,
 }
 
 impl LlamaEngine {
@@ -81,7 +85,33 @@ impl LlamaEngine {
             selected: choice,
             gpu,
             gpus,
+            rpc_devices: Vec::new(),
+            rpc_models: None,
         })
+    }
+
+    /// Adds the rpc workers `endpoints` (`HOST:PORT`) as devices that models put layers on,
+    /// after checking each is up and speaks this build's protocol (an error naming the first
+    /// that is not). `models` limits which model files use them (`None`: all).
+    pub fn with_rpc(mut self, endpoints: &[String], models: Option<Vec<PathBuf>>) -> Result<Self> {
+        if endpoints.is_empty() {
+            return Ok(self);
+        }
+        let workers = crate::rpc::attach(endpoints)?;
+        self.rpc_devices = workers
+            .iter()
+            .flat_map(|w| w.device_indices.iter().copied())
+            .collect();
+        self.rpc_models = models;
+        Ok(self)
+    }
+
+    /// The rpc worker devices a model at `path` spans (empty without `--rpc`).
+    fn rpc_devices_for(&self, path: &Path) -> &[usize] {
+        match &self.rpc_models {
+            Some(paths) if !paths.iter().any(|p| p == path) => &[],
+            _ => &self.rpc_devices,
+        }
     }
 
     /// The backend asked for.
@@ -101,7 +131,13 @@ impl LlamaEngine {
         options: &ModelOptions,
     ) -> Result<Arc<model::LlamaLoaded>> {
         let gpus: Vec<(usize, &DeviceInfo)> = self.gpus.iter().map(|(i, d)| (*i, d)).collect();
-        let loaded = model::load(Arc::clone(&self.backend), path, options, &gpus)?;
+        let loaded = model::load(
+            Arc::clone(&self.backend),
+            path,
+            options,
+            &gpus,
+            self.rpc_devices_for(path),
+        )?;
         Ok(Arc::new(loaded))
     }
 
@@ -244,9 +280,11 @@ fn explain_missing(
 }
 
 fn device_info(d: llama_cpp_2::LlamaBackendDevice) -> DeviceInfo {
+    // Worker devices are described by the relay's loopback address; show the worker's.
+    let description = crate::rpc::device_label(d.index).unwrap_or(d.description);
     DeviceInfo {
         name: d.name,
-        description: d.description,
+        description,
         backend: d.backend,
         kind: match d.device_type {
             LlamaBackendDeviceType::Cpu => "cpu",

@@ -54,6 +54,7 @@ pub fn run(
         }
         ctx.decode(&mut batch)
             .map_err(|e| Error::Inference(explain(format!("prompt evaluation failed: {e}"))))?;
+        loaded.rpc_links.health()?;
     }
     let prompt_seconds = started.elapsed().as_secs_f64();
     let decode_started = Instant::now();
@@ -118,6 +119,7 @@ pub fn run(
         pos += 1;
         ctx.decode(&mut batch)
             .map_err(|e| Error::Inference(explain(format!("decoding failed: {e}"))))?;
+        loaded.rpc_links.health()?;
         logits_index = 0;
     };
     if finish != FinishReason::Cancelled && !stop_string_hit {

@@ -11,6 +11,7 @@ mod control_texts;
 mod embedder;
 mod engine;
 mod generate;
+mod layer_split;
 pub mod libraries;
 mod loaded_model;
 mod logging;
@@ -19,6 +20,7 @@ mod model;
 mod model_params;
 mod prompt_tokens;
 mod raw_context;
+pub mod rpc;
 mod sampler;
 mod scheduler;
 

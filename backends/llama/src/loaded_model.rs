@@ -27,6 +27,14 @@ impl LoadedModel for LlamaLoaded {
         &self.placement
     }
 
+    fn layer_split(&self) -> Vec<String> {
+        self.layer_split.iter().map(ToString::to_string).collect()
+    }
+
+    fn health(&self) -> Result<()> {
+        self.rpc_links.health()
+    }
+
     fn memory(&self) -> Vec<DeviceMemory> {
         let state = self
             .memory

@@ -23,10 +23,12 @@ use shimmy_core::{Error, Result};
 
 use crate::context_params;
 use crate::control_texts::ControlTexts;
+use crate::layer_split::{self, LayerSpan};
 use crate::logging::{self, explain};
 use crate::logging::{BufferKind, BufferSize};
 use crate::model_params::ModelParams;
 use crate::raw_context::RawContext;
+use crate::rpc;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -55,6 +57,10 @@ pub struct LlamaLoaded {
     pub(crate) memory: Mutex<MemoryState>,
     /// Texts of the control tokens (see [`crate::prompt_tokens`]).
     pub(crate) control_texts: ControlTexts,
+    /// Where the layers went when the model spans devices (rpc workers), in llama.cpp's order.
+    pub(crate) layer_split: Vec<LayerSpan>,
+    /// The rpc worker connections the model's weights live behind (empty without `--rpc`).
+    pub(crate) rpc_links: rpc::ModelLinks,
 }
 
 /// Buffer sizes per device, from llama.cpp's log.
@@ -69,8 +75,13 @@ pub(crate) struct MemoryState {
 }
 
 /// The device a ggml buffer belongs to: a GPU when the buffer is named after it (`CUDA0`),
-/// host memory otherwise (`CPU`, `CPU_Mapped`, `CUDA_Host`, `AMX`...).
+/// an rpc worker for its buffers (`RPC0[127.0.0.1:PORT]` becomes `rpc HOST:PORT`, the
+/// worker's own address, see [`rpc::buffer_label`]), host memory otherwise (`CPU`,
+/// `CPU_Mapped`, `CUDA_Host`...).
 fn buffer_device(buffer: &str, gpus: &[&str]) -> String {
+    if let Some(label) = rpc::buffer_label(buffer) {
+        return label;
+    }
     match gpus.iter().find(|g| **g == buffer) {
         Some(g) => g.to_string(),
         None => HOST_DEVICE.to_string(),
@@ -96,27 +107,39 @@ fn device_names(gpus: &[(usize, &DeviceInfo)]) -> String {
         .join(", ")
 }
 
-/// `--tensor-split` and a `--vram-budget-mb` list need one entry per device the model uses.
-fn check_device_lists(options: &ModelOptions, used: &[(usize, &DeviceInfo)]) -> Result<()> {
+/// `--tensor-split` needs one entry per device the model uses (its GPUs, then the rpc
+/// workers' devices), a `--vram-budget-mb` list one per GPU.
+fn check_device_lists(
+    options: &ModelOptions,
+    used: &[(usize, &DeviceInfo)],
+    rpc_devices: usize,
+) -> Result<()> {
+    let describe = |n: usize| match (n, rpc_devices) {
+        (0, 0) => "the CPU only".to_string(),
+        (1, 0) => format!("one GPU ({})", device_names(used)),
+        (n, 0) => format!("{n} GPUs ({})", device_names(used)),
+        (n, r) => format!("{} devices ({n} GPUs and {r} of rpc workers)", n + r),
+    };
     let lists = [
         (
             "--tensor-split",
             options.tensor_split.as_ref().map_or(0, Vec::len),
+            used.len() + rpc_devices,
         ),
-        ("--vram-budget-mb", options.vram_budgets_mb.len()),
+        (
+            "--vram-budget-mb",
+            options.vram_budgets_mb.len(),
+            used.len(),
+        ),
     ];
-    for (flag, len) in lists {
-        if len > 1 && len != used.len() {
+    for (flag, len, want) in lists {
+        if len > 1 && len != want {
             return Err(Error::InvalidOption(format!(
                 "{flag} lists {len} devices, but the model runs on {}; give one entry per \
                  device in device order{}",
-                match used.len() {
-                    0 => "the CPU only".to_string(),
-                    1 => format!("one GPU ({})", device_names(used)),
-                    n => format!("{n} GPUs ({})", device_names(used)),
-                },
-                if used.len() <= 1 {
-                    " (a single number for one GPU)"
+                describe(used.len()),
+                if want <= 1 {
+                    " (a single number for one device)"
                 } else {
                     ""
                 }
@@ -170,6 +193,7 @@ pub fn load(
     path: &Path,
     options: &ModelOptions,
     gpus: &[(usize, &DeviceInfo)],
+    rpc_devices: &[usize],
 ) -> Result<LlamaLoaded> {
     if options.batch_size == 0 {
         return Err(Error::InvalidOption(
@@ -207,13 +231,22 @@ pub fn load(
     } else {
         gpus.get(main).copied().into_iter().collect()
     };
-    check_device_lists(options, &used)?;
+    check_device_lists(options, &used, rpc_devices.len())?;
     let gpu_device = used.first().copied();
     let gpu = gpu_device.map(|(_, d)| d);
 
     let mut devices: Vec<usize> = used.iter().map(|(i, _)| *i).collect();
+    devices.extend_from_slice(rpc_devices);
+    let uses_rpc = !rpc_devices.is_empty();
+    if uses_rpc {
+        // A worker lost earlier: fail here, naming it, before ggml connects to it.
+        rpc::check_all()?;
+    }
     let all_layers = n_layer + 1;
     let gpu_layers = match (gpu, options.gpu_layers) {
+        // Layers go to the GPU and the workers; --gpu-layers N keeps the rest on the head.
+        (_, Some(n)) if uses_rpc => n.min(all_layers),
+        (_, None) if uses_rpc => all_layers,
         (None, Some(n)) if n > 0 => {
             tracing::warn!("--gpu-layers {n} ignored: no GPU device is used");
             0
@@ -223,7 +256,8 @@ pub fn load(
         (Some(_), None) => all_layers,
     };
     let mut tensor_split = options.tensor_split.clone().unwrap_or_default();
-    let split_plan = match several && gpu_layers == all_layers {
+    // With rpc workers llama.cpp splits by each device's free memory (or --tensor-split).
+    let split_plan = match several && gpu_layers == all_layers && !uses_rpc {
         true => Some(plan_several(&gguf, options, &used, n_ctx)?),
         false => None,
     };
@@ -249,7 +283,7 @@ pub fn load(
     }
     // The planner assumes every layer on the GPU; with fewer (--gpu-layers) the fixed
     // patterns apply and nothing is estimated.
-    let planned = match gpu.filter(|_| gpu_layers == all_layers && !several) {
+    let planned = match gpu.filter(|_| gpu_layers == all_layers && !several && !uses_rpc) {
         Some(device) => match planner::plan(&gguf, &plan_request(options, device, n_ctx)) {
             Ok(plan) => Some(plan),
             // The fixed modes load without an estimate; `auto` needs the plan.
@@ -318,7 +352,38 @@ pub fn load(
     for pattern in &overrides {
         params = params.host_override(pattern)?;
     }
-    let gpu_layers = placement.gpu_layers;
+    let gpu_layers = if uses_rpc {
+        gpu_layers
+    } else {
+        placement.gpu_layers
+    };
+    let layer_split = if uses_rpc {
+        // Weighed by --tensor-split when given, else by free memory, as llama.cpp weighs them.
+        let labelled: Vec<(String, u64)> = devices
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let (label, free) = device_label(i);
+                let weight = tensor_split
+                    .get(k)
+                    .map_or(free, |w| (f64::from(*w) * 1e6) as u64);
+                (label, weight)
+            })
+            .collect();
+        let split = layer_split::split(n_layer, gpu_layers, &labelled);
+        tracing::info!(
+            "{}: {}",
+            path.display(),
+            split
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        split
+    } else {
+        Vec::new()
+    };
 
     logging::clear_recent_problems();
     logging::start_buffer_capture();
@@ -335,6 +400,13 @@ pub fn load(
             },
         }
     })?;
+    let rpc_links = if uses_rpc {
+        rpc::ModelLinks::capture()
+    } else {
+        rpc::ModelLinks::default()
+    };
+    // A worker that died during the load: its weights are missing.
+    rpc_links.health()?;
     let gpu_name = gpu.map(|d| d.name.clone());
     let gpu_names: Vec<&str> = used.iter().map(|(_, d)| d.name.as_str()).collect();
     let memory = MemoryState {
@@ -342,6 +414,15 @@ pub fn load(
         context: BTreeMap::new(),
         embedding: BTreeMap::new(),
     };
+    if uses_rpc {
+        // The single-GPU estimate does not know the workers: report what llama.cpp placed.
+        placement.gpu_layers = gpu_layers;
+        placement.bytes_per_device = memory
+            .model
+            .iter()
+            .map(|(device, bytes)| (device.clone(), *bytes))
+            .collect();
+    }
 
     let n_ctx_train = model.n_ctx_train();
     let vocab = model.vocab();
@@ -388,8 +469,26 @@ pub fn load(
         gpu_names: gpu_names.iter().map(|n| n.to_string()).collect(),
         memory: Mutex::new(memory),
         control_texts: ControlTexts::of(&model),
+        layer_split,
+        rpc_links,
         model,
     })
+}
+
+/// The ggml device at `index` as the layer report names it (`CUDA0`, `rpc HOST:PORT`),
+/// with its free memory (what llama.cpp weighs the split by).
+fn device_label(index: usize) -> (String, u64) {
+    // SAFETY: plain queries of ggml's device registry with an index it listed.
+    unsafe {
+        let dev = llama_cpp_sys_2::ggml_backend_dev_get(index);
+        let name = std::ffi::CStr::from_ptr(llama_cpp_sys_2::ggml_backend_dev_name(dev))
+            .to_string_lossy()
+            .into_owned();
+        let (mut free, mut total) = (0usize, 0usize);
+        llama_cpp_sys_2::ggml_backend_dev_memory(dev, &mut free, &mut total);
+        let label = rpc::device_label(index).unwrap_or(name);
+        (label, free as u64)
+    }
 }
 
 /// Whether to memory-map the file: the option, else mapped unless weights stay in host

@@ -49,8 +49,12 @@ pub enum Command {
     /// Load a model and print its facts and where its weights went.
     Probe(ProbeArgs),
     /// Show the compute devices ggml sees, the backend libraries found and the backend
-    /// `--gpu-backend` selects.
-    GpuInfo,
+    /// `--gpu-backend` selects (with --rpc, the workers' devices too).
+    GpuInfo(GpuInfoArgs),
+    /// Serve this machine's CPU (or a GPU) to a head over ggml's RPC protocol, so one model
+    /// can span several machines (`--rpc HOST:PORT` on the head). No authentication or
+    /// encryption: keep it on a trusted network (docs/scale-out.md).
+    RpcWorker(RpcWorkerArgs),
     /// Benchmark model placements: prompt and decode tok/s, time to first token, memory per
     /// device, host RSS; each against a plain llama.cpp decode loop with the same placement.
     Bench(BenchArgs),
@@ -78,6 +82,42 @@ pub enum Command {
     /// Download a GGUF model from Hugging Face into the hub cache (HF_HUB_CACHE), where
     /// discovery, `serve` and huggingface-cli find it. Resumes an interrupted download.
     Pull(PullArgs),
+}
+
+/// `gpu-info` arguments.
+#[derive(Debug, Args)]
+pub struct GpuInfoArgs {
+    /// rpc workers whose devices to list too (HOST:PORT, comma separated or repeated).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub rpc: Vec<String>,
+}
+
+/// `rpc-worker` arguments.
+#[derive(Debug, Args)]
+pub struct RpcWorkerArgs {
+    /// Where to listen, HOST:PORT. Anything but a loopback address exposes the machine's
+    /// devices to whoever can reach the port (ggml RPC has no authentication or encryption).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:50052",
+        env = "SHIMMY_RPC_BIND",
+        value_name = "HOST:PORT"
+    )]
+    pub bind: String,
+    /// ggml device to serve, e.g. CPU, CUDA0 (repeatable; see `gpu-info`). Default: the CPU.
+    #[arg(long, value_name = "NAME")]
+    pub device: Vec<String>,
+    /// CPU threads for computing on the CPU device (default: all available cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Memory to offer the head, in MiB (default: the device's free memory). The head splits
+    /// layers across devices in proportion to the memory they offer.
+    #[arg(long, value_name = "MB")]
+    pub mem: Option<u64>,
+    /// Folder where ggml caches large tensors by hash, so a head that loads the same model
+    /// again sends only the hashes (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
 }
 
 /// `pull` arguments.
@@ -190,6 +230,14 @@ pub struct ServeArgs {
     /// Requests that may wait for a slot, per model; one more is answered 503 with Retry-After.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_queue: usize,
+    /// Which models the --rpc workers serve layers of, comma separated (names or paths;
+    /// default: every model). The others run on this machine alone.
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...", requires = "rpc")]
+    pub rpc_models: Vec<String>,
+    /// When an --rpc worker was lost: how often to check whether it is back and reload the
+    /// models that use it (seconds; 0: only when a request asks for the model).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub rpc_retry: u64,
     /// How long an idle model stays loaded: 5m, 1h30m, 300 (seconds), 0 (unload when idle),
     /// -1 (forever).
     #[arg(
@@ -461,6 +509,12 @@ pub struct ModelArgs {
     /// Same as --moe-offload auto.
     #[arg(long, conflicts_with_all = ["cpu_moe", "n_cpu_moe"])]
     pub fit: bool,
+    /// ggml RPC workers (`shimmy-host rpc-worker`, or llama.cpp's rpc-server) to spread the
+    /// model's layers over, HOST:PORT, comma separated or repeated. Layers are split across
+    /// the GPU (if any) and the workers by the memory each offers; --gpu-layers N keeps the
+    /// first layers on this machine.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub rpc: Vec<String>,
     /// Memory to leave free on the GPU with --moe-offload auto, in MiB.
     #[arg(long, default_value_t = shimmy_core::backend::DEFAULT_VRAM_MARGIN_MB, value_name = "MB")]
     pub vram_margin_mb: u64,

@@ -126,6 +126,15 @@ pub enum Error {
     /// Evaluating a batch failed inside llama.cpp.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// An rpc worker holding some of the model's layers is down, was lost mid-request, or
+    /// speaks another ggml RPC protocol version (the message names it and what to do).
+    #[error("rpc worker {endpoint} {problem}")]
+    RpcWorker {
+        /// The worker, `HOST:PORT` as given to `--rpc`.
+        endpoint: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
 }
 
 impl Error {

@@ -137,11 +137,19 @@ struct Slot {
     entry: CatalogEntry,
     load_lock: tokio::sync::Mutex<()>,
     current: Mutex<Option<Arc<Loaded>>>,
+    /// Why the model cannot serve (its loaded copy reported itself unhealthy, e.g. an rpc
+    /// worker holding some of its layers was lost, or reloading it after that failed);
+    /// cleared by the next successful load.
+    unhealthy: Mutex<Option<String>>,
 }
 
 impl Slot {
     fn current(&self) -> MutexGuard<'_, Option<Arc<Loaded>>> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unhealthy(&self) -> MutexGuard<'_, Option<String>> {
+        self.unhealthy.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -166,6 +174,10 @@ pub struct ModelStatus {
     /// Host/GPU split and MoE placement when loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placement: Option<shimmy_core::backend::PlacementSummary>,
+    /// Why the model cannot serve now (e.g. an rpc worker holding some of its layers was
+    /// lost); `/health` answers 503 while any model has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The models offered now: the catalog and one slot per entry. Replaced whole when a model
@@ -185,6 +197,7 @@ impl Offered {
                     entry: entry.clone(),
                     load_lock: tokio::sync::Mutex::new(()),
                     current: Mutex::new(None),
+                    unhealthy: Mutex::new(None),
                 })
             })
             .collect();
@@ -271,6 +284,7 @@ impl ModelManager {
             entry: entry.clone(),
             load_lock: tokio::sync::Mutex::new(()),
             current: Mutex::new(None),
+            unhealthy: Mutex::new(None),
         }));
         *offered = Arc::new(Offered {
             catalog: Arc::new(catalog),
@@ -435,6 +449,10 @@ impl ModelManager {
                         .map(|l| l.model.memory())
                         .unwrap_or_default(),
                     placement: loaded.as_ref().map(|l| l.model.placement_summary()),
+                    error: loaded
+                        .as_ref()
+                        .and_then(|l| l.model.health().err().map(|e| e.to_string()))
+                        .or_else(|| slot.unhealthy().clone()),
                 }
             })
             .collect()
@@ -443,6 +461,9 @@ impl ModelManager {
     fn try_lease(&self, slot: &Slot, keep_alive: Option<KeepAlive>) -> Option<ModelLease> {
         let current = slot.current();
         let loaded = current.as_ref()?;
+        if loaded.model.health().is_err() {
+            return None; // see `drop_unhealthy`
+        }
         {
             let mut u = loaded.usage();
             u.active += 1;
@@ -504,6 +525,7 @@ impl ModelManager {
         keep_alive: Option<KeepAlive>,
     ) -> Result<ModelLease, EngineError> {
         let _guard = slot.load_lock.lock().await;
+        self.drop_unhealthy(slot).await?;
         if let Some(lease) = self.try_lease(slot, keep_alive) {
             return Ok(lease);
         }
@@ -511,7 +533,15 @@ impl ModelManager {
         self.loading.fetch_add(1, Ordering::SeqCst);
         let result = self.load(slot).await;
         self.loading.fetch_sub(1, Ordering::SeqCst);
+        let result = result.inspect_err(|e| {
+            // A model that was unhealthy stays so until it loads again.
+            let mut unhealthy = slot.unhealthy();
+            if unhealthy.is_some() {
+                *unhealthy = Some(e.to_string());
+            }
+        });
         *slot.current() = Some(Arc::new(result?));
+        *slot.unhealthy() = None;
         self.try_lease(slot, keep_alive)
             .ok_or_else(|| EngineError::Internal("a freshly loaded model vanished".into()))
     }
@@ -641,6 +671,62 @@ impl ModelManager {
             drop(loaded);
         })
         .await;
+    }
+
+    /// Unloads `slot`'s model when it reports itself unhealthy, recording why; while requests
+    /// still run on it (they are failing), that reason is the error.
+    async fn drop_unhealthy(&self, slot: &Slot) -> Result<(), EngineError> {
+        let taken = {
+            let mut current = slot.current();
+            let Some(loaded) = current.as_ref() else {
+                return Ok(());
+            };
+            let Err(err) = loaded.model.health() else {
+                return Ok(());
+            };
+            *slot.unhealthy() = Some(err.to_string());
+            if loaded.active() > 0 {
+                return Err(err.into());
+            }
+            current.take()
+        };
+        if let Some(loaded) = taken {
+            tracing::warn!(model = %loaded.name, "unloading: {}", slot.unhealthy().clone().unwrap_or_default());
+            self.retire(loaded).await;
+        }
+        Ok(())
+    }
+
+    /// Unloads the models that report themselves unhealthy and loads them again (an rpc
+    /// worker that was lost and is back); what still fails stays in `/health`.
+    pub async fn recover_unhealthy(self: &Arc<Self>) {
+        for slot in &self.offered().slots {
+            let unhealthy = slot.unhealthy().is_some()
+                || slot
+                    .current()
+                    .as_ref()
+                    .is_some_and(|l| l.model.health().is_err());
+            if !unhealthy {
+                continue;
+            }
+            match self.acquire(&slot.entry.name, None).await {
+                Ok((lease, _)) => {
+                    tracing::info!(model = %slot.entry.name, "reloaded after it was unhealthy");
+                    drop(lease);
+                }
+                Err(e) => {
+                    tracing::debug!(model = %slot.entry.name, "still unhealthy: {e}");
+                }
+            }
+        }
+    }
+
+    /// Runs [`Self::recover_unhealthy`] every `interval` (spawn it).
+    pub async fn run_recovery(self: Arc<Self>, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            self.recover_unhealthy().await;
+        }
     }
 
     /// Unloads the idle models whose keep-alive has run out.

@@ -330,7 +330,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
 }
 
 /// The status of a core / backend error: the client's mistakes are 400, a missing model
-/// 404, a full queue or an unloaded model 503 (retry), the rest 500.
+/// 404, a full queue or an unloaded model 503 (retry), a lost rpc worker 502, the rest 500.
 fn core_status(e: &CoreError) -> StatusCode {
     match e {
         CoreError::ModelNotFound { .. } => StatusCode::NOT_FOUND,
@@ -339,6 +339,8 @@ fn core_status(e: &CoreError) -> StatusCode {
         | CoreError::ContextExceeded { .. }
         | CoreError::Tokenize(_) => StatusCode::BAD_REQUEST,
         CoreError::QueueFull { .. } | CoreError::Unloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        // The worker is the failed "upstream".
+        CoreError::RpcWorker { .. } => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -386,6 +388,7 @@ fn engine_code(e: &EngineError) -> &'static str {
             CoreError::Unloaded { .. } => "model_unloaded",
             CoreError::Tokenize(_) => "tokenizer_error",
             CoreError::Inference(_) => "inference_failed",
+            CoreError::RpcWorker { .. } => "rpc_worker_unavailable",
             _ => "model_load_failed",
         },
         EngineError::Plugin(e) => plugin_code(e),

@@ -373,6 +373,7 @@ mod tests {
                 compute: 512,
             }],
             placement: None,
+            error: None,
         };
         let text = m.render(&[status], &[]);
         for needle in [

@@ -18,7 +18,8 @@ use crate::state::SharedState;
 use crate::wire::{items, text, wire_request, Flag, List, Text, Unknown, UnknownFields};
 
 /// 200 with the models and slot usage when ready; 503 (with `Retry-After`) while a model
-/// is loading.
+/// is loading or while a model cannot serve (`"status": "unhealthy"`, each model's `error`,
+/// e.g. an rpc worker lost): a readiness probe for load balancers.
 pub async fn health(State(state): State<SharedState>) -> Response {
     let models = state.engine.models().status();
     let (mut slots, mut busy, mut queued) = (0u32, 0u32, 0usize);
@@ -30,6 +31,10 @@ pub async fn health(State(state): State<SharedState>) -> Response {
         }
     }
     let loading = state.engine.models().is_loading();
+    let unhealthy: Vec<String> = models
+        .iter()
+        .filter_map(|m| m.error.as_ref().map(|e| format!("{}: {e}", m.name)))
+        .collect();
     let mut body = json!({
         "status": if loading { "loading" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -38,6 +43,19 @@ pub async fn health(State(state): State<SharedState>) -> Response {
         "models": models,
         "routes": ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")).collect::<Vec<_>>(),
     });
+    if !unhealthy.is_empty() && !loading {
+        // Readiness: a model that cannot serve (an rpc worker lost) takes the replica out.
+        body["status"] = json!("unhealthy");
+        body["error"] = json!({
+            "message": format!("not ready: {}", unhealthy.join("; ")),
+            "type": "server_error",
+            "code": "model_unhealthy",
+        });
+        let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        return r;
+    }
     if loading {
         body["error"] = ServerError::Loading.body(Flavor::OpenAi)["error"].clone();
         let mut r = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();

@@ -188,6 +188,20 @@ impl<'m> Worker<'m> {
             self.fail(&slots, &message);
             return;
         }
+        // A lost rpc worker: the step ran on stand-in data; fail its requests, naming it.
+        if self.loaded.rpc_links.health().is_err() {
+            for index in plan.iter().map(|p| p.slot) {
+                let seq = self.slots[index].seq;
+                self.ctx.remove(seq, None);
+                self.slots[index].cached.clear();
+                let err = match self.loaded.rpc_links.health() {
+                    Err(err) => err,
+                    Ok(()) => Error::Inference("an rpc worker was lost".into()),
+                };
+                self.finish(index, Ending::Failed(err));
+            }
+            return;
+        }
         self.stats.steps += 1;
         for planned in plan {
             self.after_decode(planned);

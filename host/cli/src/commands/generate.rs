@@ -95,6 +95,7 @@ async fn stream(
     if let (true, Some(choice)) = (verbose, &generation.prompt.template) {
         eprintln!("template: {} ({})", choice.name, choice.reason);
     }
+    let rpc_before = rpc_traffic();
     let mut printer = Printer {
         out: std::io::stdout().lock(),
         closed: false,
@@ -132,6 +133,19 @@ async fn stream(
             .unwrap_or("?"),
         summary.seed,
     );
+    // What the generation (prompt and tokens) cost on the wire, from the relays' counters.
+    for ((endpoint, sent, received), (_, sent0, received0)) in rpc_traffic().iter().zip(&rpc_before)
+    {
+        let tokens = summary.completion_tokens.max(1) as u64;
+        let (sent, received) = (sent - sent0, received - received0);
+        eprintln!(
+            "rpc {endpoint}: sent {}, received {} ({} and {} per generated token)",
+            format_bytes(sent),
+            format_bytes(received),
+            format_bytes(sent / tokens),
+            format_bytes(received / tokens)
+        );
+    }
     if verbose {
         if let Some(loaded) = engine.models().loaded(name) {
             for m in loaded.model.memory() {
@@ -169,4 +183,20 @@ impl<W: Write> Printer<W> {
             .and_then(|()| self.out.flush())
             .is_err();
     }
+}
+
+/// (worker, bytes sent, bytes received) of every `--rpc` worker so far.
+fn rpc_traffic() -> Vec<(String, u64, u64)> {
+    use std::sync::atomic::Ordering;
+    shimmy_backend_llama::rpc::workers()
+        .iter()
+        .map(|w| {
+            let t = w.traffic();
+            (
+                w.endpoint.clone(),
+                t.sent.load(Ordering::Relaxed),
+                t.received.load(Ordering::Relaxed),
+            )
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ mod make_test_model;
 mod plugin;
 mod probe;
 mod pull;
+mod rpc_worker;
 mod serve;
 mod setup;
 mod soak;
@@ -30,7 +31,31 @@ use crate::cli::{Cli, Command, ModelArgs, PluginOptions};
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
+    let (rpc, rpc_models) = match &cli.command {
+        Command::Generate(a) => (a.model_args.rpc.clone(), Vec::new()),
+        Command::Probe(a) => (a.model_args.rpc.clone(), Vec::new()),
+        Command::Bench(a) => (a.model_args.rpc.clone(), Vec::new()),
+        Command::Serve(a) => {
+            // A name in --rpc-models may be that of a --model given as a path.
+            let named = a.rpc_models.iter().map(|m| {
+                a.model
+                    .iter()
+                    .find(|p| {
+                        std::path::Path::new(p)
+                            .file_stem()
+                            .is_some_and(|s| s == m.as_str())
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| m.clone())
+            });
+            (a.model_args.rpc.clone(), named.collect())
+        }
+        Command::GpuInfo(a) => (a.rpc.clone(), Vec::new()),
+        _ => (Vec::new(), Vec::new()),
+    };
     let ctx = Context {
+        rpc,
+        rpc_models,
         backends_dir: cli.backends_dir,
         model_dirs: cli.model_dirs,
         verbose: cli.verbose,
@@ -42,7 +67,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List => discover::list(&ctx),
         Command::Discover => discover::discover(&ctx),
         Command::Probe(args) => probe::run(&ctx, args),
-        Command::GpuInfo => gpu_info::run(&ctx),
+        Command::GpuInfo(_) => gpu_info::run(&ctx),
+        Command::RpcWorker(args) => rpc_worker::run(&ctx, args),
         Command::MakeTestModel(args) => make_test_model::run(args),
         Command::Plugin(command) => plugin::run(&ctx, command),
         Command::Template(command) => template::run(&ctx, command),
@@ -63,6 +89,10 @@ pub struct Context {
     verbose: u8,
     plugins: PluginOptions,
     gpu_backend: GpuBackend,
+    /// `--rpc` workers (HOST:PORT lists as given).
+    rpc: Vec<String>,
+    /// `serve --rpc-models`: the models that use them (names or paths; empty: all).
+    rpc_models: Vec<String>,
 }
 
 impl Context {
@@ -97,6 +127,19 @@ impl Context {
     /// Starts llama.cpp with the configured backend libraries and `--gpu-backend`.
     fn engine(&self) -> Result<LlamaEngine> {
         let engine = LlamaEngine::with_gpu_backend(self.backends_dir.as_deref(), self.gpu_backend)?;
+        let endpoints = shimmy_backend_llama::rpc::parse_endpoints(&self.rpc)?;
+        let rpc_models = if self.rpc_models.is_empty() {
+            None
+        } else {
+            let report = self.discover();
+            Some(
+                self.rpc_models
+                    .iter()
+                    .map(|m| self.resolve(&report, m))
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        };
+        let engine = engine.with_rpc(&endpoints, rpc_models)?;
         if self.verbose > 0 {
             eprintln!("{}", engine_line(&engine));
         }

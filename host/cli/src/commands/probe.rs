@@ -67,6 +67,10 @@ pub fn run(ctx: &Context, args: ProbeArgs) -> Result<()> {
         Err(err) => println!("template:       unavailable: {err:#}"),
     }
     println!("gpu layers:     {}", info.gpu_layers);
+    let split = model.layer_split();
+    if !split.is_empty() {
+        println!("layer split:    {}", split.join(", "));
+    }
     let placement = model.placement();
     println!("placement:      {placement}");
     println!("micro-batch:    {} tokens", placement.ubatch);

@@ -63,8 +63,22 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<()> {
         Vec::new()
     };
     let engine_line = parts.engine_line.clone();
+    let rpc_retry = if args.model_args.rpc.is_empty() {
+        0
+    } else {
+        args.rpc_retry
+    };
     let result = runtime.block_on(async move {
         let engine = start_engine(parts, config);
+        if rpc_retry > 0 {
+            // Models on a lost rpc worker come back when it does (docs/scale-out.md).
+            tokio::spawn(
+                engine
+                    .models()
+                    .clone()
+                    .run_recovery(Duration::from_secs(rpc_retry)),
+            );
+        }
         let server = Server::with_listener(listener, engine.clone(), server_config)?;
         // The handlers are in place before "listening on" is printed.
         let mut sigterm = signal(SignalKind::terminate()).context("handling SIGTERM")?;

@@ -620,6 +620,16 @@ pub trait LoadedModel: Send + Sync {
             planned: p.estimate.clone(),
         }
     }
+    /// Where its layers went when it spans several devices (e.g. `layers 0-3 on CPU`,
+    /// `layers 4-8 on rpc 10.0.0.2:50052`); empty when it runs on one device.
+    fn layer_split(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// `Err` when the model can no longer compute (an rpc worker holding some of its layers
+    /// was lost), naming why; the server reports it in `/health` and reloads the model.
+    fn health(&self) -> Result<()> {
+        Ok(())
+    }
     /// Text to token ids.
     fn tokenize(&self, text: &str, add_bos: bool, parse_special: bool) -> Result<Vec<u32>>;
     /// Whether `text` holds the text of a control token, i.e. tokenizes differently with and
