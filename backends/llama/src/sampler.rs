@@ -110,7 +110,10 @@ impl TokenSampler {
             chain: LlamaSampler::chain_simple(stages),
             seed,
             options: request.sampling.clone(),
-            device_ok: request.grammar.is_none() && request.logprobs.is_none() && !penalties,
+            device_ok: request.grammar.is_none()
+                && request.logprobs.is_none()
+                && !penalties
+                && !request.reasoning.as_ref().is_some_and(|r| r.budget.is_some()),
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })
@@ -158,6 +161,27 @@ impl TokenSampler {
         self.chain.try_accept(token).map_err(|err| {
             Error::Inference(format!(
                 "the sampler refused token {} ({err}); the grammar allows no continuation",
+                token.0
+            ))
+        })?;
+        let logprob = self
+            .logprobs
+            .map(|n| logprobs::token_logprob(model, logits, token, n));
+        Ok((token, logprob))
+    }
+
+    /// Takes `token` as drawn from `logits` (a token the generation loop forces, e.g. the
+    /// closing tag of a spent reasoning budget): the chain accepts it (penalty history) and its
+    /// log-probability is reported as for a sampled one.
+    pub fn force(
+        &mut self,
+        token: LlamaToken,
+        logits: &[f32],
+        model: &LlamaModel,
+    ) -> Result<(LlamaToken, Option<TokenLogprob>)> {
+        self.chain.try_accept(token).map_err(|err| {
+            Error::Inference(format!(
+                "the sampler refused forced token {} ({err})",
                 token.0
             ))
         })?;
