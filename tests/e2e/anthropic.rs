@@ -240,7 +240,10 @@ fn reasoning_of_a_prompt_opened_think_block_through_the_sdks() {
     let e: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(e["type"], "error", "{e}");
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("budget_tokens"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget_tokens"),
         "{e}"
     );
 }

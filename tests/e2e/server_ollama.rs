@@ -343,6 +343,11 @@ fn chat_truncation_drops_whole_old_messages_and_keeps_system_and_last() {
         .find(|&(_, n)| n < n_ctx)
         .expect("the last message fits alone");
     assert!(start < messages.len() - 1, "some history fits: {start}");
+    let token_cut = 4 + (n_ctx - 4) / 2;
+    assert_ne!(
+        expected, token_cut,
+        "the two ways must give different counts"
+    );
 
     let body = json!({"model": "dense", "messages": messages, "stream": false,
         "options": {"num_predict": 2, "temperature": 0}});
@@ -360,8 +365,5 @@ fn chat_truncation_drops_whole_old_messages_and_keeps_system_and_last() {
     let (status, text) = post(&server, "/api/chat", &strict);
     assert_eq!(status, 400, "{text}");
     let e = json_of(&text);
-    assert!(
-        e["error"].as_str().unwrap().contains("context"),
-        "{e}"
-    );
+    assert!(e["error"].as_str().unwrap().contains("context"), "{e}");
 }

@@ -113,7 +113,10 @@ impl TokenSampler {
             device_ok: request.grammar.is_none()
                 && request.logprobs.is_none()
                 && !penalties
-                && !request.reasoning.as_ref().is_some_and(|r| r.budget.is_some()),
+                && !request
+                    .reasoning
+                    .as_ref()
+                    .is_some_and(|r| r.budget.is_some()),
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })

@@ -45,7 +45,9 @@ impl ReasoningTags {
         let tail = prompt.trim_end();
         KNOWN_TAGS
             .into_iter()
-            .find(|(open, close)| tail.ends_with(open) && !tail.ends_with(&format!("{open}{close}")))
+            .find(|(open, close)| {
+                tail.ends_with(open) && !tail.ends_with(&format!("{open}{close}"))
+            })
             .map(Self::of)
     }
 }
@@ -178,7 +180,10 @@ mod tests {
             ReasoningTags::opened_by("<|im_start|>assistant\n<think>\n"),
             Some(ReasoningTags::think())
         );
-        assert_eq!(ReasoningTags::opened_by("assistant\n<think>\n\n</think>\n\n"), None);
+        assert_eq!(
+            ReasoningTags::opened_by("assistant\n<think>\n\n</think>\n\n"),
+            None
+        );
         assert_eq!(ReasoningTags::opened_by("<|im_start|>assistant\n"), None);
         assert_eq!(
             ReasoningTags::opened_by("[INST]x[/INST][THINK]").map(|t| t.close),

@@ -98,7 +98,11 @@ mod tests {
         let m = chat(&["system", "user", "assistant", "tool", "tool", "user"]);
         assert_eq!(start_points(&m), vec![0, 1, 2, 5]);
         let plain = chat(&["user", "tool"]);
-        assert_eq!(start_points(&plain), vec![0, 1], "no call before it: as it is");
+        assert_eq!(
+            start_points(&plain),
+            vec![0, 1],
+            "no call before it: as it is"
+        );
     }
 
     #[test]
@@ -109,7 +113,11 @@ mod tests {
         let start = futures_lite(fewest_dropped(&m, fit));
         assert_eq!(start, 4, "system + the last two");
         let never = |_: Vec<ChatMessage>| async { Ok::<_, ()>(false) };
-        assert_eq!(futures_lite(fewest_dropped(&m, never)), 5, "the last one anyway");
+        assert_eq!(
+            futures_lite(fewest_dropped(&m, never)),
+            5,
+            "the last one anyway"
+        );
         let always = |_: Vec<ChatMessage>| async { Ok::<_, ()>(true) };
         assert_eq!(futures_lite(fewest_dropped(&m, always)), 1);
     }

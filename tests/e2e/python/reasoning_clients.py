@@ -68,13 +68,16 @@ assert not any(item.type == "message" and item.content[0].text for item in r.out
 assert r.usage.output_tokens == 8, r.usage
 assert r.usage.output_tokens_details.reasoning_tokens == 8, r.usage
 
-# responses.stream: the reasoning streams as reasoning_text deltas.
+# responses.stream: the reasoning streams as reasoning_text deltas; cut at
+# max_output_tokens, the stream ends with response.incomplete (the SDK's final response
+# needs response.completed).
 with oai.responses.stream(model=model, input="Why is the sea salty?", max_output_tokens=8,
                           temperature=0) as stream:
-    deltas = [e.delta for e in stream if e.type == "response.reasoning_text.delta"]
-    done = stream.get_final_response()
+    events = list(stream)
+deltas = [e.delta for e in events if e.type == "response.reasoning_text.delta"]
 assert "".join(deltas) == thought, (deltas, thought)
-assert done.usage.output_tokens_details.reasoning_tokens == 8, done.usage
+assert events[-1].type == "response.incomplete", events[-1]
+assert events[-1].response.usage.output_tokens_details.reasoning_tokens == 8, events[-1]
 
 # chat.completions: reasoning_content apart, counted in completion_tokens_details.
 c = oai.chat.completions.create(model=model, messages=question, max_tokens=8, temperature=0)

@@ -858,8 +858,10 @@ mod tests {
             b[k] = v;
             parse(b)
         };
-        let r = parse(json!({"max_tokens": 2048, "messages": [{"role": "user", "content": "x"}],
-            "thinking": {"type": "enabled", "budget_tokens": 1024}}))
+        let r = parse(
+            json!({"max_tokens": 2048, "messages": [{"role": "user", "content": "x"}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024}}),
+        )
         .unwrap();
         assert_eq!(
             r.thinking,
@@ -869,11 +871,7 @@ mod tests {
             }
         );
         assert_eq!(r.job.reasoning_budget, Some(1024));
-        let e = with(
-            "thinking",
-            json!({"type": "enabled", "budget_tokens": 5}),
-        )
-        .unwrap_err();
+        let e = with("thinking", json!({"type": "enabled", "budget_tokens": 5})).unwrap_err();
         assert_eq!(e.param(), Some("max_tokens"));
         assert!(e.to_string().contains("budget_tokens"), "{e}");
         let switch = |r: &AnthropicRequest| match &r.job.input {
