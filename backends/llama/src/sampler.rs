@@ -73,7 +73,8 @@ pub struct TokenSampler {
     seed: u32,
     /// The request's settings, for a device chain ([`TokenSampler::device_chain`]).
     options: SamplingOptions,
-    /// Whether the chain may run on the device: no grammar, no penalties, no logprobs.
+    /// Whether the chain may run on the device: no grammar, no penalties, no logprobs, no
+    /// reasoning budget (whose closing tag the CPU loop forces).
     device_ok: bool,
     /// Alternatives to report per token (`None`: no [`TokenLogprob`]s).
     logprobs: Option<usize>,
@@ -113,10 +114,10 @@ impl TokenSampler {
             device_ok: request.grammar.is_none()
                 && request.logprobs.is_none()
                 && !penalties
-                && !request
+                && request
                     .reasoning
                     .as_ref()
-                    .is_some_and(|r| r.budget.is_some()),
+                    .is_none_or(|r| r.budget.is_none()),
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })
