@@ -162,21 +162,13 @@ impl TokenSampler {
         let token = self.candidates.selected_token().ok_or_else(|| {
             Error::Inference("the sampler chain selected no token (all candidates removed)".into())
         })?;
-        self.chain.try_accept(token).map_err(|err| {
-            Error::Inference(format!(
-                "the sampler refused token {} ({err}); the grammar allows no continuation",
-                token.0
-            ))
-        })?;
-        let logprob = self
-            .logprobs
-            .map(|n| logprobs::token_logprob(model, logits, token, n));
-        Ok((token, logprob))
+        self.force(token, logits, model)
     }
 
-    /// Takes `token` as drawn from `logits` (a token the generation loop forces, e.g. the
-    /// closing tag of a spent reasoning budget): the chain accepts it (penalty history) and its
-    /// log-probability is reported as for a sampled one.
+    /// Takes `token` as drawn from `logits` (what [`TokenSampler::sample`] does with the token
+    /// it drew; the generation loop also forces tokens, e.g. the closing tag of a spent
+    /// reasoning budget): the chain accepts it (penalty history, grammar state) and its
+    /// log-probability is reported when the request asked for them.
     pub fn force(
         &mut self,
         token: LlamaToken,
@@ -185,7 +177,7 @@ impl TokenSampler {
     ) -> Result<(LlamaToken, Option<TokenLogprob>)> {
         self.chain.try_accept(token).map_err(|err| {
             Error::Inference(format!(
-                "the sampler refused forced token {} ({err})",
+                "the sampler refused token {} ({err}); the grammar allows no continuation",
                 token.0
             ))
         })?;

@@ -324,8 +324,16 @@ async fn fit_chat(
             Ok::<_, EngineError>(tokens.len() + prefix_tokens < n_ctx)
         }
     };
-    // A token holds at least one byte (BOS and EOS aside): a short prompt fits uncounted.
-    if full.prompt.len() + 2 + prefix_tokens < n_ctx || fits(&full).await? {
+    // Nothing to drop (only system messages before the last, as in a plain
+    // `/api/generate`); or a short prompt, which fits uncounted: each token holds a byte at
+    // least, besides BOS, EOS and a space prefix per tokenized piece (two per content span
+    // and one more); or it fits.
+    let last = messages.len().saturating_sub(1);
+    let most_tokens = full.prompt.len() + 2 * full.content_spans.len() + 3;
+    if messages[..last].iter().all(|m| m.role == "system")
+        || most_tokens + prefix_tokens < n_ctx
+        || fits(&full).await?
+    {
         return Ok(full);
     }
     let fits = &fits;
