@@ -1,6 +1,7 @@
 //! `shimmy-host serve` on real llama.cpp: the Anthropic Messages API (`/v1/messages`,
 //! `/v1/messages/count_tokens`) through the official `anthropic` Python SDK on a test-kit
-//! model and on SmolLM2-135M-Instruct, and bad input over plain HTTP.
+//! model and on SmolLM2-135M-Instruct, and bad input over plain HTTP; and reasoning on real
+//! llama.cpp through the `anthropic` and `openai` SDKs and the Ollama route.
 
 mod common;
 
@@ -8,6 +9,7 @@ use common::real_model::smollm2_path;
 use common::schema::{assert_valid, weather_schema};
 use common::{http, run_python, s, Sandbox, ServerProc};
 use serde_json::{json, Value};
+use shimmy_testkit::{write_model, ModelSpec, CHATML_TEMPLATE};
 
 const KEY: &str = "sk-anthropic-test";
 
@@ -189,4 +191,59 @@ fn messages_stream_events_and_bad_input_in_anthropic_shape() {
     // The server still answers after all that.
     let (got, text) = post(&server, "/v1/messages", &msg(json!({})), Some(KEY));
     assert_eq!(got, 200, "{text}");
+}
+
+/// ChatML whose generation prompt opens a reasoning block, as DeepSeek R1's and Qwen3's
+/// thinking templates do: what the model writes is reasoning until `</think>`.
+fn reasoning_template() -> String {
+    CHATML_TEMPLATE.replace(
+        "{{ '<|im_start|>assistant\\n' }}",
+        "{{ '<|im_start|>assistant\\n<think>\\n' }}",
+    )
+}
+
+#[test]
+fn reasoning_of_a_prompt_opened_think_block_through_the_sdks() {
+    let sb = Sandbox::new();
+    let path = sb.path().join("reasoner.gguf");
+    write_model(
+        &ModelSpec::dense().with_chat_template(Some(reasoning_template())),
+        &path,
+    )
+    .expect("write reasoner");
+    let server = sb.serve(&["--model", s(&path), "--ctx-size", "1024", "--parallel", "1"]);
+    let model = model_name(&server);
+    let out = run_python("reasoning_clients.py", &server.base, &[&model]);
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let thought = v["thought"].as_str().unwrap();
+
+    // Ollama's `think`: the same reasoning in `message.thinking`, no content.
+    let (status, text) = server.post_text(
+        "/api/chat",
+        &json!({"model": model, "messages": [{"role": "user", "content": "Why is the sea salty?"}],
+                "think": true, "stream": false, "options": {"num_predict": 8, "temperature": 0}}),
+    );
+    assert_eq!(status, 200, "{text}");
+    let chat: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(chat["message"]["thinking"], thought, "{chat}");
+    assert_eq!(chat["message"]["content"], "", "{chat}");
+
+    // A budget that leaves no room for the answer is refused in Anthropic's shape.
+    let (status, text) = post(
+        &server,
+        "/v1/messages",
+        &json!({"model": model, "max_tokens": 8, "thinking": {"type": "enabled", "budget_tokens": 8},
+                "messages": [{"role": "user", "content": "Hi"}]}),
+        None,
+    );
+    assert_eq!(status, 400, "{text}");
+    let e: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(e["type"], "error", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget_tokens"),
+        "{e}"
+    );
 }

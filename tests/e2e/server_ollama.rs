@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{http, run_python, Sandbox, ServerProc};
+use common::{http, run_python, s, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
 fn post(server: &ServerProc, path: &str, body: &Value) -> (u16, String) {
@@ -292,4 +292,78 @@ fn bad_input_gets_4xx_with_an_ollama_error_body() {
             "{path} {body}: {message:?} should mention {mention:?}"
         );
     }
+}
+
+#[test]
+fn chat_truncation_drops_whole_old_messages_and_keeps_system_and_last() {
+    let sb = Sandbox::new();
+    let n_ctx = 256;
+    let ctx = n_ctx.to_string();
+    let server = sb.serve(&[
+        "--model",
+        s(&common::models().dense),
+        "--ctx-size",
+        &ctx,
+        "--parallel",
+        "1",
+    ]);
+    let filler = |tag: &str, words: usize| {
+        let mut t = format!("{tag}:");
+        for i in 0..words {
+            t.push_str([" the sea", " is", " salty", " water"][i % 4]);
+        }
+        t
+    };
+    let msg = |role: &str, content: String| json!({"role": role, "content": content});
+    let messages = vec![
+        msg("system", "You are a terse assistant.".into()),
+        msg("user", filler("OLDEST", 150)),
+        msg("assistant", filler("older", 60)),
+        msg("user", filler("old", 60)),
+        msg("assistant", filler("recent", 40)),
+        msg("user", "Why is the sea salty?".into()),
+    ];
+    let tokens = |messages: &[Value]| {
+        let (status, text) = post(
+            &server,
+            "/api/template/render",
+            &json!({"model": "dense", "messages": messages}),
+        );
+        assert_eq!(status, 200, "{text}");
+        json_of(&text)["prompt_tokens"].as_u64().unwrap()
+    };
+    // What Ollama keeps: the system message, then the shortest tail that fits the context.
+    assert!(tokens(&messages) >= n_ctx, "the whole chat must not fit");
+    let (start, expected) = (2..messages.len())
+        .map(|k| {
+            let mut kept = vec![messages[0].clone()];
+            kept.extend_from_slice(&messages[k..]);
+            (k, tokens(&kept))
+        })
+        .find(|&(_, n)| n < n_ctx)
+        .expect("the last message fits alone");
+    assert!(start < messages.len() - 1, "some history fits: {start}");
+    let token_cut = 4 + (n_ctx - 4) / 2;
+    assert_ne!(
+        expected, token_cut,
+        "the two ways must give different counts"
+    );
+
+    let body = json!({"model": "dense", "messages": messages, "stream": false,
+        "options": {"num_predict": 2, "temperature": 0}});
+    let (status, text) = post(&server, "/api/chat", &body);
+    assert_eq!(status, 200, "{text}");
+    let v = json_of(&text);
+    // Exactly the kept messages' prompt, from a fresh cache; a token cut would leave
+    // num_keep + half the rest of the context (130) and a cut system message.
+    assert_eq!(v["prompt_eval_count"].as_u64(), Some(expected), "{v}");
+    assert_eq!(v["eval_count"], 2, "{v}");
+
+    // truncate: false refuses the chat instead, in Ollama's shape.
+    let mut strict = body.clone();
+    strict["truncate"] = json!(false);
+    let (status, text) = post(&server, "/api/chat", &strict);
+    assert_eq!(status, 400, "{text}");
+    let e = json_of(&text);
+    assert!(e["error"].as_str().unwrap().contains("context"), "{e}");
 }

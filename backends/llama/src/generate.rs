@@ -68,6 +68,8 @@ pub fn run(
         decode_seconds: 0.0,
         seed,
         stop: None,
+        // The single-request path does not track reasoning (the scheduler does).
+        reasoning_tokens: 0,
     };
     if sink(GenerateEvent::PromptDone {
         prompt_tokens: prompt.len(),

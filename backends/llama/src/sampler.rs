@@ -73,7 +73,8 @@ pub struct TokenSampler {
     seed: u32,
     /// The request's settings, for a device chain ([`TokenSampler::device_chain`]).
     options: SamplingOptions,
-    /// Whether the chain may run on the device: no grammar, no penalties, no logprobs.
+    /// Whether the chain may run on the device: no grammar, no penalties, no logprobs, no
+    /// reasoning budget (whose closing tag the CPU loop forces).
     device_ok: bool,
     /// Alternatives to report per token (`None`: no [`TokenLogprob`]s).
     logprobs: Option<usize>,
@@ -110,7 +111,13 @@ impl TokenSampler {
             chain: LlamaSampler::chain_simple(stages),
             seed,
             options: request.sampling.clone(),
-            device_ok: request.grammar.is_none() && request.logprobs.is_none() && !penalties,
+            device_ok: request.grammar.is_none()
+                && request.logprobs.is_none()
+                && !penalties
+                && request
+                    .reasoning
+                    .as_ref()
+                    .is_none_or(|r| r.budget.is_none()),
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })
@@ -155,6 +162,19 @@ impl TokenSampler {
         let token = self.candidates.selected_token().ok_or_else(|| {
             Error::Inference("the sampler chain selected no token (all candidates removed)".into())
         })?;
+        self.force(token, logits, model)
+    }
+
+    /// Takes `token` as drawn from `logits` (what [`TokenSampler::sample`] does with the token
+    /// it drew; the generation loop also forces tokens, e.g. the closing tag of a spent
+    /// reasoning budget): the chain accepts it (penalty history, grammar state) and its
+    /// log-probability is reported when the request asked for them.
+    pub fn force(
+        &mut self,
+        token: LlamaToken,
+        logits: &[f32],
+        model: &LlamaModel,
+    ) -> Result<(LlamaToken, Option<TokenLogprob>)> {
         self.chain.try_accept(token).map_err(|err| {
             Error::Inference(format!(
                 "the sampler refused token {} ({err}); the grammar allows no continuation",

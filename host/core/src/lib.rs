@@ -25,6 +25,7 @@ pub mod gguf;
 pub mod placement;
 pub mod planner;
 pub mod prompt;
+pub mod reasoning;
 pub mod stream;
 pub mod template_choice;
 

@@ -49,6 +49,11 @@ impl Utf8Decoder {
         out
     }
 
+    /// Whether no bytes of an incomplete character are held back.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Ends the stream: an incomplete trailing character becomes U+FFFD.
     pub fn finish(&mut self) -> String {
         let rest = String::from_utf8_lossy(&self.pending).into_owned();

@@ -22,11 +22,13 @@ use shimmy_core::backend::{
     FinishReason, GenerateEvent, GenerateRequest, GenerateSummary, SamplingOptions, TokenLogprob,
 };
 use shimmy_core::call_grammar::CallSyntax;
+use shimmy_core::reasoning::{ReasoningRequest, ReasoningTags};
 use shimmy_core::serving::GenerationSink;
 use shimmy_core::template_choice::{ChoiceReason, TemplateChoice};
 use shimmy_plugins::{ChatMessage, OutputParser, ToolCall, ToolDefinition};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::chat_fit;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::events::EngineEvent;
@@ -100,14 +102,19 @@ pub struct Job {
     /// Token ids of an earlier prompt and answer that this prompt continues (Ollama's
     /// `context`, as [`Generation::context_tokens`] gives it).
     pub context: Vec<u32>,
-    /// Cut a prompt that does not fit the context instead of refusing it (Ollama's
-    /// `truncate`).
+    /// Fit a prompt that does not fit the context instead of refusing it (Ollama's
+    /// `truncate`): a chat loses whole old messages first ([`crate::chat_fit`]), then the
+    /// scheduler cuts tokens.
     pub truncate: bool,
     /// Shift a full context while generating instead of stopping there (Ollama's `shift`).
     pub shift: bool,
     /// Tokens at the start of the prompt that `truncate` and `shift` keep (Ollama's
     /// `num_keep`).
     pub keep_tokens: u32,
+    /// Most tokens the answer's reasoning block may take (Anthropic's
+    /// `thinking.budget_tokens`); then its closing tag is forced and the answer follows.
+    /// `None`: no limit. Not applied with a grammar (forced calls, JSON output).
+    pub reasoning_budget: Option<u32>,
 }
 
 /// Tokens at the start of a prompt that truncation and context shifts keep unless the request
@@ -136,6 +143,7 @@ impl Job {
             truncate: false,
             shift: false,
             keep_tokens: DEFAULT_KEEP_TOKENS,
+            reasoning_budget: None,
         }
     }
 }
@@ -283,6 +291,72 @@ async fn prepare_prompt(
     }
 }
 
+/// The prompt of `input`, after Ollama's chat truncation ([`crate::chat_fit`]): when it
+/// does not leave room for a generated token in a context of `n_ctx` (after `prefix_tokens`
+/// of an earlier context), the oldest messages are dropped.
+async fn fit_chat(
+    engine: &Engine,
+    lease: &ModelLease,
+    input: &Input,
+    n_ctx: usize,
+    prefix_tokens: usize,
+) -> Result<PreparedPrompt, EngineError> {
+    let full = prepare_prompt(engine, lease, input).await?;
+    let Input::Chat {
+        messages,
+        tools,
+        template,
+        thinking,
+    } = input
+    else {
+        return Ok(full);
+    };
+    let with = |messages: Vec<ChatMessage>| Input::Chat {
+        messages,
+        tools: tools.clone(),
+        template: template.clone(),
+        thinking: *thinking,
+    };
+    let fits = |prompt: &PreparedPrompt| {
+        let prompt = prompt.clone();
+        async move {
+            let tokens = engine.prompt_tokens(lease, &prompt).await?;
+            Ok::<_, EngineError>(tokens.len() + prefix_tokens < n_ctx)
+        }
+    };
+    // Nothing to drop (only system messages before the last, as in a plain
+    // `/api/generate`); or a short prompt, which fits uncounted: each token holds a byte at
+    // least, besides BOS, EOS and a space prefix per tokenized piece (two per content span
+    // and one more); or it fits.
+    let last = messages.len().saturating_sub(1);
+    let most_tokens = full.prompt.len() + 2 * full.content_spans.len() + 3;
+    if messages[..last].iter().all(|m| m.role == "system")
+        || most_tokens + prefix_tokens < n_ctx
+        || fits(&full).await?
+    {
+        return Ok(full);
+    }
+    let fits = &fits;
+    let start = chat_fit::fewest_dropped(messages, |kept| {
+        let candidate = with(kept);
+        async move {
+            let prompt = prepare_prompt(engine, lease, &candidate).await?;
+            fits(&prompt).await
+        }
+    })
+    .await?;
+    let dropped = messages[..start]
+        .iter()
+        .filter(|m| m.role != "system")
+        .count();
+    tracing::debug!(
+        "chat for {}: {dropped} of {} messages dropped to fit a context of {n_ctx} tokens",
+        lease.name,
+        messages.len()
+    );
+    prepare_prompt(engine, lease, &with(chat_fit::kept(messages, start))).await
+}
+
 /// A piece of the answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Delta {
@@ -378,6 +452,9 @@ pub struct Generation {
     context_prefix: Vec<u32>,
     /// Whether the prompt got BOS.
     add_bos: bool,
+    /// The opening reasoning tag the prompt ended with: the output starts inside the block,
+    /// so the template's parser is given the tag in front of it.
+    opened_reasoning: String,
     raw: String,
     sent_content: String,
     sent_reasoning: String,
@@ -443,7 +520,20 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
     let parallel = job.parallel_tool_calls == Some(true);
     let forced = forced_call_schema(&tools, &job.tool_choice, parallel)?;
     let forced_calls = forced.is_some();
-    let prompt = prepare_prompt(engine, &lease, &input).await?;
+    let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
+    let prompt = if job.truncate {
+        fit_chat(engine, &lease, &input, ctx as usize, job.context.len()).await?
+    } else {
+        prepare_prompt(engine, &lease, &input).await?
+    };
+    // Output a grammar constrains (forced calls, JSON) starts where the grammar says, not
+    // inside a reasoning block the prompt opened.
+    let constrained = forced_calls || job.json_schema.is_some() || job.grammar.is_some();
+    let opened = prompt
+        .template
+        .as_ref()
+        .filter(|_| !constrained)
+        .and_then(|_| ReasoningTags::opened_by(&prompt.prompt));
     // A forced call is written in the family's own syntax when the template's is known (the
     // template then parses it), else as `{"name", "arguments"}` JSON read here.
     let syntax = call_syntax(engine, &lease, &prompt);
@@ -463,7 +553,11 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
             stop.push(s);
         }
     }
-    let ctx = lease.scheduler.stats().ctx_per_sequence.max(1);
+    let reasoning = prompt.template.as_ref().map(|_| ReasoningRequest {
+        tags: opened.clone().unwrap_or_else(ReasoningTags::think),
+        open_at_start: opened.is_some(),
+        budget: job.reasoning_budget,
+    });
     let mut request = GenerateRequest {
         prompt: prompt.prompt.clone(),
         add_bos: prompt.add_bos && job.add_bos,
@@ -479,6 +573,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         truncate: job.truncate,
         shift: job.shift,
         keep_tokens: job.keep_tokens,
+        reasoning,
     };
     let add_bos = request.add_bos;
     let events = engine.events().clone();
@@ -489,13 +584,25 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
             summary,
         })
     }));
+    let opened_reasoning = opened.map(|t| t.open).unwrap_or_default();
     let parser = match &prompt.template {
-        Some(t) if streaming && !forced_calls => Some(
-            engine
-                .plugins()
-                .output_parser_after(&t.name, &tools, &prompt.prompt)
-                .await?,
-        ),
+        Some(t) if streaming && !forced_calls => {
+            // A reasoning tag the prompt opened goes in front of the output; otherwise the
+            // parser reads the prompt's end itself (Apriel opens reasoning in plain words).
+            let mut parser = if opened_reasoning.is_empty() {
+                engine
+                    .plugins()
+                    .output_parser_after(&t.name, &tools, &prompt.prompt)
+                    .await?
+            } else {
+                engine.plugins().output_parser(&t.name, &tools).await?
+            };
+            if !opened_reasoning.is_empty() {
+                // The tag alone shows nothing yet.
+                parser.push(&opened_reasoning).await?;
+            }
+            Some(parser)
+        }
         _ => None,
     };
     // The expensive preparation runs on a blocking thread, never on the async executor nor
@@ -539,6 +646,7 @@ async fn start(engine: &Arc<Engine>, job: Job, streaming: bool) -> Result<Genera
         parallel_tool_calls: job.parallel_tool_calls,
         context_prefix: job.context,
         add_bos,
+        opened_reasoning,
         raw: String::new(),
         sent_content: String::new(),
         sent_reasoning: String::new(),
@@ -676,6 +784,12 @@ impl Generation {
         Ok((!delta.is_empty()).then_some(delta))
     }
 
+    /// The output as the template's parser reads it: after the reasoning tag the prompt
+    /// opened, if any.
+    fn parsed_text(&self) -> String {
+        format!("{}{}", self.opened_reasoning, self.raw)
+    }
+
     /// The answer's visible text as the template's stream parser sees it: what came before
     /// tool-call markup started, without a partial marker at the end.
     async fn visible_before_markup(&mut self, template: &str) -> Result<String, EngineError> {
@@ -687,7 +801,7 @@ impl Generation {
             .plugins()
             .output_parser(template, &self.tools)
             .await?;
-        Ok(parser.push(&self.raw).await?.content)
+        Ok(parser.push(&self.parsed_text()).await?.content)
     }
 
     async fn finish(&mut self, summary: GenerateSummary) -> Result<Update, EngineError> {
@@ -715,7 +829,8 @@ impl Generation {
                 let parsed = match &mut self.parser {
                     Some(parser) => parser.finish().await?,
                     None => {
-                        templates::parse(self.engine.plugins(), &template, &self.raw, &self.tools)
+                        let text = self.parsed_text();
+                        templates::parse(self.engine.plugins(), &template, &text, &self.tools)
                             .await?
                     }
                 };

@@ -32,6 +32,7 @@
 
 pub mod capabilities;
 pub mod catalog;
+pub mod chat_fit;
 pub mod config;
 pub mod embedding;
 pub mod engine;

@@ -233,6 +233,7 @@ fn summary(a: &Active, reason: FinishReason) -> GenerateSummary {
         decode_seconds: a.prompt_done.elapsed().as_secs_f64(),
         seed: a.pending.request.sampling.seed.unwrap_or(42),
         stop: a.stop.clone(),
+        reasoning_tokens: 0,
     }
 }
 
@@ -268,6 +269,7 @@ fn run(state: Arc<(Mutex<State>, Condvar)>, step: Duration) {
                     decode_seconds: 0.0,
                     seed: 0,
                     stop: None,
+                    reasoning_tokens: 0,
                 }));
                 st.stats.finished += 1;
             } else {

@@ -23,17 +23,19 @@ mod queue;
 mod slot;
 mod worker;
 
+use std::collections::VecDeque;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shimmy_core::backend::GenerateRequest;
+use shimmy_core::reasoning::ReasoningTracker;
 use shimmy_core::serving::{GenerationSink, Scheduler, SchedulerStats, ServeOptions};
 use shimmy_core::{Error, Result};
 
 use crate::model::LlamaLoaded;
 use crate::sampler::TokenSampler;
-use queue::{Pending, Shared};
+use queue::{Pending, Reasoning, Shared};
 pub(crate) use worker::panic_message;
 
 /// The most sequences llama.cpp supports in one context (`LLAMA_MAX_SEQ`).
@@ -202,6 +204,20 @@ impl LlamaScheduler {
             max_tokens = n_ctx - prompt.len();
         }
         let sampler = TokenSampler::new(&self.loaded.model, request)?;
+        let reasoning = request.reasoning.as_ref().map(|r| {
+            let mut r = r.clone();
+            if request.grammar.is_some() {
+                // A grammar would refuse forced tokens: the block is only counted.
+                r.budget = None;
+            }
+            let vocab = self.loaded.model.vocab();
+            Reasoning {
+                close_tokens: vocab.tokenize(r.tags.close.as_bytes(), false, true),
+                tracker: ReasoningTracker::new(&r),
+                forced: VecDeque::new(),
+                forcing: false,
+            }
+        });
         Ok(Pending {
             prompt,
             max_tokens,
@@ -210,6 +226,7 @@ impl LlamaScheduler {
             sampler,
             sink,
             submitted,
+            reasoning,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
+use shimmy_core::reasoning::ReasoningTracker;
 use shimmy_core::serving::{GenerationSink, SchedulerStats};
 use shimmy_core::{Error, Result};
 
@@ -27,6 +28,21 @@ pub struct Pending {
     pub sink: Box<dyn GenerationSink>,
     /// When it was submitted.
     pub submitted: Instant,
+    /// Its reasoning block, when tracked.
+    pub reasoning: Option<Reasoning>,
+}
+
+/// A request's reasoning block: where the output is in it, and the tokens of its closing tag
+/// (forced once a budget is spent).
+pub struct Reasoning {
+    /// Where the output is.
+    pub tracker: ReasoningTracker,
+    /// The closing tag's tokens.
+    pub close_tokens: Vec<LlamaToken>,
+    /// The closing tag's tokens still to force.
+    pub forced: VecDeque<LlamaToken>,
+    /// Whether the closing tag was forced already (it is forced once).
+    pub forcing: bool,
 }
 
 /// The mutable part of [`Shared`].

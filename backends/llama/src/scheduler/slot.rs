@@ -10,7 +10,7 @@ use shimmy_core::serving::{GenerationSink, SchedulerStats};
 use shimmy_core::stream::{StopMatcher, Utf8Decoder};
 use shimmy_core::{Error, Result};
 
-use super::queue::Pending;
+use super::queue::{Pending, Reasoning};
 use crate::raw_context::{DeviceChain, RawContext};
 use crate::sampler::TokenSampler;
 
@@ -71,6 +71,8 @@ pub struct Job {
     pub completion_tokens: usize,
     utf8: Utf8Decoder,
     stops: StopMatcher,
+    /// Its reasoning block, when tracked.
+    reasoning: Option<Reasoning>,
 }
 
 /// How a request ends.
@@ -142,6 +144,7 @@ impl Job {
             decode_started: None,
             completion_tokens: 0,
             utf8: Utf8Decoder::new(),
+            reasoning: pending.reasoning,
         }
     }
 
@@ -194,8 +197,14 @@ impl Job {
         n_ctx: usize,
         stats: &mut SchedulerStats,
     ) -> Option<Ending> {
-        let drawn = match self.device.as_mut() {
-            Some(chain) => match ctx.sampled_token_ith(idx) {
+        let forced = self.forced_token();
+        let drawn = match (forced, self.device.as_mut()) {
+            // A spent reasoning budget: the closing tag goes next (never on the device: a
+            // request with a budget samples on the CPU).
+            (Some(token), _) => ctx
+                .logits_ith(idx)
+                .and_then(|logits| self.sampler.force(token, logits, model)),
+            (None, Some(chain)) => match ctx.sampled_token_ith(idx) {
                 Some(token) => {
                     chain.accept(token);
                     stats.device_sampled_tokens += 1;
@@ -205,7 +214,7 @@ impl Job {
                     "the device sampled no token for this request".into(),
                 )),
             },
-            None => ctx
+            (None, None) => ctx
                 .logits_ith(idx)
                 .and_then(|logits| self.sampler.sample(logits, model)),
         };
@@ -230,6 +239,9 @@ impl Job {
         // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
         // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
         let text = self.utf8.push(&vocab.token_to_piece(token, true, None));
+        if let Some(reasoning) = self.reasoning.as_mut() {
+            reasoning.tracker.push(&text);
+        }
         let scan = self.stops.push(&text);
         if !scan.emit.is_empty() && self.sink.event(GenerateEvent::Text(scan.emit)) == Flow::Stop {
             return Some(Ending::CANCELLED);
@@ -250,6 +262,17 @@ impl Job {
         }
         self.phase = Phase::Generating { next: token };
         None
+    }
+
+    /// The next token of a forced closing tag: once the reasoning budget is spent (and no
+    /// UTF-8 character is half written), the closing tag's tokens, each once.
+    fn forced_token(&mut self) -> Option<LlamaToken> {
+        let reasoning = self.reasoning.as_mut()?;
+        if !reasoning.forcing && reasoning.tracker.budget_spent() && self.utf8.is_empty() {
+            reasoning.forcing = true;
+            reasoning.forced = reasoning.close_tokens.iter().copied().collect();
+        }
+        reasoning.forced.pop_front()
     }
 
     /// Sends what the decoder and the stop matcher hold back.
@@ -276,6 +299,10 @@ impl Job {
                 .map_or(0.0, |at| at.elapsed().as_secs_f64()),
             seed: self.sampler.seed(),
             stop: self.stops.matched().map(str::to_string),
+            reasoning_tokens: self
+                .reasoning
+                .as_ref()
+                .map_or(0, |r| r.tracker.reasoning_tokens()),
         }
     }
 }
@@ -291,6 +318,7 @@ pub fn finish_unstarted(mut pending: Pending, outcome: Result<FinishReason>) {
         decode_seconds: 0.0,
         seed: pending.sampler.seed(),
         stop: None,
+        reasoning_tokens: 0,
     });
     pending.sink.finish(outcome);
 }

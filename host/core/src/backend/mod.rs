@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::placement::{MoeOffload, Placement};
+use crate::reasoning::ReasoningRequest;
 use crate::Result;
 
 pub mod embedding;
@@ -403,6 +404,10 @@ pub struct GenerateRequest {
     /// Tokens at the start of the prompt that `truncate` and `shift` keep (Ollama's
     /// `num_keep`).
     pub keep_tokens: u32,
+    /// The answer's reasoning block, when it may have one: its tokens are counted
+    /// ([`GenerateSummary::reasoning_tokens`]) and a budget ends it
+    /// ([`crate::reasoning::ReasoningTracker`]). `None`: no reasoning is tracked.
+    pub reasoning: Option<ReasoningRequest>,
 }
 
 impl GenerateRequest {
@@ -424,6 +429,7 @@ impl GenerateRequest {
             truncate: false,
             shift: false,
             keep_tokens: 0,
+            reasoning: None,
         }
     }
 }
@@ -511,6 +517,9 @@ pub struct GenerateSummary {
     /// without an end-of-generation token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<String>,
+    /// Of the completion tokens, those inside the reasoning block (with
+    /// [`GenerateRequest::reasoning`]; else 0).
+    pub reasoning_tokens: usize,
 }
 
 impl GenerateSummary {

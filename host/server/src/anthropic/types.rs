@@ -270,6 +270,8 @@ struct Chat {
     tool_choice: ToolChoice,
     parallel_tool_calls: Option<bool>,
     thinking: Thinking,
+    /// `thinking.budget_tokens` of `type: "enabled"`.
+    budget: Option<u32>,
     json_schema: Option<Value>,
 }
 
@@ -301,6 +303,15 @@ impl MessagesRequest {
             output_config: self.output_config,
         }
         .read()?;
+        if let Some(budget) = chat.budget.filter(|&b| b >= max_tokens) {
+            return Err(ServerError::invalid(
+                "max_tokens",
+                format!(
+                    "`max_tokens` ({max_tokens}) must be greater than `thinking.budget_tokens` \
+                     ({budget}): the answer follows the reasoning within `max_tokens`"
+                ),
+            ));
+        }
         let stop_sequences: Vec<String> = items(self.stop_sequences)
             .into_iter()
             .map(|t| t.0)
@@ -313,6 +324,7 @@ impl MessagesRequest {
         job.parallel_tool_calls = chat.parallel_tool_calls;
         job.json_schema = chat.json_schema;
         job.json_schema_param = "output_config.format";
+        job.reasoning_budget = chat.budget;
         Ok(AnthropicRequest {
             model: chat.model,
             job,
@@ -359,7 +371,7 @@ impl Conversation {
             Some(c) => (c.choice, c.disable_parallel.map(|d| !d)),
         };
         let (effort, json_schema) = output_config(self.output_config)?;
-        let thinking = thinking(self.thinking, effort)?;
+        let (thinking, budget) = thinking(self.thinking, effort)?;
         Ok(Chat {
             model: text(self.model),
             input: Input::Chat {
@@ -371,6 +383,7 @@ impl Conversation {
             tool_choice,
             parallel_tool_calls,
             thinking,
+            budget,
             json_schema,
         })
     }
@@ -402,19 +415,24 @@ fn sampling(
     Ok(s)
 }
 
-/// `thinking` (and the effort of `output_config`) as what the request asks of reasoning.
+/// `thinking` (and the effort of `output_config`) as what the request asks of reasoning, with
+/// the reasoning budget of `type: "enabled"` (`budget_tokens`: any positive count is
+/// honoured, also under the 1024 Anthropic's models need).
 fn thinking(
     wire: Option<ThinkingWire>,
     effort: Option<&'static str>,
-) -> Result<Thinking, ServerError> {
+) -> Result<(Thinking, Option<u32>), ServerError> {
     let Some(wire) = wire else {
-        return Ok(match effort {
-            Some(_) => Thinking::On {
-                effort,
-                omitted: false,
+        return Ok((
+            match effort {
+                Some(_) => Thinking::On {
+                    effort,
+                    omitted: false,
+                },
+                None => Thinking::Default,
             },
-            None => Thinking::Default,
-        });
+            None,
+        ));
     };
     let omitted = match text(wire.display).as_deref() {
         None | Some("summarized") => false,
@@ -430,14 +448,14 @@ fn thinking(
     };
     match text(wire.kind).as_deref() {
         Some("enabled") => match wire.budget_tokens {
-            Some(Count(n)) if n >= 1 => Ok(Thinking::On { effort, omitted }),
+            Some(Count(n)) if n >= 1 => Ok((Thinking::On { effort, omitted }, Some(n))),
             _ => Err(ServerError::invalid(
                 "thinking.budget_tokens",
                 "`thinking.budget_tokens` (a positive integer) is required with `type: \"enabled\"`",
             )),
         },
-        Some("adaptive") => Ok(Thinking::On { effort, omitted }),
-        Some("disabled") => Ok(Thinking::Off),
+        Some("adaptive") => Ok((Thinking::On { effort, omitted }, None)),
+        Some("disabled") => Ok((Thinking::Off, None)),
         _ => Err(ServerError::invalid(
             "thinking.type",
             "`thinking.type` must be \"enabled\", \"adaptive\" or \"disabled\"",
@@ -840,9 +858,9 @@ mod tests {
             b[k] = v;
             parse(b)
         };
-        let r = with(
-            "thinking",
-            json!({"type": "enabled", "budget_tokens": 1024}),
+        let r = parse(
+            json!({"max_tokens": 2048, "messages": [{"role": "user", "content": "x"}],
+            "thinking": {"type": "enabled", "budget_tokens": 1024}}),
         )
         .unwrap();
         assert_eq!(
@@ -852,6 +870,10 @@ mod tests {
                 omitted: false
             }
         );
+        assert_eq!(r.job.reasoning_budget, Some(1024));
+        let e = with("thinking", json!({"type": "enabled", "budget_tokens": 5})).unwrap_err();
+        assert_eq!(e.param(), Some("max_tokens"));
+        assert!(e.to_string().contains("budget_tokens"), "{e}");
         let switch = |r: &AnthropicRequest| match &r.job.input {
             Input::Chat { thinking, .. } => *thinking,
             Input::Raw { .. } => panic!("not a chat"),

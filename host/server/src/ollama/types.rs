@@ -8,8 +8,10 @@
 //! not know are ignored (logged at debug); what would change the answer if ignored
 //! (`images`, `suffix`, a Go `template`, samplers this server lacks) is refused by name.
 //!
-//! `truncate` and `shift` are Ollama's (both on unless `false`): a prompt longer than the
-//! context is cut after its first `options.num_keep` tokens (default 4) instead of refused;
+//! `truncate` and `shift` are Ollama's (both on unless `false`): a chat longer than the
+//! context loses whole old messages (never the system ones nor the last,
+//! `shimmy_engine::chat_fit`), and a prompt still longer is cut after its first
+//! `options.num_keep` tokens (default 4) instead of refused;
 //! a context that fills up while generating drops half of what follows those tokens and goes
 //! on, up to `num_predict` (else up to a context's worth of tokens), instead of stopping. The
 //! last `/api/generate` object carries `context` (the token ids of prompt and answer), and a

@@ -11,13 +11,15 @@ pub fn system_fingerprint() -> String {
     format!("shimmy-host-{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// The `usage` object, with the prompt-cache reuse in `prompt_tokens_details`.
+/// The `usage` object, with the prompt-cache reuse in `prompt_tokens_details` and the tokens
+/// of the answer's reasoning block in `completion_tokens_details`.
 pub fn usage(summary: &GenerateSummary) -> Value {
     json!({
         "prompt_tokens": summary.prompt_tokens,
         "completion_tokens": summary.completion_tokens,
         "total_tokens": summary.prompt_tokens + summary.completion_tokens,
         "prompt_tokens_details": { "cached_tokens": summary.cached_tokens },
+        "completion_tokens_details": { "reasoning_tokens": summary.reasoning_tokens },
     })
 }
 

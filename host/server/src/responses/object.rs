@@ -18,13 +18,13 @@ pub fn status(done: &Done) -> &'static str {
 }
 
 /// `usage`: input tokens (of which `cached_tokens` came from the prompt cache) and output
-/// tokens (reasoning included; they are not counted apart).
+/// tokens (of which `reasoning_tokens` were inside the reasoning block).
 pub fn usage(summary: &GenerateSummary) -> Value {
     json!({
         "input_tokens": summary.prompt_tokens,
         "input_tokens_details": { "cached_tokens": summary.cached_tokens },
         "output_tokens": summary.completion_tokens,
-        "output_tokens_details": { "reasoning_tokens": 0 },
+        "output_tokens_details": { "reasoning_tokens": summary.reasoning_tokens },
         "total_tokens": summary.prompt_tokens + summary.completion_tokens,
     })
 }
