@@ -121,6 +121,44 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
             probe.stdout
         );
     }
+    // --tensor-split weighs the devices: one of the three offloaded layers on the first
+    // worker, two on the second, and the text stays the same.
+    let weighed = sandbox
+        .run(&[
+            "probe",
+            s(&models().dense),
+            "--rpc",
+            &rpc,
+            "--gpu-layers",
+            "3",
+            "--tensor-split",
+            "1,2",
+        ])
+        .ok();
+    let expected =
+        format!("layer split:    layers 0-1 on CPU, layer 2 on rpc {a}, layers 3-4 on rpc {b}");
+    assert!(weighed.stdout.contains(&expected), "{}", weighed.stdout);
+    let weighed_text = generate(
+        &sandbox,
+        &["--rpc", &rpc, "--gpu-layers", "3", "--tensor-split", "1,2"],
+    );
+    assert_eq!(weighed_text, local);
+    let wrong = sandbox
+        .run(&[
+            "probe",
+            s(&models().dense),
+            "--rpc",
+            &rpc,
+            "--tensor-split",
+            "1,2,3",
+        ])
+        .fails();
+    assert!(
+        wrong.stderr.contains("--tensor-split lists 3 devices"),
+        "{}",
+        wrong.stderr
+    );
+
     let info = sandbox.run(&["gpu-info", "--rpc", &rpc]).ok();
     assert!(info.stdout.contains(&format!("rpc {b}")), "{}", info.stdout);
 

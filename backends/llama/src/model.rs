@@ -118,7 +118,10 @@ fn check_device_lists(
         (0, 0) => "the CPU only".to_string(),
         (1, 0) => format!("one GPU ({})", device_names(used)),
         (n, 0) => format!("{n} GPUs ({})", device_names(used)),
-        (n, r) => format!("{} devices ({n} GPUs and {r} of rpc workers)", n + r),
+        (n, r) => format!(
+            "{} devices ({n} GPU(s) and {r} rpc worker device(s))",
+            n + r
+        ),
     };
     let lists = [
         (
@@ -334,7 +337,13 @@ pub fn load(
     let mut params = ModelParams::new(mmap)
         .devices(&devices)?
         .gpu_layers(gpu_layers)
-        .split_mode(options.split_mode, 0)
+        .split_mode(
+            options.split_mode,
+            // llama.cpp counts the main GPU among the devices it is given.
+            gpus.get(main)
+                .and_then(|(idx, _)| devices.iter().position(|d| d == idx))
+                .unwrap_or(0) as u32,
+        )
         .tensor_split(&tensor_split)?;
     placement.ubatch = ubatch;
     placement.estimate = planned.as_ref().map(|p| p.estimate.clone());
@@ -682,5 +691,74 @@ impl LlamaLoaded {
             memory.context = context;
         }
         Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(name: &str) -> DeviceInfo {
+        DeviceInfo {
+            name: name.into(),
+            description: "test".into(),
+            backend: "CUDA".into(),
+            kind: "gpu".into(),
+            memory_total: 8 << 30,
+            memory_free: 8 << 30,
+        }
+    }
+
+    #[test]
+    fn device_lists_need_one_entry_per_device() {
+        let (a, b) = (gpu("CUDA0"), gpu("CUDA1"));
+        let two = [(0, &a), (1, &b)];
+        let with = |split: Option<Vec<f32>>, budgets: Vec<u64>| ModelOptions {
+            tensor_split: split,
+            vram_budgets_mb: budgets,
+            ..ModelOptions::default()
+        };
+        assert!(check_device_lists(&with(Some(vec![1.0, 3.0]), vec![4096, 8192]), &two, 0).is_ok());
+        // One weight is no split at all; a list must match.
+        assert!(check_device_lists(&with(Some(vec![1.0]), vec![]), &two[..1], 0).is_ok());
+        let err = check_device_lists(&with(Some(vec![1.0, 1.0, 1.0]), vec![]), &two, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "--tensor-split lists 3 devices, but the model runs on 2 GPUs (CUDA0, CUDA1)"
+            ),
+            "{err}"
+        );
+        let err = check_device_lists(&with(None, vec![4096, 8192]), &two[..1], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--vram-budget-mb lists 2 devices, but the model runs on one GPU (CUDA0)"),
+            "{err}"
+        );
+        // rpc workers count for --tensor-split, not for the GPU budgets.
+        assert!(check_device_lists(&with(Some(vec![1.0, 1.0, 2.0]), vec![]), &two[..1], 2).is_ok());
+        let err = check_device_lists(&with(None, vec![1, 2, 3]), &two[..1], 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("3 devices (1 GPU(s) and 2 rpc worker device(s))"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn buffers_are_counted_per_gpu() {
+        let sizes: Vec<BufferSize> = vec![
+            (BufferKind::Model, "CUDA0".into(), 10),
+            (BufferKind::Model, "CUDA1".into(), 20),
+            (BufferKind::Model, "CUDA_Host".into(), 5),
+            (BufferKind::Model, "CPU".into(), 1),
+        ];
+        let out = per_device(&sizes, BufferKind::Model, &["CUDA0", "CUDA1"]);
+        assert_eq!(out.get("CUDA0"), Some(&10));
+        assert_eq!(out.get("CUDA1"), Some(&20));
+        assert_eq!(out.get(HOST_DEVICE), Some(&6));
     }
 }
