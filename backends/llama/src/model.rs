@@ -212,6 +212,10 @@ pub fn load(
             "--main-gpu {main}: {}",
             match gpus.len() {
                 0 => "no GPU is used (the CPU runs the model)".to_string(),
+                1 => format!(
+                    "there is one GPU ({}); leave --main-gpu out or give 0",
+                    device_names(gpus)
+                ),
                 n => format!(
                     "there are {n} GPUs ({}); use 0 to {}",
                     device_names(gpus),
