@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http, models, s, Sandbox, ServerProc};
+use common::{http, models, s, Run, Sandbox, ServerProc};
 use serde_json::{json, Value};
 
 /// A running `shimmy-host rpc-worker`, killed when dropped.
@@ -78,6 +78,20 @@ fn generate(sandbox: &Sandbox, extra: &[&str]) -> String {
     sandbox.run(&args).ok().stdout
 }
 
+/// `probe` of the dense test model over the workers `rpc`, three layers offloaded.
+fn probe_split(sandbox: &Sandbox, rpc: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "probe",
+        s(&models().dense),
+        "--rpc",
+        rpc,
+        "--gpu-layers",
+        "3",
+    ];
+    args.extend_from_slice(extra);
+    sandbox.run(&args)
+}
+
 #[test]
 fn a_model_split_over_two_workers_matches_the_local_run() {
     let sandbox = Sandbox::new();
@@ -93,16 +107,7 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
         "greedy text differs when split over the workers"
     );
 
-    let probe = sandbox
-        .run(&[
-            "probe",
-            s(&models().dense),
-            "--rpc",
-            &rpc,
-            "--gpu-layers",
-            "3",
-        ])
-        .ok();
+    let probe = probe_split(&sandbox, &rpc, &[]).ok();
     let expected =
         format!("layer split:    layers 0-1 on CPU, layers 2-3 on rpc {a}, layer 4 on rpc {b}");
     assert!(probe.stdout.contains(&expected), "{}", probe.stdout);
@@ -123,18 +128,7 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
     }
     // --tensor-split weighs the devices: one of the three offloaded layers on the first
     // worker, two on the second, and the text stays the same.
-    let weighed = sandbox
-        .run(&[
-            "probe",
-            s(&models().dense),
-            "--rpc",
-            &rpc,
-            "--gpu-layers",
-            "3",
-            "--tensor-split",
-            "1,2",
-        ])
-        .ok();
+    let weighed = probe_split(&sandbox, &rpc, &["--tensor-split", "1,2"]).ok();
     let expected =
         format!("layer split:    layers 0-1 on CPU, layer 2 on rpc {a}, layers 3-4 on rpc {b}");
     assert!(weighed.stdout.contains(&expected), "{}", weighed.stdout);
@@ -143,16 +137,7 @@ fn a_model_split_over_two_workers_matches_the_local_run() {
         &["--rpc", &rpc, "--gpu-layers", "3", "--tensor-split", "1,2"],
     );
     assert_eq!(weighed_text, local);
-    let wrong = sandbox
-        .run(&[
-            "probe",
-            s(&models().dense),
-            "--rpc",
-            &rpc,
-            "--tensor-split",
-            "1,2,3",
-        ])
-        .fails();
+    let wrong = probe_split(&sandbox, &rpc, &["--tensor-split", "1,2,3"]).fails();
     assert!(
         wrong.stderr.contains("--tensor-split lists 3 devices"),
         "{}",

@@ -20,7 +20,8 @@ use std::ops::Range;
 use serde::Serialize;
 
 use super::memory::{self, ContextShape, DeviceProfile};
-use super::{fill, gpu_order, host_patterns, largest, Expert, ModelShape, DEFAULT_UBATCH};
+use super::DEFAULT_UBATCH;
+use super::{fill, gpu_order, host_patterns, largest, planned_context, Expert, ModelShape};
 use super::{HOST_EXPERT_UBATCH, UBATCH_STEPS};
 use crate::gguf::GgufFile;
 use crate::placement::{format_bytes, is_input_tensor, DeviceEstimate, MoeOffload, EXPERT_PATTERN};
@@ -170,13 +171,7 @@ pub fn plan_devices(gguf: &GgufFile, request: &DevicesRequest) -> Result<Devices
     let shape = ModelShape::from_gguf(gguf)?;
     let n_layer = shape.n_layer;
     let layout = Layout::of(gguf, n_layer);
-    let ctx_for = |ubatch: u32| ContextShape {
-        ctx_per_seq: request.ctx_per_seq,
-        parallel: request.parallel,
-        ubatch,
-        kv_value_bytes: 2,
-        flash_attn: true,
-    };
+    let ctx_for = |ubatch| planned_context(request.ctx_per_seq, request.parallel, ubatch);
     let default_ubatch = DEFAULT_UBATCH.min(request.ctx_per_seq);
     let small = ctx_for(request.ubatch.unwrap_or(default_ubatch));
     let planner = Planner {

@@ -280,6 +280,18 @@ fn fill(all: &[Expert<'_>], mut room: u64) -> Vec<usize> {
     chosen
 }
 
+/// The context planned for: `parallel` slots of `ctx_per_seq` tokens at micro-batch `ubatch`,
+/// with llama.cpp's defaults on CUDA (an f16 KV cache, flash attention).
+fn planned_context(ctx_per_seq: u32, parallel: u32, ubatch: u32) -> ContextShape {
+    ContextShape {
+        ctx_per_seq,
+        parallel,
+        ubatch,
+        kv_value_bytes: 2,
+        flash_attn: true,
+    }
+}
+
 /// Checks `--ubatch-size` against the context.
 pub fn check_ubatch(ubatch: Option<u32>, ctx_per_seq: u32) -> Result<()> {
     match ubatch {
@@ -314,13 +326,7 @@ pub fn plan(gguf: &GgufFile, request: &PlanRequest) -> Result<Plan> {
     let shape = ModelShape::from_gguf(gguf)?;
     let all = gpu_order(gguf);
     let fixed = fixed_device_bytes(gguf);
-    let ctx_for = |ubatch: u32| ContextShape {
-        ctx_per_seq: request.ctx_per_seq,
-        parallel: request.parallel,
-        ubatch,
-        kv_value_bytes: 2,
-        flash_attn: true,
-    };
+    let ctx_for = |ubatch| planned_context(request.ctx_per_seq, request.parallel, ubatch);
     let small = ctx_for(
         request
             .ubatch
