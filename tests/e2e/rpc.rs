@@ -21,8 +21,15 @@ struct Worker {
 impl Worker {
     /// Starts a worker on `addr` and waits until it accepts connections.
     fn start(sandbox: &Sandbox, addr: &str) -> Worker {
+        Worker::start_with(sandbox, addr, &[])
+    }
+
+    /// [`Worker::start`] with more `rpc-worker` flags (`--mem MB`).
+    fn start_with(sandbox: &Sandbox, addr: &str, extra: &[&str]) -> Worker {
+        let mut args = vec!["rpc-worker", "--bind", addr, "--threads", "1"];
+        args.extend_from_slice(extra);
         let child = sandbox
-            .cmd(&["rpc-worker", "--bind", addr, "--threads", "1"])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -301,4 +308,88 @@ fn a_worker_killed_mid_stream_fails_that_request_and_service_comes_back() {
         assert!(Instant::now() < deadline, "{}", health(&server).1);
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `--moe-offload auto` plans the workers like GPUs: each within the memory it reports
+/// (`--mem`), the experts that do not fit in the head's host memory, the same greedy text.
+#[test]
+fn auto_fits_the_experts_into_the_workers_memory() {
+    let sandbox = Sandbox::new();
+    let (a, b) = (free_addr(), free_addr());
+    let _w1 = Worker::start_with(&sandbox, &a, &["--mem", "12"]);
+    let _w2 = Worker::start_with(&sandbox, &b, &["--mem", "14"]);
+    let rpc = format!("{a},{b}");
+    let moe = s(&models().qwen3moe);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "-m",
+            moe,
+            "-p",
+            "Hello",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "16",
+            "--ctx-size",
+            "512",
+        ];
+        args.extend_from_slice(extra);
+        sandbox.run(&args).ok().stdout
+    };
+    let local = run(&[]);
+    let split = run(&["--rpc", &rpc, "--moe-offload", "auto"]);
+    assert_eq!(
+        split, local,
+        "greedy text differs with auto over the workers"
+    );
+    let probe = sandbox
+        .run(&[
+            "probe",
+            moe,
+            "--rpc",
+            &rpc,
+            "--moe-offload",
+            "auto",
+            "--ctx-size",
+            "512",
+        ])
+        .ok();
+    let placement = probe
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("placement:"))
+        .unwrap();
+    // Some experts on the workers, some in the head's host memory.
+    let host: usize = placement
+        .split("auto fit, ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{placement}"));
+    assert!(host > 0, "{placement}");
+    assert!(placement.contains("expert tensors"), "{placement}");
+    assert!(!placement.contains("every expert tensor"), "{placement}");
+    for worker in [&a, &b] {
+        assert!(placement.contains(&format!("rpc {worker} ")), "{placement}");
+    }
+    // Too little memory for the model even with every expert on the host: the error names
+    // the workers and the fix.
+    let tight = sandbox
+        .run(&[
+            "probe",
+            moe,
+            "--rpc",
+            &a,
+            "--moe-offload",
+            "auto",
+            "--ctx-size",
+            "512",
+        ])
+        .fails();
+    assert!(
+        tight.stderr.contains("too small") && tight.stderr.contains(&format!("rpc {a}")),
+        "{}",
+        tight.stderr
+    );
 }

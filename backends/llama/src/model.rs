@@ -152,40 +152,45 @@ fn check_device_lists(
     Ok(())
 }
 
-/// The plan over several GPUs ([`planner::devices`]), each within its own budget.
+/// The plan over several devices ([`planner::devices`]), each within its own budget: the GPUs
+/// `used` (their `--vram-budget-mb` entries, else free memory minus the margin), then the rpc
+/// workers' devices `rpc` (label, free memory as the worker reports it).
 fn plan_several(
     gguf: &GgufFile,
     options: &ModelOptions,
     used: &[(usize, &DeviceInfo)],
+    rpc: &[(String, u64)],
     n_ctx: u32,
 ) -> Result<DevicesPlan> {
-    let devices = used
-        .iter()
-        .enumerate()
-        .map(|(i, (_, d))| {
-            let own = ModelOptions {
-                vram_budget_mb: options.budget_of(i),
-                ..options.clone()
-            };
-            DeviceSlot {
-                name: d.name.clone(),
-                budget: device_budget(&own, d.memory_free),
-            }
-        })
-        .collect();
+    let gpus = used.iter().enumerate().map(|(i, (_, d))| {
+        let own = ModelOptions {
+            vram_budget_mb: options.budget_of(i),
+            ..options.clone()
+        };
+        DeviceSlot {
+            name: d.name.clone(),
+            budget: device_budget(&own, d.memory_free),
+            profile: DeviceProfile::CUDA,
+        }
+    });
+    let workers = rpc.iter().map(|(label, free)| DeviceSlot {
+        name: label.clone(),
+        budget: *free,
+        profile: DeviceProfile::RPC_CPU,
+    });
     plan_devices(
         gguf,
         &DevicesRequest {
             mode: options.moe,
-            devices,
+            devices: gpus.chain(workers).collect(),
             tensor_split: options.tensor_split.clone(),
             ctx_per_seq: n_ctx,
             parallel: options.parallel.max(1),
             ubatch: options.ubatch_size,
-            profile: DeviceProfile::CUDA,
         },
     )
 }
+
 /// Checks the file, plans the placement, applies the MoE overrides and loads the model.
 ///
 /// With a GPU the planner ([`shimmy_core::planner`]) decides (`--moe-offload auto`) or
@@ -263,15 +268,25 @@ pub fn load(
         (Some(_), None) => all_layers,
     };
     let mut tensor_split = options.tensor_split.clone().unwrap_or_default();
-    // With rpc workers llama.cpp splits by each device's free memory (or --tensor-split).
-    let split_plan = match several && gpu_layers == all_layers && !uses_rpc {
-        true => Some(plan_several(&gguf, options, &used, n_ctx)?),
+    // Several GPUs are planned; with rpc workers only `auto` is (the fixed modes leave the split
+    // to llama.cpp: by each device's free memory, or --tensor-split).
+    let plan_rpc = uses_rpc && options.moe == MoeOffload::Auto;
+    let split_plan = match (several || plan_rpc) && gpu_layers == all_layers {
+        true => {
+            let rpc: Vec<(String, u64)> = rpc_devices.iter().map(|&i| device_label(i)).collect();
+            Some(plan_several(&gguf, options, &used, &rpc, n_ctx)?)
+        }
         false => None,
     };
     if let Some(plan) = &split_plan {
-        // Only the devices with layers take part; the split names their layers exactly.
-        let keep = plan.used_devices();
-        devices = keep.iter().map(|&i| used[i].0).collect();
+        // The split names each device's layers exactly; GPUs without layers are left out
+        // (the workers stay: their connections are the model's).
+        let keep: Vec<usize> = if uses_rpc {
+            (0..plan.parts.len()).collect()
+        } else {
+            plan.used_devices()
+        };
+        devices = keep.iter().map(|&i| devices[i]).collect();
         tensor_split = keep.iter().map(|&i| plan.tensor_split()[i]).collect();
         for part in &plan.parts {
             tracing::info!(

@@ -188,13 +188,13 @@ fn print_devices_plan(
             .map(|(i, mb)| DeviceSlot {
                 name: format!("CUDA{i}"),
                 budget: mb.saturating_mul(MIB),
+                profile: DeviceProfile::CUDA,
             })
             .collect(),
         tensor_split: options.tensor_split.clone(),
         ctx_per_seq: n_ctx,
         parallel: options.parallel,
         ubatch: options.ubatch_size,
-        profile: DeviceProfile::CUDA,
     };
     let plan = plan_devices(gguf, &request).context("planning the placement")?;
     println!("model:          {}", path.display());
@@ -231,7 +231,7 @@ fn print_devices_plan(
             format_bytes(e.weights),
             format_bytes(e.kv_cache),
             format_bytes(e.compute),
-            request.profile.backend,
+            DeviceProfile::CUDA.backend,
             format_bytes(e.context),
             format_bytes(e.total()),
             e.total().div_ceil(MIB),

@@ -13,7 +13,9 @@
 //!
 //! llama.cpp's scheduler runs the matrix products of host-resident experts on the first GPU
 //! (the first backend that takes the op offload), so only the first device with layers counts
-//! the copy of the largest host expert in its compute buffer.
+//! the copy of the largest host expert in its compute buffer, and only when its backend takes
+//! op offloads (a CUDA GPU; not an rpc worker). The devices may be of different kinds: each
+//! has its own [`DeviceProfile`].
 
 use std::ops::Range;
 
@@ -35,6 +37,8 @@ pub struct DeviceSlot {
     /// Bytes the model may hold on it: its `--vram-budget-mb` entry, else free memory minus
     /// the margin.
     pub budget: u64,
+    /// What its backend holds beyond llama.cpp's buffers.
+    pub profile: DeviceProfile,
 }
 
 /// What to plan for on several devices.
@@ -52,8 +56,6 @@ pub struct DevicesRequest {
     pub parallel: u32,
     /// `--ubatch-size`, when given.
     pub ubatch: Option<u32>,
-    /// The GPU backend.
-    pub profile: DeviceProfile,
 }
 
 /// What one device holds.
@@ -245,57 +247,91 @@ impl Planner<'_, '_> {
     /// The device's costs that do not depend on its layers: the backend's context and pool,
     /// the compute buffer (with the host expert's copy on the first device), and on the last
     /// device the output layer.
-    fn fixed_cost(&self, ctx: &ContextShape, first: bool, last: bool, host_expert: u64) -> u64 {
-        let copy = if first { host_expert } else { 0 };
-        memory::compute_bytes(self.shape, ctx, copy)
-            + self.request.profile.overhead_bytes(self.shape, ctx)
+    fn fixed_cost(
+        &self,
+        i: usize,
+        ctx: &ContextShape,
+        first: bool,
+        last: bool,
+        host_expert: u64,
+    ) -> u64 {
+        let profile = &self.request.devices[i].profile;
+        memory::compute_bytes(self.shape, ctx, self.copy(i, first, host_expert))
+            + profile.overhead_bytes(self.shape, ctx)
             + if last { self.layout.output } else { 0 }
     }
 
+    /// The host expert copy device `i` holds: on the first device with layers, when its
+    /// backend takes op offloads.
+    fn copy(&self, i: usize, first: bool, host_expert: u64) -> u64 {
+        if first && self.request.devices[i].profile.op_offload {
+            host_expert
+        } else {
+            0
+        }
+    }
+
     /// Layers per device (contiguous, in device order; the output layer is the last one).
+    ///
+    /// Without `--tensor-split`: in proportion to each device's room, and never more layers
+    /// than the room holds with their experts in host memory (the excess goes to the devices
+    /// after it, then before it, that still have room). Fewer than all layers when the rooms
+    /// cannot hold them all.
     fn split(&self, ctx: &ContextShape, host_expert: u64) -> Vec<u32> {
         let n = self.shape.n_layer + 1;
-        let weights: Vec<f64> = match &self.request.tensor_split {
-            Some(split) => split.iter().map(|&w| f64::from(w)).collect(),
-            None => {
-                let k = self.request.devices.len();
-                // The smallest layer a device must hold with its experts on the host.
-                let per_layer = self
-                    .layout
-                    .fixed_per_layer
-                    .iter()
-                    .copied()
-                    .max()
-                    .unwrap_or(0)
-                    + self.kv_per_layer;
-                self.request
-                    .devices
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        let room = d.budget.saturating_sub(self.fixed_cost(
-                            ctx,
-                            i == 0,
-                            i + 1 == k,
-                            host_expert,
-                        ));
-                        if room < per_layer.max(1) {
-                            0.0
-                        } else {
-                            room as f64
-                        }
-                    })
-                    .collect()
+        if let Some(split) = &self.request.tensor_split {
+            let weights: Vec<f64> = split.iter().map(|&w| f64::from(w)).collect();
+            return apportion(n, &weights);
+        }
+        let k = self.request.devices.len();
+        // The most a layer costs a device with its experts on the host.
+        let per_layer = (self
+            .layout
+            .fixed_per_layer
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            + self.kv_per_layer)
+            .max(1);
+        let rooms: Vec<u64> = (0..k)
+            .map(|i| {
+                let d = &self.request.devices[i];
+                d.budget
+                    .saturating_sub(self.fixed_cost(i, ctx, i == 0, i + 1 == k, host_expert))
+            })
+            .collect();
+        let caps: Vec<u32> = rooms
+            .iter()
+            .map(|&r| u32::try_from(r / per_layer).unwrap_or(u32::MAX))
+            .collect();
+        let weights: Vec<f64> = rooms
+            .iter()
+            .zip(&caps)
+            .map(|(&r, &c)| if c == 0 { 0.0 } else { r as f64 })
+            .collect();
+        let mut counts = apportion(n, &weights);
+        let mut excess = 0;
+        for (c, cap) in counts.iter_mut().zip(&caps) {
+            if *c > *cap {
+                excess += *c - *cap;
+                *c = *cap;
             }
-        };
-        apportion(n, &weights)
+        }
+        for i in (0..k).chain((0..k).rev()) {
+            let take = excess.min(caps[i] - counts[i]);
+            counts[i] += take;
+            excess -= take;
+        }
+        counts
     }
 
     /// `auto`: the split, then each device's experts within its budget.
     fn auto(&self, ctx: ContextShape) -> Result<DevicesPlan> {
         let host_expert = largest(&self.layout.experts);
         let counts = self.split(&ctx, host_expert);
-        if counts.iter().all(|&c| c == 0) {
+        // Every layer needs a device with room for it.
+        if counts.iter().sum::<u32>() < self.shape.n_layer + 1 {
             return Err(self.too_small(&ctx, host_expert));
         }
         // The output layer (the last index) goes with the last device that holds layers.
@@ -308,6 +344,7 @@ impl Planner<'_, '_> {
                 continue;
             }
             let cost = self.fixed_cost(
+                i,
                 &ctx,
                 Some(i) == first_used,
                 Some(i) == last_used,
@@ -341,7 +378,7 @@ impl Planner<'_, '_> {
             .max()
             .unwrap_or(0);
         let mut counts = self.split(&ctx, host_expert);
-        if counts.iter().all(|&c| c == 0) {
+        if counts.iter().sum::<u32>() < self.shape.n_layer + 1 {
             // Estimates only: spread by budget regardless of room.
             let w: Vec<f64> = self
                 .request
@@ -403,11 +440,7 @@ impl Planner<'_, '_> {
                     } else {
                         0
                     };
-                let copy = if Some(i) == first_used && any_host {
-                    host_expert
-                } else {
-                    0
-                };
+                let copy = self.copy(i, Some(i) == first_used && any_host, host_expert);
                 let device = &self.request.devices[i];
                 DevicePart {
                     layers: range.clone(),
@@ -425,7 +458,7 @@ impl Planner<'_, '_> {
                             0
                         },
                         context: if used {
-                            self.request.profile.overhead_bytes(self.shape, &ctx)
+                            device.profile.overhead_bytes(self.shape, &ctx)
                         } else {
                             0
                         },
@@ -451,7 +484,7 @@ impl Planner<'_, '_> {
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                let one = self.fixed_cost(ctx, i == 0, i + 1 == k, host_expert)
+                let one = self.fixed_cost(i, ctx, i == 0, i + 1 == k, host_expert)
                     + self.layers_cost(&(0..1));
                 format!(
                     "{} has {} of the {} it needs for one layer",
@@ -462,9 +495,9 @@ impl Planner<'_, '_> {
             })
             .collect();
         Error::InvalidOption(format!(
-            "the GPU budgets are too small for this {} model even with every MoE expert in \
-             host memory: {}; raise --vram-budget-mb, lower --ctx-size/--parallel, or run on \
-             the CPU (--gpu-backend cpu)",
+            "the device budgets are too small for this {} model even with every MoE expert in \
+             host memory: {}; raise --vram-budget-mb (or a worker's --mem), lower \
+             --ctx-size/--parallel, or run on the CPU (--gpu-backend cpu)",
             self.shape.architecture,
             need.join("; ")
         ))

@@ -162,6 +162,9 @@ pub struct DeviceProfile {
     /// products, which grows to its largest use on the first prompt), in eighths of a byte per
     /// micro-batch token and value of the widest activation row.
     pub pool_eighths_per_value: u64,
+    /// Whether llama.cpp copies host-resident weights to this device to multiply a large
+    /// micro-batch there (op offload; the first such device of a split takes them all).
+    pub op_offload: bool,
 }
 
 impl DeviceProfile {
@@ -173,6 +176,16 @@ impl DeviceProfile {
         backend: "CUDA",
         context_bytes: 720 * MIB,
         pool_eighths_per_value: 9,
+        op_offload: true,
+    };
+
+    /// A device of a `shimmy-host rpc-worker` (ggml's RPC backend serving a CPU): llama.cpp's
+    /// buffers only, no backend context or pool on the worker's budget, and no op offload.
+    pub const RPC_CPU: DeviceProfile = DeviceProfile {
+        backend: "RPC",
+        context_bytes: 0,
+        pool_eighths_per_value: 0,
+        op_offload: false,
     };
 
     /// The backend's part for `shape` under `ctx`.

@@ -13,13 +13,13 @@ fn devices(budgets: &[u64]) -> DevicesRequest {
             .map(|(i, &budget)| DeviceSlot {
                 name: format!("CUDA{i}"),
                 budget,
+                profile: DeviceProfile::CUDA,
             })
             .collect(),
         tensor_split: None,
         ctx_per_seq: 4096,
         parallel: 1,
         ubatch: None,
-        profile: DeviceProfile::CUDA,
     }
 }
 
@@ -226,4 +226,17 @@ fn apportion_is_exact_and_contiguous() {
     assert_eq!(apportion(10, &[1.0, 1.0, 1.0]), vec![4, 3, 3]);
     assert_eq!(apportion(5, &[0.0, 0.0]), vec![0, 0]);
     assert_eq!(ranges(&[2, 0, 3]), vec![0..2, 2..2, 2..5]);
+}
+
+#[test]
+fn no_device_gets_more_layers_than_it_holds_with_experts_on_the_host() {
+    let g = qwen_like(48, 128);
+    // Rooms of one to a few layers: proportional shares would give CUDA0 more than it holds.
+    let base = plan_devices(&g, &devices(&[GIB, GIB])).unwrap();
+    let first = base.parts[0].estimate.total() - base.parts[0].estimate.weights;
+    for extra in [2 * MIB, 8 * MIB, 40 * MIB] {
+        let r = devices(&[first + extra, 6 * GIB]);
+        let p = plan_devices(&g, &r).unwrap();
+        check(&g, &r, &p);
+    }
 }
