@@ -89,6 +89,13 @@ impl<'m> RawContext<'m> {
         }
     }
 
+    /// Waits until the device has finished the queued decode (`llama_decode` only queues the
+    /// work; reading an output waits for it too).
+    pub(crate) fn synchronize(&mut self) {
+        // SAFETY: plain call on a valid context.
+        unsafe { sys::llama_synchronize(self.ctx.as_ptr()) }
+    }
+
     /// The logits of batch row `i` (a row decoded with logits, not device-sampled).
     pub(crate) fn logits_ith(&self, i: i32) -> Result<&[f32]> {
         // SAFETY: llama.cpp returns null for a row without logits (and logs why).
@@ -148,6 +155,14 @@ impl<'m> RawContext<'m> {
             let mem = sys::llama_get_memory(self.ctx.as_ptr());
             sys::llama_memory_clear(mem, true);
         }
+    }
+
+    /// llama.cpp's counts since the context was made: single-token decodes (`n_eval`) and
+    /// decodes that reused the previous step's graph instead of building it again.
+    pub(crate) fn graph_counts(&self) -> (i32, i32) {
+        // SAFETY: plain query.
+        let data = unsafe { sys::llama_perf_context(self.ctx.as_ptr()) };
+        (data.n_eval, data.n_reused)
     }
 
     /// Attaches `chain` to sequence `seq` (the next decode samples that sequence on the

@@ -17,10 +17,12 @@
 //!
 //! * [`queue`]: state shared by the handle and the thread.
 //! * [`slot`]: a slot, the request running in it, and how a sampled token becomes events.
+//! * [`step_clock`]: where a step's time goes (logged at debug level).
 //! * [`worker`]: the thread and its step.
 
 mod queue;
 mod slot;
+mod step_clock;
 mod worker;
 
 use std::collections::VecDeque;

@@ -13,6 +13,7 @@ use shimmy_core::{Error, Result};
 
 use super::queue::{Pending, Shared};
 use super::slot::{finish_unstarted, Ending, Job, Phase, Slot};
+use super::step_clock::{self, StepClock};
 use super::Config;
 use crate::logging::explain;
 use crate::model::LlamaLoaded;
@@ -85,6 +86,8 @@ struct Worker<'m> {
     tick: u64,
     /// Counters, published to [`Shared`] after each step.
     stats: SchedulerStats,
+    /// Time per phase of the steps, reported when a request ends.
+    clock: StepClock,
 }
 
 /// What one slot put into the batch.
@@ -144,12 +147,21 @@ impl<'m> Worker<'m> {
             prompt_chunk: config.prompt_chunk as usize,
             tick: 0,
             stats,
+            clock: StepClock::new(),
         })
     }
 
     /// The step loop: sleeps while there is nothing to do, ends on shutdown.
     fn serve(&mut self) {
-        while self.shared.wait_for_work(self.busy()) {
+        loop {
+            let idle = !self.busy();
+            if !self.shared.wait_for_work(!idle) {
+                break;
+            }
+            if idle {
+                // Time asleep is not part of any step.
+                self.clock = StepClock::new();
+            }
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.step())) {
                 self.recover(&panic_message(&*panic));
             }
@@ -164,6 +176,7 @@ impl<'m> Worker<'m> {
 
     /// One step: drop cancelled requests, admit waiting ones, decode one batch, sample.
     fn step(&mut self) {
+        self.clock.lap(step_clock::Phase::Between);
         self.tick += 1;
         self.drop_cancelled();
         self.admit();
@@ -178,10 +191,13 @@ impl<'m> Worker<'m> {
                 return;
             }
         };
+        self.clock.lap(step_clock::Phase::Prepare);
         if plan.is_empty() {
             return;
         }
-        if let Err(rc) = self.ctx.decode(&self.batch) {
+        let decoded = self.ctx.decode(&self.batch);
+        self.clock.lap(step_clock::Phase::Launch);
+        if let Err(rc) = decoded {
             let message = explain(format!("decoding failed (llama_decode returned {rc})"));
             tracing::warn!("scheduler for {}: {message}", self.shared.name);
             let slots: Vec<usize> = plan.iter().map(|p| p.slot).collect();
@@ -202,10 +218,14 @@ impl<'m> Worker<'m> {
             }
             return;
         }
+        self.ctx.synchronize();
+        self.clock.lap(step_clock::Phase::Device);
         self.stats.steps += 1;
+        self.clock.count_step();
         for planned in plan {
             self.after_decode(planned);
         }
+        self.clock.lap(step_clock::Phase::Deliver);
     }
 
     /// Ends running requests whose client went away.
@@ -471,6 +491,14 @@ impl<'m> Worker<'m> {
                 job.device = None;
             }
             self.stats.finished += 1;
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                let (evals, reused) = self.ctx.graph_counts();
+                let steps = self.clock.report().unwrap_or_default();
+                tracing::debug!(
+                    "slot {seq}: done; llama.cpp reused its graph in {reused} of {evals} \
+                     decodes; {steps}"
+                );
+            }
             self.publish();
             job.end(ending);
         }
