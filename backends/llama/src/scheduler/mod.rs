@@ -11,7 +11,9 @@
 //! 3. one batch gets the pending token of every generating request and up to `prompt_chunk`
 //!    prompt tokens of requests still evaluating their prompt, so long prompts are fed over
 //!    several steps while the others keep streaming;
-//! 4. one decode, then each request whose logits came out samples, streams and maybe ends.
+//! 4. one decode; while the device works on it, the events of the tokens sampled in the step
+//!    before go to their sinks; then each request whose logits came out samples, holds its
+//!    token's events for the next step and maybe ends (a request that ends sends them at once).
 //!
 //! The thread sleeps on a condition variable when no request runs or waits.
 //!

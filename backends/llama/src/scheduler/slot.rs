@@ -69,6 +69,11 @@ pub struct Job {
     pub decode_started: Option<Instant>,
     /// Tokens generated so far.
     pub completion_tokens: usize,
+    /// Events of the last token, sent once the next step is queued on the device
+    /// ([`Job::send_held`]), so that waking the request's reader overlaps the decode.
+    held: Vec<GenerateEvent>,
+    /// Whether the sink answered [`Flow::Stop`] (the scheduler then ends the request).
+    pub stopped: bool,
     utf8: Utf8Decoder,
     stops: StopMatcher,
     /// Its reasoning block, when tracked.
@@ -143,6 +148,8 @@ impl Job {
             prompt_seconds: 0.0,
             decode_started: None,
             completion_tokens: 0,
+            held: Vec::new(),
+            stopped: false,
             utf8: Utf8Decoder::new(),
             reasoning: pending.reasoning,
         }
@@ -151,6 +158,7 @@ impl Job {
     /// Ends the request with `ending`: sends the held-back text when asked, then calls `finish`
     /// (exactly once, as the job is consumed).
     pub fn end(mut self, ending: Ending) {
+        self.send_held();
         let outcome = match ending {
             Ending::Finished { reason, flush } => {
                 if flush {
@@ -163,18 +171,25 @@ impl Job {
         self.sink.finish(outcome);
     }
 
-    /// Records that the prompt is evaluated and tells the sink. `Some` when the request ends
-    /// right here (the sink stopped, or nothing is to be generated).
+    /// Sends the held events to the sink, in order; a sink that answers [`Flow::Stop`] gets no
+    /// more of them and marks the job [`Job::stopped`].
+    pub fn send_held(&mut self) {
+        for event in self.held.drain(..) {
+            if !self.stopped && self.sink.event(event) == Flow::Stop {
+                self.stopped = true;
+            }
+        }
+    }
+
+    /// Records that the prompt is evaluated and tells the sink (held like a token's events).
+    /// `Some` when the request ends right here (nothing is to be generated).
     pub fn prompt_done(&mut self) -> Option<Ending> {
         self.prompt_seconds = self.started.elapsed().as_secs_f64();
         self.decode_started = Some(Instant::now());
-        let event = GenerateEvent::PromptDone {
+        self.held.push(GenerateEvent::PromptDone {
             prompt_tokens: self.prompt.len(),
             cached_tokens: self.cached_tokens,
-        };
-        if self.sink.event(event) == Flow::Stop {
-            return Some(Ending::CANCELLED);
-        }
+        });
         if self.max_tokens == 0 {
             return Some(Ending::Finished {
                 reason: FinishReason::Length,
@@ -184,8 +199,8 @@ impl Job {
         None
     }
 
-    /// Samples from output row `idx`, sends the token's events and decides whether the request
-    /// goes on (then the token is decoded next step) or ends. `n_cached` is how many tokens the
+    /// Samples from output row `idx`, holds the token's events (sent once the next step is
+    /// queued, or when the request ends) and decides whether the request goes on (then the token is decoded next step) or ends. `n_cached` is how many tokens the
     /// sequence holds, `n_ctx` how many it may hold (a request that shifts goes on when it is
     /// full: the scheduler makes room before the next decode).
     pub fn advance(
@@ -232,9 +247,7 @@ impl Job {
         self.completion_tokens += 1;
         stats.generated_tokens += 1;
         if let Some(logprob) = logprob {
-            if self.sink.event(GenerateEvent::Token(logprob)) == Flow::Stop {
-                return Some(Ending::CANCELLED);
-            }
+            self.held.push(GenerateEvent::Token(logprob));
         }
         // Control tokens are written out (`<|channel|>`, `<|python_tag|>`, ...): they are the
         // tool-call and reasoning markup templates parse; end-of-generation ones ended it above.
@@ -243,8 +256,8 @@ impl Job {
             reasoning.tracker.push(&text);
         }
         let scan = self.stops.push(&text);
-        if !scan.emit.is_empty() && self.sink.event(GenerateEvent::Text(scan.emit)) == Flow::Stop {
-            return Some(Ending::CANCELLED);
+        if !scan.emit.is_empty() {
+            self.held.push(GenerateEvent::Text(scan.emit));
         }
         if scan.stopped {
             return Some(Ending::Finished {

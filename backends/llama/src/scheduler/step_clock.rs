@@ -12,16 +12,18 @@ pub(super) enum Phase {
     Prepare,
     /// `llama_decode`: the graph built or reused, its inputs set, its work queued.
     Launch,
+    /// The previous step's events sent to the requests' sinks (while the device works).
+    Send,
     /// Waiting for the device to finish the step (`llama_synchronize`).
     Device,
-    /// Sampled tokens read, turned into text and sent to the requests' sinks.
+    /// Sampled tokens read and turned into text (held for the next step's `Send`).
     Deliver,
     /// Counters published, then the wait for the next step.
     Between,
 }
 
-const PHASES: usize = 5;
-const NAMES: [&str; PHASES] = ["prepare", "launch", "device", "deliver", "between"];
+const PHASES: usize = 6;
+const NAMES: [&str; PHASES] = ["prepare", "launch", "send", "device", "deliver", "between"];
 
 /// Sums of each phase's time since the last report.
 #[derive(Debug)]

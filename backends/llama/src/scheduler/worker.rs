@@ -204,6 +204,13 @@ impl<'m> Worker<'m> {
             self.fail(&slots, &message);
             return;
         }
+        // The previous tokens' events go out while the device works on this step.
+        for slot in &mut self.slots {
+            if let Some(job) = slot.job.as_mut() {
+                job.send_held();
+            }
+        }
+        self.clock.lap(step_clock::Phase::Send);
         // A lost rpc worker: the step ran on stand-in data; fail its requests, naming it.
         if self.loaded.rpc_links.health().is_err() {
             for index in plan.iter().map(|p| p.slot) {
@@ -234,7 +241,7 @@ impl<'m> Worker<'m> {
             let cancelled = self.slots[i]
                 .job
                 .as_ref()
-                .is_some_and(|job| job.sink.is_cancelled());
+                .is_some_and(|job| job.stopped || job.sink.is_cancelled());
             if cancelled {
                 self.finish(i, Ending::CANCELLED);
             }
