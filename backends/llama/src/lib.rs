@@ -18,6 +18,7 @@ mod logging;
 mod logprobs;
 mod model;
 mod model_params;
+mod penalties;
 mod prompt_tokens;
 mod raw_context;
 pub mod rpc;

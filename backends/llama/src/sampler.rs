@@ -11,30 +11,20 @@ use llama_cpp_2::token::LlamaToken;
 use shimmy_core::backend::{GenerateRequest, SamplingOptions, TokenLogprob};
 use shimmy_core::{Error, Result};
 
+use crate::penalties::Penalties;
 use crate::raw_context::DeviceChain;
 use crate::{logging, logprobs};
 
 /// The most alternatives a [`TokenLogprob`] reports.
 pub const MAX_LOGPROBS: u32 = 20;
 
-/// The stages of the chain (penalties, top-k, top-p, min-p, temperature, draw) and the seed used.
+/// The stages of the chain after the penalties ([`Penalties`], applied before the chain):
+/// top-k, top-p, min-p, temperature, draw; and the seed used.
 ///
-/// A temperature of zero or below is greedy: penalties, then the most likely token.
-fn stages(options: &SamplingOptions, n_vocab: i32) -> (Vec<LlamaSampler>, u32) {
+/// A temperature of zero or below is greedy: the most likely token.
+fn stages(options: &SamplingOptions) -> (Vec<LlamaSampler>, u32) {
     let seed = options.seed.unwrap_or_else(random_seed);
     let mut chain = Vec::new();
-    let penalties_active = options.repeat_penalty != 1.0
-        || options.frequency_penalty != 0.0
-        || options.presence_penalty != 0.0;
-    if penalties_active && options.repeat_last_n != 0 {
-        chain.push(LlamaSampler::penalties(
-            n_vocab,
-            options.repeat_last_n.max(0),
-            options.repeat_penalty,
-            options.frequency_penalty,
-            options.presence_penalty,
-        ));
-    }
     if options.temperature <= 0.0 {
         chain.push(LlamaSampler::greedy());
     } else {
@@ -66,9 +56,14 @@ fn random_seed() -> u32 {
     hasher.finish() as u32
 }
 
-/// One request's sampler: the chain of [`stages`] with the request's grammar (if any) in front,
-/// plus its log-probability setting.
+/// One request's sampler: its penalties, then the chain of [`stages`] with the request's
+/// grammar (if any) in front, plus its log-probability setting.
+///
+/// The penalties run before the grammar, where llama.cpp's chain has them after it: the
+/// grammar sets the logits of the tokens it rejects to minus infinity whatever they were, so
+/// the order changes nothing.
 pub struct TokenSampler {
+    penalties: Option<Penalties>,
     chain: LlamaSampler,
     seed: u32,
     /// The request's settings, for a device chain ([`TokenSampler::device_chain`]).
@@ -86,7 +81,7 @@ impl TokenSampler {
     /// Builds the sampler for `request`. A grammar that llama.cpp cannot parse is an
     /// [`Error::InvalidOption`]; `logprobs` above [`MAX_LOGPROBS`] is capped.
     pub fn new(model: &LlamaModel, request: &GenerateRequest) -> Result<Self> {
-        let (mut stages, seed) = stages(&request.sampling, model.n_vocab());
+        let (mut stages, seed) = stages(&request.sampling);
         if let Some(grammar) = &request.grammar {
             logging::clear_recent_problems();
             let sampler = LlamaSampler::grammar(model, grammar, "root").map_err(|err| {
@@ -103,21 +98,19 @@ impl TokenSampler {
             })?;
             stages.insert(0, sampler);
         }
-        let o = &request.sampling;
-        let penalties =
-            (o.repeat_penalty != 1.0 || o.frequency_penalty != 0.0 || o.presence_penalty != 0.0)
-                && o.repeat_last_n != 0;
+        let penalties = Penalties::of(&request.sampling);
         Ok(TokenSampler {
-            chain: LlamaSampler::chain_simple(stages),
-            seed,
-            options: request.sampling.clone(),
             device_ok: request.grammar.is_none()
                 && request.logprobs.is_none()
-                && !penalties
+                && penalties.is_none()
                 && request
                     .reasoning
                     .as_ref()
                     .is_none_or(|r| r.budget.is_none()),
+            penalties,
+            chain: LlamaSampler::chain_simple(stages),
+            seed,
+            options: request.sampling.clone(),
             logprobs: request.logprobs.map(|n| n.min(MAX_LOGPROBS) as usize),
             candidates: LlamaTokenDataArray::new(Vec::new(), false),
         })
@@ -158,6 +151,9 @@ impl TokenSampler {
         );
         self.candidates.selected = None;
         self.candidates.sorted = false;
+        if let Some(penalties) = &self.penalties {
+            penalties.apply(&mut self.candidates.data);
+        }
         self.candidates.apply_sampler(&mut self.chain);
         let token = self.candidates.selected_token().ok_or_else(|| {
             Error::Inference("the sampler chain selected no token (all candidates removed)".into())
@@ -181,6 +177,9 @@ impl TokenSampler {
                 token.0
             ))
         })?;
+        if let Some(penalties) = self.penalties.as_mut() {
+            penalties.accept(token);
+        }
         let logprob = self
             .logprobs
             .map(|n| logprobs::token_logprob(model, logits, token, n));

@@ -344,6 +344,19 @@ pub struct SamplingOptions {
     pub seed: Option<u32>,
 }
 
+impl SamplingOptions {
+    /// The defaults of the OpenAI- and Anthropic-compatible routes, llama-server's: those of
+    /// [`SamplingOptions::default`] without a repeat penalty (these APIs only know frequency
+    /// and presence penalties, which default to 0). Such requests can then draw their tokens on
+    /// the device.
+    pub fn openai_compatible() -> Self {
+        SamplingOptions {
+            repeat_penalty: 1.0,
+            ..SamplingOptions::default()
+        }
+    }
+}
+
 impl Default for SamplingOptions {
     fn default() -> Self {
         SamplingOptions {

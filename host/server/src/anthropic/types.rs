@@ -394,7 +394,7 @@ fn sampling(
     top_p: Option<Number>,
     top_k: Option<Int>,
 ) -> Result<SamplingOptions, ServerError> {
-    let mut s = SamplingOptions::default();
+    let mut s = SamplingOptions::openai_compatible();
     if let Some(t) = temperature {
         range("temperature", t.f32(), 0.0, 1.0)?;
         s.temperature = t.f32();

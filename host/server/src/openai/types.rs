@@ -459,7 +459,7 @@ fn finish(
 }
 
 fn sampling(c: &Common) -> Result<SamplingOptions, ServerError> {
-    let mut s = SamplingOptions::default();
+    let mut s = SamplingOptions::openai_compatible();
     if let Some(t) = c.temperature {
         range("temperature", t.f32(), 0.0, 2.0)?;
         s.temperature = t.f32();
@@ -787,6 +787,18 @@ mod tests {
             parse_chat(json!({"messages": [{"role": "user", "content": "x"}], "stop": ["a", "b"]}))
                 .unwrap();
         assert_eq!(r.job.stop, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn no_repeat_penalty_unless_asked_as_llama_server() {
+        let chat = parse_chat(json!({"messages": [{"role": "user", "content": "x"}]})).unwrap();
+        let completion = parse_completion(json!({"prompt": "hi"})).unwrap();
+        for r in [chat, completion] {
+            assert_eq!(r.job.sampling.repeat_penalty, 1.0);
+            assert_eq!((r.job.sampling.top_k, r.job.sampling.min_p), (40, 0.05));
+        }
+        let r = parse_completion(json!({"prompt": "hi", "repeat_penalty": 1.1})).unwrap();
+        assert_eq!(r.job.sampling.repeat_penalty, 1.1);
     }
 
     #[test]

@@ -367,7 +367,7 @@ fn sampling(
     temperature: Option<Number>,
     top_p: Option<Number>,
 ) -> Result<SamplingOptions, ServerError> {
-    let mut s = SamplingOptions::default();
+    let mut s = SamplingOptions::openai_compatible();
     if let Some(t) = temperature {
         range("temperature", t.f32(), 0.0, 2.0)?;
         s.temperature = t.f32();
