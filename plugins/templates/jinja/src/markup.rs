@@ -3,7 +3,8 @@
 //! In jinja2, `|safe`, `|e` / `|escape` and `|forceescape` make a `Markup`, a `str` that
 //! HTML-escapes what it meets: `Markup + str` and `str + Markup` escape the plain `str`
 //! (markupsafe: `&` `<` `>` `"` `'` become `&amp;` `&lt;` `&gt;` `&#34;` `&#39;`) and give a
-//! `Markup`; `Markup * n`, `|trim`, `|format` keep it. Everything else is plain text with
+//! `Markup`; `Markup * n` and filters such as `trim`, `upper`, `indent`, `format` keep it.
+//! Everything else is plain text with
 //! auto-escaping off: printing writes any value unchanged, `~` joins `str()`s into a plain
 //! `str`, and `{% set %}` blocks, `{% filter %}` blocks, macros, `caller()` and recursive
 //! `loop()` give plain strings. transformers' `tojson` gives a plain `str`, so
@@ -30,7 +31,7 @@
 //! Python string methods on a `Markup` run as markupsafe's ([`method`]). Where jinja2's
 //! `Markup` still differs: `.format()` on a `Markup` does not escape its arguments (the
 //! `format` filter does); safe strings inside a mapping read by `join(attribute=...)` stay
-//! safe.
+//! safe; inside `{% autoescape false %}` a `+` escapes nothing.
 //!
 //! Uses minijinja's `unstable_machinery` parser (no semver promise: the version is the one
 //! `Cargo.lock` pins).
@@ -41,10 +42,20 @@ use minijinja::value::{Kwargs, StringInput, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, Output, State, Value};
 use std::cmp::Reverse;
 
-/// The filter every print goes through in markup mode.
-const PRINT: &str = "__jinja2_print";
-/// The filter that makes a safe string plain in markup mode.
-const PLAIN: &str = "__jinja2_plain";
+/// The name of the filter every print goes through in markup mode.
+macro_rules! print_filter {
+    () => {
+        "__jinja2_print"
+    };
+}
+/// The name of the filter that makes a safe string plain in markup mode.
+macro_rules! plain_filter {
+    () => {
+        "__jinja2_plain"
+    };
+}
+const PRINT: &str = print_filter!();
+const PLAIN: &str = plain_filter!();
 /// The filters that make a jinja2 `Markup`.
 const MARKUP_FILTERS: [&str; 4] = ["safe", "escape", "e", "forceescape"];
 
@@ -254,10 +265,10 @@ struct Rewriter {
     makes_markup: bool,
 }
 
-const PLAIN_OPEN: &str = "((";
-const PLAIN_CLOSE: &str = ")|__jinja2_plain)";
-const PRINT_OPEN: &str = "((";
-const PRINT_CLOSE: &str = ")|__jinja2_print)";
+/// `((x)|__jinja2_plain)` / `((x)|__jinja2_print)`: a primary expression wherever `x` stood.
+const OPEN: &str = "((";
+const PLAIN_CLOSE: &str = concat!(")|", plain_filter!(), ")");
+const PRINT_CLOSE: &str = concat!(")|", print_filter!(), ")");
 
 impl Rewriter {
     fn wrap(&mut self, (start, end): (usize, usize), open: &'static str, close: &'static str) {
@@ -299,7 +310,7 @@ impl Rewriter {
         match stmt {
             Stmt::Template(t) => self.stmts(&t.children),
             Stmt::EmitExpr(e) => {
-                self.wrap(span(e.span()), PRINT_OPEN, PRINT_CLOSE);
+                self.wrap(span(e.span()), OPEN, PRINT_CLOSE);
                 self.expr(&e.expr);
             }
             Stmt::EmitRaw(_) => {}
@@ -324,7 +335,7 @@ impl Rewriter {
             Stmt::SetBlock(s) => {
                 let (start, target_end) = extent(&s.target);
                 let end = s.filter.as_ref().map_or(target_end, |f| extent(f).1);
-                self.wrap((start, end), "", "|__jinja2_plain");
+                self.wrap((start, end), "", concat!("|", plain_filter!()));
                 if let Some(filter) = &s.filter {
                     self.expr(filter);
                 }
@@ -335,7 +346,11 @@ impl Rewriter {
                 self.stmts(&a.body);
             }
             Stmt::FilterBlock(f) => {
-                self.wrap(span(f.filter_span), "__jinja2_plain|", "|__jinja2_print");
+                self.wrap(
+                    span(f.filter_span),
+                    concat!(plain_filter!(), "|"),
+                    concat!("|", print_filter!()),
+                );
                 self.expr(&f.filter);
                 self.stmts(&f.body);
             }
@@ -369,11 +384,11 @@ impl Rewriter {
         match e {
             Expr::Filter(f) if MARKUP_FILTERS.contains(&f.name) => self.makes_markup = true,
             Expr::BinOp(b) if matches!(b.op, BinOpKind::Concat) => {
-                self.wrap(extent(&b.left), PLAIN_OPEN, PLAIN_CLOSE);
-                self.wrap(extent(&b.right), PLAIN_OPEN, PLAIN_CLOSE);
+                self.wrap(extent(&b.left), OPEN, PLAIN_CLOSE);
+                self.wrap(extent(&b.right), OPEN, PLAIN_CLOSE);
             }
             Expr::Call(c) if matches!(c.expr, Expr::Var(_)) => {
-                self.wrap(extent(e), PLAIN_OPEN, PLAIN_CLOSE)
+                self.wrap(extent(e), OPEN, PLAIN_CLOSE)
             }
             _ => {}
         }
