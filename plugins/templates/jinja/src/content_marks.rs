@@ -12,8 +12,22 @@ use minijinja::value::ValueKind;
 use minijinja::{Error, State, Value};
 use shimmy_plugin_sdk::spans;
 
-/// The environment's unknown-method callback: pycompat's Python methods, marks kept.
+/// The environment's unknown-method callback: pycompat's Python methods, marks kept; on a
+/// jinja2 `Markup` (a safe string) as markupsafe runs them ([`crate::markup::method`]).
 pub fn unknown_method(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    if value.is_safe() {
+        return crate::markup::method(state, value, method, args, marked_method);
+    }
+    marked_method(state, value, method, args)
+}
+
+/// pycompat's Python methods, marks kept.
+fn marked_method(
     state: &mut State,
     value: &Value,
     method: &str,
@@ -53,6 +67,9 @@ mod tests {
     const QWEN25: &str = include_str!("../fixtures/qwen2.5.jinja");
     const LLAMA31_TOOLS: &str = include_str!("../fixtures/llama3.1-tools.jinja");
     const MISTRAL: &str = include_str!("../fixtures/mistral.jinja");
+    /// Prints the tools through jinja2's `Markup` (`"..."|safe + description`).
+    const FUNCTIONARY31: &str =
+        include_str!("../fixtures/llama.cpp/meetkai-functionary-medium-v3.1.jinja");
     /// What Qwen3 and DeepSeek-R1 templates do to content: test it, cut it at `</think>`.
     const CUTTING: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n\
         {% if m.role == 'assistant' and '</think>' in m.content %}\
@@ -108,7 +125,7 @@ mod tests {
     #[test]
     fn real_templates_keep_request_text_in_content_spans() {
         let render = |r: RenderRequest| render_with_time(&r, 1_721_995_200);
-        for template in [QWEN25, LLAMA31_TOOLS] {
+        for template in [QWEN25, LLAMA31_TOOLS, FUNCTIONARY31] {
             check_spans(render, &request(template, conversation(), weather()));
         }
         let mistral = vec![

@@ -43,3 +43,25 @@ fn docs_templates_table_is_current() {
         "docs/templates.md is out of date: run `SHIMMY_UPDATE_DOCS=1 cargo test -p shimmy-template-jinja docs_templates_table` in plugins/"
     );
 }
+
+/// Markup mode (jinja2's `Markup`, `markup.rs`: auto-escaping on and the source rewritten)
+/// changes no render of a template that makes no `Markup`: every template of the corpus in
+/// markup mode renders as it does in its own mode.
+#[test]
+fn markup_mode_changes_nothing_without_markup() {
+    let dir = corpus::fixtures_dir(env!("CARGO_MANIFEST_DIR"));
+    let options = RenderOptions {
+        now: corpus::FIXED_NOW,
+        ..RenderOptions::default()
+    };
+    let always =
+        corpus::check_all(&dir, |req| render_in(req, &options, markup::Mode::Always)).unwrap();
+    let detect = report();
+    let outcome = |r: &Report| -> Vec<String> {
+        r.cases
+            .iter()
+            .map(|c| format!("{}/{}: {:?}", c.template, c.conversation, c.outcome))
+            .collect()
+    };
+    assert_eq!(outcome(&always), outcome(&detect));
+}

@@ -3,10 +3,11 @@
 //! `dict`, the `{% generation %}` tag, `raise_exception`, `strftime_now`, its `tojson`; and,
 //! where minijinja and Python differ, Python's behaviour: Python string / dict / list methods
 //! (minijinja-contrib's pycompat), the `iterable` and `none` tests and the generator filters
-//! ([`crate::pyvalues`]).
+//! ([`crate::pyvalues`]); jinja2's `Markup` where the template makes one ([`crate::markup`]).
 
 use crate::pyvalues::{self, generator, value_to_json};
 use crate::strftime::strftime;
+use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use shimmy_plugin_sdk::{pyjson, spans, PluginError};
@@ -16,17 +17,25 @@ use std::sync::{Arc, Mutex};
 /// The message of the last `raise_exception` call of a render, if any.
 pub type Raised = Arc<Mutex<Option<String>>>;
 
+/// transformers' syntax: `trim_blocks` and `lstrip_blocks`.
+pub fn syntax() -> Result<SyntaxConfig, PluginError> {
+    SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build()
+        .map_err(|e| PluginError::failed(format!("jinja syntax config: {e}")))
+}
+
 /// An environment for one render; `now` (Unix seconds, UTC) is what `strftime_now` formats.
-/// `raised` receives the message of a `raise_exception` call.
-pub fn environment(now: i64, raised: Raised) -> Result<Environment<'static>, PluginError> {
+/// `raised` receives the message of a `raise_exception` call. `markup`: jinja2's `Markup`
+/// semantics, for a source [`crate::markup::rewrite`] rewrote.
+pub fn environment(
+    now: i64,
+    raised: Raised,
+    markup: bool,
+) -> Result<Environment<'static>, PluginError> {
     let mut env = Environment::new();
-    env.set_syntax(
-        minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .lstrip_blocks(true)
-            .build()
-            .map_err(|e| PluginError::failed(format!("jinja syntax config: {e}")))?,
-    );
+    env.set_syntax(syntax()?);
     env.set_unknown_method_callback(crate::content_marks::unknown_method);
     env.add_function(
         "raise_exception",
@@ -82,6 +91,9 @@ pub fn environment(now: i64, raised: Raised) -> Result<Environment<'static>, Plu
             minijinja::filters::rejectattr(state, falsy_none(v), attr, test, args).map(generator)
         },
     );
+    if markup {
+        crate::markup::install(&mut env);
+    }
     Ok(env)
 }
 
@@ -179,8 +191,9 @@ fn tojson(value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Value, 
         sort_keys,
         separators,
     };
-    // JSON of request data (marked, see `content_marks`) is content as a whole.
-    Ok(Value::from_safe_string(spans::print_json(
+    // JSON of request data (marked, see `content_marks`) is content as a whole. A plain
+    // string, as transformers' `tojson` returns (`"..."|safe + x|tojson` escapes it).
+    Ok(Value::from(spans::print_json(
         &value_to_json(&value)?,
         |v| pyjson::dumps_with(v, &options),
     )))

@@ -14,7 +14,9 @@
 //!   `strftime_now(fmt)` (UTC wall clock);
 //! * filters: minijinja's built-ins, with `tojson` replaced by transformers' version (Python
 //!   `json.dumps` output: `", "`/`": "` separators, insertion order; `indent`, `ensure_ascii`,
-//!   `sort_keys`, `separators` keyword arguments accepted).
+//!   `sort_keys`, `separators` keyword arguments accepted);
+//! * jinja2's `Markup` (`"..."|safe + text` escapes the text) in templates that make one
+//!   ([`markup`]).
 //!
 //! Stop strings: the EOS text, then the turn-end markers of the template's family that occur
 //! in the template text ([`stops`]). add-bos: false when the prompt already starts with the BOS
@@ -39,6 +41,7 @@
 mod content_marks;
 mod context;
 mod environment;
+mod markup;
 mod pyvalues;
 mod stops;
 mod strftime;
@@ -47,7 +50,7 @@ pub use pyvalues::{json_to_value, value_to_json};
 pub use stops::{stop_strings, TURN_END_MARKERS};
 pub use strftime::strftime;
 
-use environment::{environment, rewrite_generation_tags, Raised};
+use environment::{environment, rewrite_generation_tags, syntax, Raised};
 use minijinja::Error;
 use shimmy_plugin_sdk::stream::{OutputParser, WholeTextParser};
 use shimmy_plugin_sdk::tool_calls::incremental::Incremental;
@@ -56,6 +59,7 @@ use shimmy_plugin_sdk::{
     export_template, generic_tools, Parsed, PluginError, RenderRequest, Rendered, Template,
     TemplateInfo, ToolDefinition,
 };
+use std::borrow::Cow;
 
 /// The template.
 pub struct Jinja;
@@ -121,6 +125,15 @@ pub fn render_with_time(req: &RenderRequest, now: i64) -> Result<Rendered, Plugi
 
 /// Renders `req` with its model's chat template and `options`. Pure: no host calls.
 pub fn render_with(req: &RenderRequest, options: &RenderOptions) -> Result<Rendered, PluginError> {
+    render_in(req, options, markup::Mode::Detect)
+}
+
+/// [`render_with`], with jinja2's `Markup` semantics where `markup` says.
+fn render_in(
+    req: &RenderRequest,
+    options: &RenderOptions,
+    markup: markup::Mode,
+) -> Result<Rendered, PluginError> {
     let lowered;
     let req = if options.hermes_tools {
         lowered = generic_tools::lower(req)?;
@@ -139,7 +152,7 @@ pub fn render_with(req: &RenderRequest, options: &RenderOptions) -> Result<Rende
                 req.model.architecture
             ))
         })?;
-    let prompt = render_prompt(source, req, options)?;
+    let prompt = render_prompt(source, req, options, markup)?;
 
     let eos = req.model.eos_token.clone().unwrap_or_default();
     let bos = req.model.bos_token.clone().unwrap_or_default();
@@ -157,10 +170,13 @@ fn render_prompt(
     source: &str,
     req: &RenderRequest,
     options: &RenderOptions,
+    markup: markup::Mode,
 ) -> Result<String, PluginError> {
     let raised: Raised = Default::default();
-    let env = environment(options.now, raised.clone())?;
     let source = rewrite_generation_tags(source);
+    let markup = markup::rewrite(&source, syntax()?, markup);
+    let env = environment(options.now, raised.clone(), markup.is_some())?;
+    let source = markup.map_or(source, Cow::Owned);
     let template = env
         .template_from_str(&source)
         .map_err(|e| template_error("parsing", &e))?;

@@ -505,3 +505,61 @@ fn bad_request_settings_are_named() {
         (5, Some(true), true)
     );
 }
+
+/// jinja2's `Markup` with auto-escaping off (`markup.rs`): `|safe` / `|e` + plain text escapes
+/// the text markupsafe's way and stays a `Markup` (also through `trim`, `upper`, `indent`, `*`
+/// and Python string methods, markupsafe's way); prints, `~`, `{% set %}` blocks, macros,
+/// `{% filter %}` blocks, `join` and `replace` escape nothing; transformers' `tojson` is plain.
+/// Each expected text is what Jinja2 3.1.6 renders (set up as above).
+#[test]
+fn markup_from_safe_escapes_what_it_is_added_to() {
+    let cases = [
+        (r#"{{ "a"|safe + '<"x">&\'' }}"#, "a&lt;&#34;x&#34;&gt;&amp;&#39;"),
+        (r#"{{ '<"x">' }}"#, r#"<"x">"#),
+        (r#"{{ "a"|safe ~ '<x>' }}"#, "a<x>"),
+        // (`''|safe` puts the template in markup mode.)
+        (
+            r#"{% set s %}<{{ '"q"' }}>{% endset %}{{ s + '<' }}{{ ''|safe }}"#,
+            r#"<"q"><"#,
+        ),
+        ("{% macro m() %}<b>{% endmacro %}{{ m() + '<' }}{{ ''|safe }}", "<b><"),
+        (
+            "{% macro m() %}{{ caller() + '<' }}{% endmacro %}{% call m() %}<i>{% endcall %}{{ ''|safe }}",
+            "<i><",
+        ),
+        (
+            "{% for x in [1, [2]] recursive %}{% if x is iterable %}{{ loop(x) + '<' }}\
+             {% else %}<{{ x }}>{% endif %}{% endfor %}{{ ''|safe }}",
+            "<1><2><",
+        ),
+        (r#"{% filter tojson %}<"a">{% endfilter %}{{ ''|safe }}"#, r#""<\"a\">""#),
+        (r#"{{ ("a"|safe + '<') ~ '>' }}"#, "a&lt;>"),
+        ("{{ '<'|e }}{{ ('<'|e) + '<' }}", "&lt;&lt;&lt;"),
+        (r#"{{ "x"|safe + {"k": "v"}|tojson }}"#, "x{&#34;k&#34;: &#34;v&#34;}"),
+        (
+            r#"{% if ("a"|safe + "b") is escaped %}E{% endif %}{% if ("a"|safe ~ "b") is not escaped %}P{% endif %}"#,
+            "EP",
+        ),
+        (r#"{{ ("a"|safe + "<")|length }}"#, "5"),
+        (r#"{{ ("a"|safe * 2) + "<" }}"#, "aa&lt;"),
+        (r#"{% filter upper %}{{ "a"|safe + "<" }}{% endfilter %}"#, "A&LT;"),
+        (r#"{{ ["<", "a"|safe]|join("|"|safe) }}"#, "<|a"),
+        (r#"{{ ("a<"|safe)|replace("<", ">") }}"#, "a>"),
+        (r#"{{ ("a"|safe|trim) + "<" }}"#, "a&lt;"),
+        (r#"{{ ("a"|safe|title) + "<" }}"#, "A<"),
+        (r#"{{ ("a"|safe|upper) + "<" }}"#, "A&lt;"),
+        (r#"{{ ("a\nb"|safe|indent(2)) + "<" }}"#, "a\n  b&lt;"),
+        (r#"{{ ("a<"|safe).strip() + "<" }}"#, "a<&lt;"),
+        (r#"{{ ("<a>"|safe).replace("a", "&") }}"#, "<&amp;>"),
+        (r#"{{ ("a,b"|safe).split(",")[0] + "<" }}"#, "a&lt;"),
+        (r#"{{ ("a\nb"|safe).splitlines()[1] + "<" }}"#, "b&lt;"),
+        (r#"{{ (", "|safe).join(["<", "b"|safe, 1]) }}"#, "&lt;, b, 1"),
+        (r#"{{ ("x"|safe).upper() + "'" }}"#, "X&#39;"),
+        (r#"{% if ("<x"|safe).startswith("<") %}S{% endif %}"#, "S"),
+    ];
+    for (template, want) in cases {
+        let r = render(vec![], vec![], false, model(template, None, None))
+            .unwrap_or_else(|e| panic!("{template}: {e:?}"));
+        assert_eq!(r.prompt, want, "{template}");
+    }
+}
