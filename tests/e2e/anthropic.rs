@@ -194,24 +194,37 @@ fn messages_stream_events_and_bad_input_in_anthropic_shape() {
 }
 
 /// ChatML whose generation prompt opens a reasoning block, as DeepSeek R1's and Qwen3's
-/// thinking templates do: what the model writes is reasoning until `</think>`.
+/// thinking templates do: what the model writes is reasoning until `</think>`. It prints an
+/// assistant message's `reasoning_content` in a `<think>` block before its content, in every
+/// turn (Qwen3's prints it after the last user message only).
 fn reasoning_template() -> String {
-    CHATML_TEMPLATE.replace(
-        "{{ '<|im_start|>assistant\\n' }}",
-        "{{ '<|im_start|>assistant\\n<think>\\n' }}",
-    )
+    CHATML_TEMPLATE
+        .replace(
+            "{{ '<|im_start|>assistant\\n' }}",
+            "{{ '<|im_start|>assistant\\n<think>\\n' }}",
+        )
+        .replace(
+            "message['content'] +",
+            "((('<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n') \
+             if message.reasoning_content else '') + message['content']) +",
+        )
 }
 
-#[test]
-fn reasoning_of_a_prompt_opened_think_block_through_the_sdks() {
-    let sb = Sandbox::new();
+/// A model with [`reasoning_template`], served with one slot.
+fn serve_reasoner(sb: &Sandbox) -> ServerProc {
     let path = sb.path().join("reasoner.gguf");
     write_model(
         &ModelSpec::dense().with_chat_template(Some(reasoning_template())),
         &path,
     )
     .expect("write reasoner");
-    let server = sb.serve(&["--model", s(&path), "--ctx-size", "1024", "--parallel", "1"]);
+    sb.serve(&["--model", s(&path), "--ctx-size", "1024", "--parallel", "1"])
+}
+
+#[test]
+fn reasoning_of_a_prompt_opened_think_block_through_the_sdks() {
+    let sb = Sandbox::new();
+    let server = serve_reasoner(&sb);
     let model = model_name(&server);
     let out = run_python("reasoning_clients.py", &server.base, &[&model]);
     let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -245,5 +258,92 @@ fn reasoning_of_a_prompt_opened_think_block_through_the_sdks() {
             .unwrap()
             .contains("budget_tokens"),
         "{e}"
+    );
+}
+
+/// An earlier assistant turn's reasoning reaches the template from each API's own shape (Ollama
+/// `thinking`, Anthropic `thinking` blocks, Responses `reasoning` items with reasoning text or
+/// only a summary, Chat Completions `reasoning_content`): every route's prompt has exactly as
+/// many tokens as the template's render of the conversation with that reasoning, more than
+/// without it.
+#[test]
+fn earlier_reasoning_reaches_the_template_from_every_api() {
+    let sb = Sandbox::new();
+    let server = serve_reasoner(&sb);
+    let model = model_name(&server);
+    let (question, thought, answer, follow_up) = (
+        "Why is the sea salty?",
+        "Rain wears salt out of rocks and rivers carry it down.",
+        "Rivers bring it.",
+        "And why is the sky blue?",
+    );
+    let chat = |assistant: Value| {
+        json!([{"role": "user", "content": question}, assistant,
+               {"role": "user", "content": follow_up}])
+    };
+    // Ollama first: nothing is cached yet, so `prompt_eval_count` is the whole prompt.
+    let (status, text) = server.post_text(
+        "/api/chat",
+        &json!({"model": model, "stream": false, "options": {"num_predict": 1},
+                "messages": chat(json!({"role": "assistant", "content": answer, "thinking": thought}))}),
+    );
+    assert_eq!(status, 200, "{text}");
+    let ollama: Value = serde_json::from_str(&text).unwrap();
+
+    let render = |reasoning: Option<&str>| {
+        let messages =
+            chat(json!({"role": "assistant", "content": answer, "reasoning_content": reasoning}));
+        let (status, text) = server.post_text(
+            "/api/template/render",
+            &json!({"model": model, "messages": messages}),
+        );
+        assert_eq!(status, 200, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        (
+            v["prompt"].as_str().unwrap().to_string(),
+            v["prompt_tokens"].as_u64().unwrap(),
+        )
+    };
+    let (prompt, with) = render(Some(thought));
+    assert!(
+        prompt.contains(&format!(
+            "<|im_start|>assistant\n<think>\n{thought}\n</think>\n\n{answer}<|im_end|>"
+        )),
+        "{prompt}"
+    );
+    let (_, without) = render(None);
+    assert!(
+        with > without,
+        "{with} tokens with the reasoning, {without} without"
+    );
+    assert_eq!(
+        ollama["prompt_eval_count"], with,
+        "Ollama `thinking`: {ollama}"
+    );
+
+    let out = run_python(
+        "earlier_reasoning.py",
+        &server.base,
+        &[&model, question, thought, answer, follow_up],
+    );
+    let counts: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let expected = [
+        ("anthropic_count", with),
+        ("anthropic_messages", with),
+        ("responses", with),
+        ("responses_summary", with),
+        ("chat", with),
+        ("anthropic_count_without", without),
+        ("responses_without", without),
+    ];
+    let wrong: Vec<&str> = expected
+        .iter()
+        .filter(|(key, n)| counts[key] != *n)
+        .map(|(key, _)| *key)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{wrong:?} differ from the render ({with} tokens with the reasoning, {without} \
+         without): {counts}"
     );
 }

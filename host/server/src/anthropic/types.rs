@@ -3,10 +3,11 @@
 //!
 //! `system` (a string or text blocks) becomes the system message; `text` blocks are joined,
 //! `tool_use` blocks become the assistant's tool calls, each `tool_result` block a `tool`
-//! message answering its `tool_use_id`; `thinking` blocks sent back are dropped (earlier
-//! reasoning is not part of the prompt, as with Anthropic). Images, documents and server
-//! tools are refused by name. Fields that do not change the answer (`metadata`,
-//! `service_tier`, `cache_control`...) are accepted; unknown fields are refused.
+//! message answering its `tool_use_id`; the `thinking` blocks of an assistant message become
+//! its `reasoning_content` (joined by newlines; the template decides whether to print an
+//! earlier turn's reasoning), `redacted_thinking` blocks (no text) are left out. Images,
+//! documents and server tools are refused by name. Fields that do not change the answer
+//! (`metadata`, `service_tier`, `cache_control`...) are accepted; unknown fields are refused.
 
 use serde::de::{self, IgnoredAny};
 use serde::{Deserialize, Deserializer};
@@ -107,6 +108,8 @@ pub struct BlockWire {
     tool_use_id: Option<Text>,
     content: Option<TextOrList<BlockWire>>,
     is_error: Option<Flag>,
+    /// The text of a `thinking` block (its `signature` is not checked).
+    thinking: Option<Text>,
 }
 
 /// A tool: `{"name", "description", "input_schema"}` (type `custom` or none); the types of
@@ -690,15 +693,30 @@ fn tool_result(block: BlockWire, at: &str) -> Result<ChatMessage, ServerError> {
     })
 }
 
+/// An assistant message: its text blocks joined, its `tool_use` blocks as tool calls and its
+/// `thinking` blocks as `reasoning_content` (as llama-server reads them), whatever turn it
+/// is: templates choose which turns' reasoning they print.
 fn assistant_turn(blocks: Vec<BlockWire>, at: &str) -> Result<ChatMessage, ServerError> {
     let mut message = ChatMessage::new("assistant", "");
     let mut text_parts: Vec<String> = Vec::new();
+    let mut thoughts: Vec<String> = Vec::new();
     for (j, block) in blocks.into_iter().enumerate() {
         let at = format!("{at}.content[{j}]");
         match block.kind.as_ref().map(|k| k.0.as_str()) {
             Some("tool_use") => message.tool_calls.push(tool_use(block, &at)?),
-            // Earlier reasoning is not part of the prompt.
-            Some("thinking" | "redacted_thinking") => {}
+            Some("thinking") => match block.thinking {
+                Some(Text(thought)) if !thought.is_empty() => thoughts.push(thought),
+                // `display: "omitted"` answers carry empty blocks: no reasoning to pass on.
+                Some(_) => {}
+                None => {
+                    return Err(ServerError::invalid(
+                        format!("{at}.thinking"),
+                        format!("`{at}.thinking` (the block's text) is required"),
+                    ))
+                }
+            },
+            // Encrypted reasoning this server cannot read.
+            Some("redacted_thinking") => {}
             Some("tool_result") => {
                 return Err(ServerError::invalid(
                     format!("{at}.type"),
@@ -709,6 +727,9 @@ fn assistant_turn(blocks: Vec<BlockWire>, at: &str) -> Result<ChatMessage, Serve
         }
     }
     message.content = text_parts.join("\n");
+    if !thoughts.is_empty() {
+        message.reasoning_content = Some(thoughts.join("\n"));
+    }
     Ok(message)
 }
 
@@ -833,6 +854,8 @@ mod tests {
         );
         assert_eq!(messages[0].content, "be brief\nbe kind");
         assert_eq!(messages[2].content, "Let me look.");
+        assert_eq!(messages[2].reasoning_content.as_deref(), Some("hmm"));
+        assert_eq!(messages[1].reasoning_content, None);
         assert_eq!(messages[2].tool_calls[0].id, "toolu_1");
         assert_eq!(messages[2].tool_calls[0].arguments, r#"{"city":"Paris"}"#);
         assert_eq!(messages[3].tool_call_id.as_deref(), Some("toolu_1"));
@@ -848,6 +871,64 @@ mod tests {
         assert_eq!(r.job.max_tokens, Some(5));
         assert_eq!(r.job.sampling.top_k, 3);
         assert_eq!(r.thinking, Thinking::Default);
+    }
+
+    #[test]
+    fn thinking_blocks_are_the_reasoning_of_their_assistant_turn() {
+        let thinking = |t: &str| json!({"type": "thinking", "thinking": t, "signature": "sig"});
+        let body = json!({"max_tokens": 5, "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": [
+                thinking("one"),
+                {"type": "redacted_thinking", "data": "EmwKAhgB"},
+                thinking(""),
+                {"type": "text", "text": "A"},
+                thinking("two"),
+                {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
+            ]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "1"}]},
+            {"role": "assistant", "content": [thinking("three"), {"type": "text", "text": "B"}]},
+            {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "x"},
+                                              {"type": "text", "text": "C"}]},
+            {"role": "user", "content": "b"}
+        ]});
+        let r = parse(body.clone()).unwrap();
+        let reasoning: Vec<(&str, Option<&str>)> = chat(&r)
+            .0
+            .iter()
+            .map(|m| (m.role.as_str(), m.reasoning_content.as_deref()))
+            .collect();
+        // Every turn keeps its own: the template decides which it prints.
+        assert_eq!(
+            reasoning,
+            [
+                ("user", None),
+                ("assistant", Some("one\ntwo")),
+                ("tool", None),
+                ("assistant", Some("three")),
+                ("assistant", None),
+                ("user", None)
+            ]
+        );
+        // count_tokens reads the same conversation.
+        let mut count = body.clone();
+        count.as_object_mut().unwrap().remove("max_tokens");
+        let (_, input) = crate::body::read::<CountTokensRequest>(count.to_string().as_bytes())
+            .unwrap()
+            .into_input()
+            .unwrap();
+        let Input::Chat { messages, .. } = input else {
+            panic!("not a chat")
+        };
+        assert_eq!(messages[1].reasoning_content.as_deref(), Some("one\ntwo"));
+        // A thinking block without its text is refused by name.
+        let e = parse(json!({"max_tokens": 5, "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": [{"type": "thinking", "signature": "s"}]},
+            {"role": "user", "content": "b"}
+        ]}))
+        .unwrap_err();
+        assert_eq!(e.param(), Some("messages[1].content[0].thinking"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `conversation`, `item_reference` items, `background`) is refused with a 400 that says to
 //! send the whole conversation in `input`. `input` is a string or a list of items: messages
 //! (`input_text` / `output_text` parts), `function_call`, `function_call_output` and
-//! `reasoning` (dropped: earlier reasoning is not part of the prompt). Hosted tools and
+//! `reasoning`, whose text becomes the `reasoning_content` of the assistant message it belongs
+//! to (the template decides whether to print an earlier turn's reasoning). Hosted tools and
 //! non-text content are refused by name.
 
 use serde::de::{self, IgnoredAny};
@@ -87,9 +88,12 @@ pub struct ItemWire {
     name: Option<Text>,
     arguments: Option<Text>,
     output: Option<TextOrList<PartWire>>,
+    /// A `reasoning` item's `summary_text` parts.
+    summary: Option<List<PartWire>>,
 }
 
-/// A content part: `input_text`, `output_text` or `refusal` (others are refused).
+/// A content part: `input_text`, `output_text` or `refusal` (others are refused); in a
+/// `reasoning` item `reasoning_text` (`content`) or `summary_text` (`summary`).
 #[derive(Debug, Deserialize)]
 #[serde(expecting = "an object")]
 pub struct PartWire {
@@ -495,7 +499,10 @@ fn tools(tools: Vec<ToolWire>) -> Result<(Vec<ToolDefinition>, Vec<Value>), Serv
 }
 
 /// `input` as chat messages: a string is one user message; function calls join the assistant
-/// message before them (or make one), each `function_call_output` is a `tool` message.
+/// message before them (or make one), each `function_call_output` is a `tool` message; a
+/// `reasoning` item's text is the `reasoning_content` of the assistant message before it (or of
+/// a new one, which the output message and function calls after it then join), as llama-server
+/// reads them. Every turn keeps its reasoning: templates choose which turns' they print.
 fn input_messages(input: Option<TextOrList<ItemWire>>) -> Result<Vec<ChatMessage>, ServerError> {
     let items = match input {
         None => return Err(ServerError::invalid("input", "`input` is required")),
@@ -509,7 +516,16 @@ fn input_messages(input: Option<TextOrList<ItemWire>>) -> Result<Vec<ChatMessage
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("input[{i}]");
         match text(item.kind.clone()).as_deref() {
-            None | Some("message") => out.push(message(item, &at)?),
+            None | Some("message") => {
+                let m = message(item, &at)?;
+                match out.last_mut() {
+                    // The answer after its reasoning item: one assistant turn.
+                    Some(last) if m.role == "assistant" && holds_only_reasoning(last) => {
+                        last.content = m.content;
+                    }
+                    _ => out.push(m),
+                }
+            }
             Some("function_call") => {
                 let call = function_call(item, &at)?;
                 match out.last_mut() {
@@ -522,8 +538,26 @@ fn input_messages(input: Option<TextOrList<ItemWire>>) -> Result<Vec<ChatMessage
                 }
             }
             Some("function_call_output") => out.push(function_output(item, &at)?),
-            // Earlier reasoning is not part of the prompt.
-            Some("reasoning") => {}
+            Some("reasoning") => {
+                let Some(thought) = reasoning_text(item, &at)? else {
+                    continue;
+                };
+                match out.last_mut() {
+                    Some(last) if last.role == "assistant" => match &mut last.reasoning_content {
+                        // Several reasoning items of one turn (between its calls): all kept.
+                        Some(earlier) => {
+                            earlier.push('\n');
+                            earlier.push_str(&thought);
+                        }
+                        None => last.reasoning_content = Some(thought),
+                    },
+                    _ => {
+                        let mut m = ChatMessage::new("assistant", "");
+                        m.reasoning_content = Some(thought);
+                        out.push(m);
+                    }
+                }
+            }
             Some("item_reference") => {
                 return Err(ServerError::unsupported(
                     format!("{at}.type"),
@@ -545,6 +579,66 @@ fn input_messages(input: Option<TextOrList<ItemWire>>) -> Result<Vec<ChatMessage
         }
     }
     Ok(out)
+}
+
+/// An assistant message made by a reasoning item, still waiting for its answer.
+fn holds_only_reasoning(m: &ChatMessage) -> bool {
+    m.role == "assistant"
+        && m.content.is_empty()
+        && m.tool_calls.is_empty()
+        && m.reasoning_content.is_some()
+}
+
+/// The text of a `reasoning` item: its `content` (`reasoning_text` parts, the reasoning
+/// itself, as this server and open-weight models return it), else its `summary`
+/// (`summary_text` parts, what OpenAI's models return); none when both are empty (an item
+/// with only `encrypted_content`, which this server cannot read).
+fn reasoning_text(item: ItemWire, at: &str) -> Result<Option<String>, ServerError> {
+    let content = match item.content {
+        None => Vec::new(),
+        Some(TextOrList::Text(s)) => vec![s],
+        Some(TextOrList::List(parts)) => {
+            reasoning_parts(parts, "reasoning_text", &format!("{at}.content"))?
+        }
+    };
+    let summary = reasoning_parts(
+        items(item.summary),
+        "summary_text",
+        &format!("{at}.summary"),
+    )?;
+    let joined = |parts: Vec<String>, by: &str| {
+        let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+        (!parts.is_empty()).then(|| parts.join(by))
+    };
+    // Summary parts are paragraphs of their own.
+    Ok(joined(content, "\n").or_else(|| joined(summary, "\n\n")))
+}
+
+/// The texts of a reasoning item's parts, each of type `kind`.
+fn reasoning_parts(parts: Vec<PartWire>, kind: &str, at: &str) -> Result<Vec<String>, ServerError> {
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(j, part)| {
+            let at = format!("{at}[{j}]");
+            match text(part.kind).as_deref() {
+                Some(k) if k == kind => text(part.text).ok_or_else(|| {
+                    ServerError::invalid(
+                        format!("{at}.text"),
+                        format!("`{at}.text` must be a string"),
+                    )
+                }),
+                Some(other) => Err(ServerError::invalid(
+                    format!("{at}.type"),
+                    format!("`{at}.type` must be \"{kind}\", not \"{other}\""),
+                )),
+                None => Err(ServerError::invalid(
+                    format!("{at}.type"),
+                    format!("`{at}.type` is required (\"{kind}\")"),
+                )),
+            }
+        })
+        .collect()
 }
 
 fn message(item: ItemWire, at: &str) -> Result<ChatMessage, ServerError> {
@@ -722,6 +816,102 @@ mod tests {
         assert!(
             matches!(&r.job.input, Input::Chat { messages, .. } if messages[0].content == "hi")
         );
+    }
+
+    /// The chat an `input` list reads into.
+    fn chat_of(input: Value) -> Vec<ChatMessage> {
+        match parse(json!({ "input": input })).unwrap().job.input {
+            Input::Chat { messages, .. } => messages,
+            Input::Raw { .. } => panic!("not a chat"),
+        }
+    }
+
+    #[test]
+    fn reasoning_items_become_the_reasoning_of_their_assistant_turn() {
+        let thought = |t: &str| {
+            json!({"type": "reasoning", "id": "rs", "summary": [],
+                   "content": [{"type": "reasoning_text", "text": t}]})
+        };
+        let answer = |t: &str| {
+            json!({"type": "message", "role": "assistant",
+                   "content": [{"type": "output_text", "text": t}]})
+        };
+        let call = |id: &str| json!({"type": "function_call", "call_id": id, "name": "f", "arguments": "{}"});
+        let chat = chat_of(json!([
+            {"role": "user", "content": "a"},
+            thought("first"), answer("A"),
+            {"role": "user", "content": "b"},
+            // OpenAI's models return only a summary.
+            {"type": "reasoning", "id": "rs", "encrypted_content": "gAAA",
+             "summary": [{"type": "summary_text", "text": "**Plan**"},
+                         {"type": "summary_text", "text": "call f"}]},
+            call("c1"),
+            {"type": "function_call_output", "call_id": "c1", "output": "1"},
+            // One turn's reasoning items between its calls are all kept.
+            thought("again"), call("c2"), thought("last"), call("c3"),
+            {"type": "function_call_output", "call_id": "c2", "output": "2"},
+            {"type": "function_call_output", "call_id": "c3", "output": "3"},
+            // An item with neither text is no reasoning; its answer is a turn of its own.
+            {"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": "gAAA"},
+            answer("B"),
+            // A reasoning item after the assistant message joins it, as llama-server does.
+            thought("after"),
+            {"role": "user", "content": "c"}
+        ]));
+        let shape: Vec<(&str, &str, usize, Option<&str>)> = chat
+            .iter()
+            .map(|m| {
+                (
+                    m.role.as_str(),
+                    m.content.as_str(),
+                    m.tool_calls.len(),
+                    m.reasoning_content.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("user", "a", 0, None),
+                ("assistant", "A", 0, Some("first")),
+                ("user", "b", 0, None),
+                ("assistant", "", 1, Some("**Plan**\n\ncall f")),
+                ("tool", "1", 0, None),
+                ("assistant", "", 2, Some("again\nlast")),
+                ("tool", "2", 0, None),
+                ("tool", "3", 0, None),
+                ("assistant", "B", 0, Some("after")),
+                ("user", "c", 0, None),
+            ]
+        );
+        // Reasoning text wins over its summary; a lone reasoning item is an assistant turn.
+        let chat = chat_of(json!([
+            {"role": "user", "content": "a"},
+            {"type": "reasoning", "id": "rs",
+             "summary": [{"type": "summary_text", "text": "short"}],
+             "content": [{"type": "reasoning_text", "text": "long"}]},
+            {"role": "user", "content": "b"}
+        ]));
+        assert_eq!(chat[1].role, "assistant");
+        assert_eq!(chat[1].content, "");
+        assert_eq!(chat[1].reasoning_content.as_deref(), Some("long"));
+        assert_eq!(chat[2].role, "user");
+        // Parts of another type are refused by name.
+        for (item, param) in [
+            (
+                json!({"type": "reasoning", "summary": [{"type": "output_text", "text": "x"}]}),
+                "input[1].summary[0].type",
+            ),
+            (
+                json!({"type": "reasoning", "summary": [],
+                       "content": [{"type": "reasoning_text", "text": 5}]}),
+                "input[1].content[0].text",
+            ),
+        ] {
+            let body = json!({"input": [{"role": "user", "content": "a"}, item]});
+            let e = parse(body.clone()).unwrap_err();
+            assert_eq!(e.param(), Some(param), "{body}: {e}");
+        }
     }
 
     #[test]
