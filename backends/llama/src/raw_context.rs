@@ -157,12 +157,13 @@ impl<'m> RawContext<'m> {
         }
     }
 
-    /// llama.cpp's counts since the context was made: single-token decodes (`n_eval`) and
-    /// decodes that reused the previous step's graph instead of building it again.
-    pub(crate) fn graph_counts(&self) -> (i32, i32) {
+    /// How many micro-batches since the context was made reused the previous one's graph
+    /// instead of building it again (llama.cpp's `n_reused`). Its `n_eval` is not the count
+    /// to compare with: it counts only decodes of a single token.
+    pub(crate) fn graph_reuses(&self) -> i32 {
         // SAFETY: plain query.
         let data = unsafe { sys::llama_perf_context(self.ctx.as_ptr()) };
-        (data.n_eval, data.n_reused)
+        data.n_reused
     }
 
     /// Attaches `chain` to sequence `seq` (the next decode samples that sequence on the

@@ -499,11 +499,12 @@ impl<'m> Worker<'m> {
             }
             self.stats.finished += 1;
             if tracing::enabled!(tracing::Level::DEBUG) {
-                let (evals, reused) = self.ctx.graph_counts();
-                let steps = self.clock.report().unwrap_or_default();
+                let reused = self.ctx.graph_reuses();
+                let decodes = self.stats.steps;
+                let phases = self.clock.report().unwrap_or_default();
                 tracing::debug!(
-                    "slot {seq}: done; llama.cpp reused its graph in {reused} of {evals} \
-                     decodes; {steps}"
+                    "slot {seq}: done; llama.cpp reused its graph {reused} times in {decodes} \
+                     decodes so far; {phases}"
                 );
             }
             self.publish();
