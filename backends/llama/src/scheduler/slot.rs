@@ -200,9 +200,10 @@ impl Job {
     }
 
     /// Samples from output row `idx`, holds the token's events (sent once the next step is
-    /// queued, or when the request ends) and decides whether the request goes on (then the token is decoded next step) or ends. `n_cached` is how many tokens the
-    /// sequence holds, `n_ctx` how many it may hold (a request that shifts goes on when it is
-    /// full: the scheduler makes room before the next decode).
+    /// queued, or when the request ends) and decides whether the request goes on (then the
+    /// token is decoded next step) or ends. `n_cached` is how many tokens the sequence holds,
+    /// `n_ctx` how many it may hold (a request that shifts goes on when it is full: the
+    /// scheduler makes room before the next decode).
     pub fn advance(
         &mut self,
         ctx: &RawContext<'_>,
